@@ -1,0 +1,440 @@
+"""The campaign file: one TOML file describes a consultation.
+
+It is read with ``tomllib`` and validated by the pydantic models below. Every human-facing
+string is a table of languages (``title = { nb = "...", en = "..." }``); a missing language
+falls back to the campaign's default language, which every table must have.
+
+Errors name the file, the key path (``survey.questions[3].show_if.question``) and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.errors import CampaignError, CampaignProblem
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,19}$"
+"""Ids end up inside button payloads (Telegram allows 64 bytes), so they stay short."""
+
+SIGNUP_FIELDS = ("name", "role", "organisation", "municipality")
+
+
+class LocalizedText(RootModel[dict[str, str]]):
+    """A human-facing string as a table of languages."""
+
+    def get(self, lang: str, default_lang: str) -> str:
+        """The text in ``lang``, else in the campaign's default language."""
+        text = self.root.get(lang)
+        if text:
+            return text
+        return self.root.get(default_lang, "")
+
+    @field_validator("root")
+    @classmethod
+    def _not_blank(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("a language table needs at least one language")
+        return value
+
+
+Text = LocalizedText
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(_Model):
+    """One choice of a question or of the sign-up's role list."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    label: Text
+
+
+class ShowIf(_Model):
+    """Show a question only when an earlier answer is one of ``any_of``."""
+
+    question: str
+    any_of: Annotated[list[str], Field(min_length=1)]
+
+
+class Question(_Model):
+    """One survey question; ``type`` decides how it is asked."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    type: Literal["single", "multi", "text", "scale", "yes_no", "municipality"]
+    text: Text
+    short: Text | None = None
+    hint: Text | None = None
+    required: bool = True
+    options: list[Option] = []
+    max_choices: int | None = None
+    max_length: int = 1000
+    min: int = 1
+    max: int = 5
+    min_label: Text | None = None
+    max_label: Text | None = None
+    show_if: ShowIf | None = None
+
+    @model_validator(mode="after")
+    def _type_needs(self) -> Question:
+        if self.type in ("single", "multi"):
+            if len(self.options) < 2:
+                raise ValueError(f"a '{self.type}' question needs at least two options")
+            ids = [o.id for o in self.options]
+            if len(set(ids)) != len(ids):
+                raise ValueError("option ids must be unique within a question")
+        elif self.options:
+            raise ValueError(f"a '{self.type}' question takes no options")
+        if self.max_choices is not None and self.type != "multi":
+            raise ValueError("max_choices belongs to 'multi' questions only")
+        if self.max_choices is not None and not 1 <= self.max_choices <= len(self.options):
+            raise ValueError("max_choices must be between 1 and the number of options")
+        if self.type == "scale" and not (0 <= self.min < self.max <= 10):
+            raise ValueError("a scale needs 0 <= min < max <= 10")
+        if not 1 <= self.max_length <= 4000:
+            raise ValueError("max_length must be between 1 and 4000")
+        return self
+
+    def choice_values(self) -> list[str]:
+        """The values a button answer can take, in order."""
+        if self.type in ("single", "multi"):
+            return [o.id for o in self.options]
+        if self.type == "scale":
+            return [str(v) for v in range(self.min, self.max + 1)]
+        if self.type == "yes_no":
+            return ["yes", "no"]
+        return []
+
+    def option(self, option_id: str) -> Option | None:
+        """The option with this id, if any."""
+        return next((o for o in self.options if o.id == option_id), None)
+
+
+class Survey(_Model):
+    """The step-by-step version of the consultation survey."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    title: Text
+    intro: Text
+    thanks: Text
+    opens: datetime | None = None
+    deadline: datetime
+    questions: Annotated[list[Question], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _question_references(self) -> Survey:
+        seen: dict[str, Question] = {}
+        for q in self.questions:
+            if q.id in seen:
+                raise ValueError(f"question id '{q.id}' is used twice")
+            if q.show_if is not None:
+                target = seen.get(q.show_if.question)
+                if target is None:
+                    later = any(o.id == q.show_if.question for o in self.questions)
+                    where = "a later question" if later else "no question"
+                    raise ValueError(
+                        f"question '{q.id}': show_if names '{q.show_if.question}', "
+                        f"which is {where}; show_if may only name an earlier question"
+                    )
+                values = target.choice_values()
+                if values:
+                    bad = [v for v in q.show_if.any_of if v not in values]
+                    if bad:
+                        raise ValueError(
+                            f"question '{q.id}': show_if value(s) {bad} are not answers "
+                            f"of '{target.id}' (one of {values})"
+                        )
+            seen[q.id] = q
+        return self
+
+    def question(self, question_id: str) -> Question | None:
+        """The question with this id, if any."""
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
+class Meeting(_Model):
+    """A meeting people can sign up for. Unknown facts stay empty: 'to be announced'."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    title: Text
+    short: Text | None = None
+    audience: Text
+    description: Text | None = None
+    date: date
+    start: time | None = None
+    end: time | None = None
+    place: Text | None = None
+    online: bool = False
+    link: str = ""
+    signup_deadline: datetime | None = None
+    capacity: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _times(self) -> Meeting:
+        if self.end is not None and self.start is None:
+            raise ValueError("an end time needs a start time")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.link and not self.online:
+            raise ValueError("a link belongs to an online meeting (set online = true)")
+        return self
+
+
+class Role(_Model):
+    """A role a person can have when signing up (library, school, resident...)."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    label: Text
+
+
+class Signup(_Model):
+    """What the organisers need to know from a person who signs up."""
+
+    fields: list[Literal["name", "role", "organisation", "municipality"]] = list(SIGNUP_FIELDS)
+    roles: list[Role] = []
+
+    @model_validator(mode="after")
+    def _roles_needed(self) -> Signup:
+        if "role" in self.fields and len(self.roles) < 2:
+            raise ValueError("the 'role' field needs at least two roles")
+        return self
+
+
+class CampaignInfo(_Model):
+    """The consultation itself: who asks, what, in which languages and time zone."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    default_language: str
+    languages: Annotated[list[str], Field(min_length=1)]
+    timezone: str
+    title: Text
+    organiser: Text
+    area: Text | None = None
+    """The region the municipalities belong to ("Viken"), for "Other / outside Viken"."""
+    summary: Text
+    outcome: Text | None = None
+    more_info_url: str = ""
+    follow_url: str = ""
+    contact: Text | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}'") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _default_declared(self) -> CampaignInfo:
+        if self.default_language not in self.languages:
+            raise ValueError(
+                f"default_language '{self.default_language}' is not in languages {self.languages}"
+            )
+        return self
+
+
+class Campaign(_Model):
+    """A whole consultation, as read from its file."""
+
+    campaign: CampaignInfo
+    meetings: list[Meeting] = []
+    signup: Signup = Signup(fields=[])
+    municipalities: list[str] = []
+    survey: Survey | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Campaign:
+        ids = [m.id for m in self.meetings]
+        if len(set(ids)) != len(ids):
+            raise ValueError("meeting ids must be unique")
+        uses_municipality = "municipality" in self.signup.fields or (
+            self.survey is not None
+            and any(q.type == "municipality" for q in self.survey.questions)
+        )
+        if uses_municipality and not self.municipalities:
+            raise ValueError("a municipality question or sign-up field needs 'municipalities'")
+        if self.meetings and not self.signup.fields:
+            raise ValueError("meetings need [signup] fields (at least 'name')")
+        return self
+
+    # -- derived facts, all in the campaign's time zone ----------------------------------
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The campaign's time zone."""
+        return ZoneInfo(self.campaign.timezone)
+
+    @property
+    def default_language(self) -> str:
+        """The language every text falls back to."""
+        return self.campaign.default_language
+
+    def text(self, value: LocalizedText | None, lang: str) -> str:
+        """A campaign string in ``lang`` (falling back to the default language)."""
+        if value is None:
+            return ""
+        return value.get(lang, self.default_language)
+
+    def aware(self, value: datetime) -> datetime:
+        """A campaign datetime (written as local time) made aware in the campaign's zone."""
+        if value.tzinfo is None:
+            return value.replace(tzinfo=self.tz)
+        return value
+
+    def meeting(self, meeting_id: str) -> Meeting | None:
+        """The meeting with this id, if any."""
+        return next((m for m in self.meetings if m.id == meeting_id), None)
+
+    def meeting_start(self, meeting: Meeting) -> datetime | None:
+        """When the meeting starts, if the time is known."""
+        if meeting.start is None:
+            return None
+        return datetime.combine(meeting.date, meeting.start, tzinfo=self.tz)
+
+    def signup_deadline(self, meeting: Meeting) -> datetime:
+        """End of sign-up: the file's deadline, else the meeting's start (or the day before)."""
+        if meeting.signup_deadline is not None:
+            return self.aware(meeting.signup_deadline)
+        start = self.meeting_start(meeting)
+        if start is not None:
+            return start
+        # Time not known yet: sign-up runs to the end of the day before.
+        return datetime.combine(meeting.date, time(0, 0), tzinfo=self.tz) - timedelta(seconds=1)
+
+    def survey_deadline(self) -> datetime | None:
+        """When the survey closes."""
+        return self.aware(self.survey.deadline) if self.survey else None
+
+    def role(self, role_id: str) -> Role | None:
+        """The sign-up role with this id, if any."""
+        return next((r for r in self.signup.roles if r.id == role_id), None)
+
+
+# -- loading -----------------------------------------------------------------------------
+
+DEFAULT_CAMPAIGN = "viken-2021.toml"
+
+
+def default_campaign_path() -> Path:
+    """The shipped default campaign (Viken 2021 library strategy)."""
+    return Path(str(resources.files("bot.campaigns").joinpath(DEFAULT_CAMPAIGN)))
+
+
+def load_campaign(path: str | Path | None = None) -> Campaign:
+    """Read and validate a campaign file; raise ``CampaignError`` listing every problem."""
+    path = Path(path) if path is not None else default_campaign_path()
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CampaignError(name, [CampaignProblem("", f"cannot read: {exc.strerror}")]) from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CampaignError(name, [CampaignProblem("", "not UTF-8 text")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignError(name, [CampaignProblem("", f"not valid TOML: {exc}")]) from exc
+    return parse_campaign(data, name)
+
+
+def parse_campaign(data: dict[str, Any], name: str = "<campaign>") -> Campaign:
+    """Validate an already parsed campaign table."""
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        raise CampaignError(name, [_problem(err) for err in exc.errors()]) from exc
+    problems = list(_language_problems(campaign))
+    if problems:
+        raise CampaignError(name, problems)
+    return campaign
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-after", "function-before") or item.startswith("function-"):
+            continue
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts)
+
+
+def _problem(err: Any) -> CampaignProblem:
+    loc = tuple(x for x in err["loc"] if x != "root")
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key (not part of the campaign format)"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = re.sub(r"^(Value error|Assertion failed), ", "", err["msg"])
+    return CampaignProblem(_key_path(loc), message)
+
+
+def _language_problems(campaign: Campaign) -> list[CampaignProblem]:
+    """Every language table must have the default language and only declared languages."""
+    default = campaign.default_language
+    declared = set(campaign.campaign.languages)
+    problems: list[CampaignProblem] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, LocalizedText):
+            if not node.root.get(default, "").strip():
+                problems.append(CampaignProblem(path, f"missing the default language '{default}'"))
+            for lang in node.root:
+                if lang not in declared:
+                    problems.append(
+                        CampaignProblem(
+                            f"{path}.{lang}",
+                            f"language '{lang}' is not declared in campaign.languages",
+                        )
+                    )
+        elif isinstance(node, BaseModel):
+            for field_name in type(node).model_fields:
+                value = getattr(node, field_name)
+                walk(value, f"{path}.{field_name}" if path else field_name)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+
+    walk(campaign, "")
+    return problems
+
+
+def sign_up_open(campaign: Campaign, meeting: Meeting, now: datetime) -> bool:
+    """Whether sign-up for ``meeting`` is still open at ``now``."""
+    return now < campaign.signup_deadline(meeting)
+
+
+def survey_state(
+    campaign: Campaign, now: datetime
+) -> Literal["none", "not_open", "open", "closed"]:
+    """Where the survey stands at ``now``."""
+    if campaign.survey is None:
+        return "none"
+    if campaign.survey.opens is not None and now < campaign.aware(campaign.survey.opens):
+        return "not_open"
+    deadline = campaign.survey_deadline()
+    assert deadline is not None
+    return "open" if now < deadline else "closed"

@@ -1,0 +1,136 @@
+"""The ``participation-bot`` command: console, run, check-campaign."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from datetime import datetime
+
+from bot.campaign import Campaign, load_campaign
+from bot.clock import Clock, OffsetClock, SystemClock
+from bot.engine import Engine
+from bot.errors import CampaignError
+from bot.settings import Settings
+from storage.database import Database
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="participation-bot",
+        description="A chat bot for public consultations: meetings, sign-up and surveys.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--campaign",
+            help="campaign TOML file (default: CAMPAIGN_FILE or the shipped Viken 2021 campaign)",
+        )
+        p.add_argument("--database", help="SQLite file (default: DATABASE_PATH)")
+        p.add_argument(
+            "--now",
+            help="pretend it is this time (ISO, campaign time zone unless an offset is given) "
+            "and let the clock run from there; for trying a campaign whose dates are past",
+        )
+
+    run = sub.add_parser("run", help="serve every platform with a token; console if none")
+    common(run)
+    run.add_argument("--user", help="console only: who you are (default: your login name)")
+    console = sub.add_parser("console", help="chat with the bot in this terminal")
+    common(console)
+    console.add_argument("--user", help="who you are (default: your login name)")
+    console.add_argument(
+        "--language", help="your language hint, e.g. en (default: the campaign's default language)"
+    )
+    check = sub.add_parser("check-campaign", help="validate campaign files; exit 1 on errors")
+    check.add_argument("files", nargs="*", help="campaign files (default: the shipped one)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``participation-bot`` command."""
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    level = settings.log_level or ("WARNING" if args.command in ("console", "run") else "INFO")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "check-campaign":
+        return check_campaign(args.files or [None])
+    try:
+        campaign = load_campaign(args.campaign or settings.campaign_file)
+        clock = _clock(args.now, campaign)
+    except CampaignError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"participation-bot: {exc}", file=sys.stderr)
+        return 2
+    database = args.database or settings.database_path
+    try:
+        return asyncio.run(_serve(args, settings, campaign, clock, database))
+    except KeyboardInterrupt:
+        return 0
+
+
+def check_campaign(files: list[str | None]) -> int:
+    """Validate each file; print what is wrong; 0 when all are valid."""
+    failed = False
+    for path in files:
+        try:
+            campaign = load_campaign(path)
+        except CampaignError as exc:
+            failed = True
+            print(exc, file=sys.stderr)
+            continue
+        survey = campaign.survey
+        print(
+            f"{path or 'default campaign'}: ok ({len(campaign.meetings)} meetings, "
+            f"{len(survey.questions) if survey else 0} questions, "
+            f"languages {', '.join(campaign.campaign.languages)})"
+        )
+    return 1 if failed else 0
+
+
+def _clock(now: str | None, campaign: Campaign) -> Clock:
+    if not now:
+        return SystemClock()
+    try:
+        start = datetime.fromisoformat(now)
+    except ValueError as exc:
+        raise ValueError(f"--now: not an ISO date and time: {now!r}") from exc
+    return OffsetClock(campaign.aware(start))
+
+
+async def _serve(
+    args: argparse.Namespace,
+    settings: Settings,
+    campaign: Campaign,
+    clock: Clock,
+    database: str,
+) -> int:
+    from handlers.console import Console
+
+    async with await Database.open(database) as db:
+        engine = Engine(campaign, db, clock)
+        if args.command == "run":
+            for name, token in (
+                ("TELEGRAM_BOT_TOKEN", settings.telegram_bot_token),
+                ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+            ):
+                if token is not None:
+                    log.warning("%s is set, but this version has no such platform yet", name)
+        user = getattr(args, "user", None) or _login_name()
+        console = Console(engine, user=user, language=getattr(args, "language", None))
+        await console.run()
+    return 0
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "local"

@@ -1,0 +1,433 @@
+"""The conversation engine: one event in, the replies out, everything committed in between.
+
+``Engine.handle(incoming)``:
+
+1. one event per participant at a time (a per-participant lock); many participants at once;
+2. in ONE transaction: load (or create) the participant and their state, run the step the
+   event belongs to, write the new state and the answers, queue messages to others, and
+   record the event id together with the replies;
+3. return the replies once that transaction committed.
+
+An event id seen before changes nothing: if its replies never went out (the process died
+between the commit and the send), they are returned again, else nothing. The handler calls
+``replies_sent`` once it has sent them; ``unsent_replies`` finds what is left at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot import meetings, menu, survey
+from bot.campaign import Campaign
+from bot.clock import Clock
+from bot.i18n import SOURCE_LANGUAGE, _, available_languages, pick_language, use_language
+from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.turn import ConversationState, Turn, View
+from storage import events
+from storage.conversations import load_state, save_state
+from storage.database import Database, Transaction
+from storage.outbox import enqueue_message
+from storage.participants import (
+    create_participant,
+    find_participant,
+    participant_by_id,
+    save_participant,
+)
+from storage.records import ResponseRecord
+from storage.responses import load_response
+
+log = logging.getLogger(__name__)
+
+RECENT_EVENTS = 8
+"""Event ids remembered per participant in memory, to answer quick redeliveries cheaply."""
+
+Handler = Callable[[Turn, str, str], Awaitable[None]]
+TextHandler = Callable[[Turn, str], Awaitable[None]]
+Show = Callable[[Turn, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PendingReplies:
+    """Replies of a committed event that have not gone out yet."""
+
+    ref: ParticipantRef
+    event_id: str
+    replies: list[Outgoing]
+
+
+@dataclass
+class _Result:
+    view: View
+    replies: list[Outgoing]
+
+
+class KeyedLock:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def __call__(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class Engine:
+    """Drives every conversation; made with its campaign, database and clock."""
+
+    def __init__(
+        self, campaign: Campaign, db: Database, clock: Clock, *, cache_size: int = 50_000
+    ) -> None:
+        self.campaign = campaign
+        self.db = db
+        self.clock = clock
+        self._locks = KeyedLock()
+        self._cache: OrderedDict[str, View] = OrderedDict()
+        self._cache_size = cache_size
+
+    @property
+    def offered_languages(self) -> tuple[str, ...]:
+        """The campaign's languages that have a catalog (the source language always has)."""
+        have = set(available_languages()) | {SOURCE_LANGUAGE}
+        return tuple(lang for lang in self.campaign.campaign.languages if lang in have)
+
+    def reload(self, campaign: Campaign) -> None:
+        """Use an edited campaign from the next event on; stored data is untouched."""
+        self.campaign = campaign
+
+    # -- the one entry point ---------------------------------------------------------------
+
+    async def handle(self, incoming: Incoming) -> list[Outgoing]:
+        """Handle one event; return the replies once everything it changed is committed."""
+        key = incoming.ref.key
+        event_id = incoming.scoped_event_id
+        async with self._locks(key):
+            view = self._cache.get(key)
+            if view is not None and event_id in view.recent_events:
+                return await self._redelivered(event_id)
+            try:
+                result = await self.db.transact(lambda tx: self._turn(tx, incoming, view))
+            except events.EventAlreadyRecorded:
+                self._cache.pop(key, None)
+                return await self._redelivered(event_id)
+            except Exception as exc:
+                # The class and ids only: an exception's message may quote what was typed.
+                log.error(
+                    "event failed: %s on %s event %s",
+                    type(exc).__name__,
+                    incoming.ref.platform,
+                    incoming.event_id,
+                )
+                log.debug("event failure details", exc_info=True)
+                self._cache.pop(key, None)
+                lang = view.participant.language if view else None
+                with use_language(lang or self.campaign.default_language):
+                    return [
+                        Outgoing(
+                            text=_(
+                                "Sorry, something went wrong on our side. "
+                                "Please try again in a moment."
+                            )
+                        )
+                    ]
+            self._remember(key, result.view)
+            return result.replies
+
+    def replies_sent(self, incoming: Incoming) -> None:
+        """The handler sent the replies of ``incoming``: do not send them again."""
+        events.mark_replies_sent(self.db, incoming.scoped_event_id)
+
+    async def unsent_replies(self, platform: str) -> list[PendingReplies]:
+        """Replies committed but never confirmed as sent (the process died in between)."""
+
+        async def job(tx: Transaction) -> list[PendingReplies]:
+            found = []
+            for stored in await events.unsent_replies(tx, platform):
+                p = await participant_by_id(tx, stored.participant_id)
+                if p is None:
+                    continue
+                ref = ParticipantRef(platform=p.platform, workspace=p.workspace, user_id=p.user_id)
+                prefix = f"{p.platform}:{p.workspace}:"
+                event_id = stored.event_id.removeprefix(prefix)
+                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+            return found
+
+        return await self.db.transact(job)
+
+    async def confirm_pending(self, pending: PendingReplies) -> None:
+        """Mark replies found by ``unsent_replies`` as sent."""
+        scoped = f"{pending.ref.platform}:{pending.ref.workspace}:{pending.event_id}"
+        await self.db.transact(lambda tx: events.mark_replies_sent_now(tx, scoped))
+
+    # -- inside the transaction ------------------------------------------------------------
+
+    async def _redelivered(self, event_id: str) -> list[Outgoing]:
+        stored = await self.db.transact(lambda tx: events.stored_replies(tx, event_id))
+        if stored is None or stored.sent:
+            return []
+        return _decode(stored.replies)
+
+    async def _turn(self, tx: Transaction, incoming: Incoming, cached: View | None) -> _Result:
+        now = self.clock.now()
+        ref = incoming.ref
+        new_person = False
+        if cached is None:
+            participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            if participant is None:
+                hint = pick_language(
+                    incoming.language_hint, self.offered_languages, self.campaign.default_language
+                )
+                participant = await create_participant(
+                    tx, ref.platform, ref.workspace, ref.user_id, hint, now
+                )
+                view = View(participant, ConversationState(), response=None)
+                new_person = True
+            else:
+                raw = await load_state(tx, participant.id)
+                state = ConversationState.model_validate_json(raw) if raw else ConversationState()
+                view = View(participant, state)
+        else:
+            view = cached
+
+        participant = replace(view.participant)
+        state = view.state.model_copy(deep=True)
+        lang = self._language_for(participant, incoming)
+
+        async def response_loader() -> ResponseRecord | None:
+            if view.response_loaded:
+                return view.response
+            if self.campaign.survey is None:
+                return None
+            return await load_response(tx, participant.id, self.campaign.survey.id)
+
+        turn = Turn(
+            campaign=self.campaign,
+            tx=tx,
+            now=now,
+            incoming=incoming,
+            participant=participant,
+            state=state,
+            lang=lang,
+            offered_languages=self.offered_languages,
+            load_response=response_loader,
+            participant_changed=participant.language != view.participant.language,
+        )
+        with use_language(lang):
+            await self._route(turn, new_person)
+
+        if state != view.state or new_person:
+            await save_state(tx, participant.id, state.model_dump_json(), now)
+        if turn.participant_changed:
+            await save_participant(tx, participant)
+        for recipient, kind, key, message in turn.outbox:
+            await enqueue_message(tx, recipient, kind, key, message.model_dump_json(), now)
+        replies = json.dumps([r.model_dump(mode="json") for r in turn.replies])
+        await events.record_event(tx, incoming.scoped_event_id, participant.id, replies, now)
+        new_view = View(
+            participant=participant,
+            state=state,
+            response=turn._response if turn.response_touched else view.response,
+            recent_events=(*view.recent_events, incoming.scoped_event_id)[-RECENT_EVENTS:],
+        )
+        return _Result(new_view, turn.replies)
+
+    def _language_for(self, participant: Any, incoming: Incoming) -> str:
+        """The participant's chosen language; until they choose, the platform's hint."""
+        default = self.campaign.default_language
+        if not participant.language_chosen and incoming.language_hint:
+            participant.language = pick_language(
+                incoming.language_hint, self.offered_languages, default
+            )
+        lang = participant.language or default
+        return lang if lang in self.offered_languages else default
+
+    def _remember(self, key: str, view: View) -> None:
+        self._cache[key] = view
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    # -- routing ---------------------------------------------------------------------------
+
+    async def _route(self, turn: Turn, new_person: bool) -> None:
+        incoming = turn.incoming
+        if incoming.kind is Kind.COMMAND:
+            await self._command(turn, incoming.command.lower().lstrip("/"), incoming.args)
+        elif incoming.kind is Kind.BUTTON:
+            await self._button(turn, incoming.payload)
+        elif new_person:
+            await menu.show_menu(turn, greeting=menu.welcome(turn))
+        elif incoming.kind is Kind.TEXT:
+            await self._text(turn, incoming.text)
+        else:
+            await self._show_current(
+                turn,
+                _(
+                    "I can only read text and button presses, not stickers, pictures, "
+                    "voice messages or files."
+                ),
+            )
+
+    async def _command(self, turn: Turn, command: str, args: str) -> None:
+        args = args.strip()
+        if command == "start" and args:
+            await self._deep_link(turn, args)
+        elif command == "start":
+            await menu.show_menu(turn, greeting=menu.welcome(turn))
+        elif command in GLOBAL_COMMANDS:
+            await self._global(turn, GLOBAL_COMMANDS[command], args)
+        else:
+            await menu.show_menu(
+                turn, greeting=_("I don't know the command /{command}.").format(command=command)
+            )
+
+    async def _deep_link(self, turn: Turn, payload: str) -> None:
+        """``/start <payload>``: a link from a poster or web page straight to a place."""
+        if payload.startswith("signup-"):
+            await meetings.start_signup(turn, payload.removeprefix("signup-"))
+        elif payload in DEEP_LINKS:
+            await self._global(turn, DEEP_LINKS[payload], "")
+        else:
+            await menu.show_menu(turn, greeting=menu.welcome(turn))
+
+    async def _button(self, turn: Turn, payload: str) -> None:
+        if payload.startswith("g:"):
+            action, _sep, arg = payload[2:].partition(":")
+            await self._global(turn, action, arg)
+            return
+        version, _sep, rest = payload.partition(":")
+        if not version.isdigit() or int(version) != turn.state.version:
+            await self._show_current(
+                turn, _("That question has moved on. Here is where we are now:")
+            )
+            return
+        action, _sep, arg = rest.partition(":")
+        handler = _step_handlers(turn.state.step)
+        if handler is None:
+            await menu.show_menu(turn)
+            return
+        await handler[0](turn, action, arg)
+
+    async def _text(self, turn: Turn, text: str) -> None:
+        step = turn.state.step
+        handlers = _step_handlers(step)
+        pressed = await self._button_by_label(turn, text)
+        if pressed is not None:
+            await self._button(turn, pressed)
+        elif handlers is None:
+            await menu.show_menu(turn, greeting=_("Please choose from the menu, or type /help."))
+        else:
+            await handlers[1](turn, text)
+
+    async def _button_by_label(self, turn: Turn, text: str) -> str | None:
+        """Typing a button's label counts as pressing it (where no text is asked for)."""
+        folded = text.strip().casefold()
+        if not folded:
+            return None
+        scratch = replace(turn, state=turn.state.model_copy(deep=True), replies=[], outbox=[])
+        await self._show_current(scratch, None)
+        if any(r.expects_text for r in scratch.replies):
+            return None
+        for reply in scratch.replies:
+            for row in reply.buttons:
+                for button in row:
+                    if button.label.casefold() == folded:
+                        if button.payload.startswith("g:"):
+                            return button.payload
+                        # Re-bind to the real state's version (the scratch one may differ).
+                        return f"{turn.state.version}:{button.payload.partition(':')[2]}"
+        return None
+
+    async def _global(self, turn: Turn, action: str, arg: str) -> None:
+        if action == "menu":
+            await menu.show_menu(turn)
+        elif action == "about":
+            await menu.show_about(turn)
+        elif action == "meetings":
+            await meetings.show_meetings(turn)
+        elif action == "su":
+            await meetings.start_signup(turn, arg)
+        elif action == "mine":
+            await meetings.show_mine(turn)
+        elif action == "cx":
+            await meetings.ask_cancel(turn, arg)
+        elif action == "survey":
+            await survey.start(turn)
+        elif action == "lang" and arg:
+            await menu.set_language(turn, arg)
+        elif action == "lang":
+            await menu.show_languages(turn)
+        elif action == "help":
+            await menu.show_help(turn)
+        elif action == "resume":
+            await self._show_current(turn, None)
+        else:
+            await menu.show_menu(turn)
+
+    async def _show_current(self, turn: Turn, hint: str | None) -> None:
+        """Show the step the person is at again, with a hint above it."""
+        handlers = _step_handlers(turn.state.step)
+        if handlers is None:
+            await menu.show_menu(turn, greeting=hint)
+        else:
+            await handlers[2](turn, hint)
+
+
+def _decode(replies: str) -> list[Outgoing]:
+    return [Outgoing.model_validate(r) for r in json.loads(replies)]
+
+
+GLOBAL_COMMANDS = {
+    "menu": "menu",
+    "help": "help",
+    "language": "lang",
+    "survey": "survey",
+    "meetings": "meetings",
+    "mine": "mine",
+    "registrations": "mine",
+    "about": "about",
+    "cancel": "menu",
+}
+DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about": "about"}
+
+
+async def _show_survey_question(turn: Turn, hint: str | None) -> None:
+    await survey.show_question(turn, hint)
+
+
+async def _show_review(turn: Turn, hint: str | None) -> None:
+    await survey.show_review(turn, intro=hint)
+
+
+def _step_handlers(step: str) -> tuple[Handler, TextHandler, Show] | None:
+    """The button handler, text handler and 'show again' of a step (None for the menu)."""
+    if step == "survey.question":
+        return survey.on_button, survey.on_text, _show_survey_question
+    if step == "survey.review":
+        return survey.on_review_button, survey.on_review_text, _show_review
+    if step.startswith("signup."):
+        return meetings.on_button, meetings.on_text, meetings.show_step
+    if step == "cancel.confirm":
+        return meetings.on_cancel_button, _cancel_text, meetings.show_cancel
+    return None
+
+
+async def _cancel_text(turn: Turn, text: str) -> None:
+    await meetings.show_cancel(turn, _("Please answer with the buttons below."))

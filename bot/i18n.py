@@ -1,0 +1,155 @@
+"""Translations, plurals and dates, for the language of the current event.
+
+Catalogs are the gettext ``.po`` files in ``locales/<lang>/LC_MESSAGES/messages.po``, read
+with Babel and compiled in memory at start-up, so a fresh ``pip install`` needs no build step
+and the ``.po`` file is the only source. Adding a language is adding its directory.
+
+The language of the event being handled lives in a ``ContextVar`` (as in aiogram), set once
+per event by the engine; ``_()`` and ``ngettext()`` read it.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, tzinfo
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+DOMAIN = "messages"
+SOURCE_LANGUAGE = "en"
+"""Message ids in the code are English."""
+
+
+def locales_dir() -> Path:
+    """Where the catalogs are installed."""
+    return Path(str(resources.files("locales")))
+
+
+@cache
+def available_languages() -> tuple[str, ...]:
+    """Every language that has a catalog, in sorted order."""
+    base = locales_dir()
+    found = sorted(
+        p.name for p in base.iterdir() if (p / "LC_MESSAGES" / f"{DOMAIN}.po").is_file()
+    )
+    return tuple(found)
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    """The compiled catalog for ``lang`` (no-op translations for an unknown language)."""
+    po = locales_dir() / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po.is_file():
+        return gettext.NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+_current: ContextVar[str] = ContextVar("language", default=SOURCE_LANGUAGE)
+
+
+def current_language() -> str:
+    """The language of the event being handled."""
+    return _current.get()
+
+
+@contextmanager
+def use_language(lang: str) -> Iterator[None]:
+    """Speak ``lang`` within the block."""
+    token = _current.set(lang)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def _(message: str) -> str:
+    """Translate ``message`` into the current language."""
+    return translations(_current.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """Translate with the current language's plural rules."""
+    return translations(_current.get()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it yet."""
+    return message
+
+
+def pick_language(hint: str | None, offered: tuple[str, ...] | list[str], default: str) -> str:
+    """The best offered language for a platform's hint (``nb-NO``, ``no``, ``en_GB``...)."""
+    if not hint:
+        return default
+    try:
+        locale = Locale.parse(hint.replace("_", "-"), sep="-")
+    except (ValueError, UnknownLocaleError):
+        return default
+    if str(locale) in offered:
+        return str(locale)
+    if locale.language in offered:
+        return locale.language
+    # Norwegian without a written standard means Bokmål in practice.
+    if locale.language == "no" and "nb" in offered:
+        return "nb"
+    return default
+
+
+def language_name(lang: str) -> str:
+    """A language's name in itself ("norsk bokmål", "English")."""
+    try:
+        name = Locale.parse(lang).get_display_name(lang) or lang
+    except (ValueError, UnknownLocaleError):
+        return lang
+    return name[:1].upper() + name[1:]
+
+
+# -- dates -------------------------------------------------------------------------------
+
+
+def _locale() -> Locale:
+    return _babel_locale(_current.get())
+
+
+@cache
+def _babel_locale(lang: str) -> Locale:
+    try:
+        return Locale.parse(lang)
+    except (ValueError, UnknownLocaleError):
+        return Locale.parse(SOURCE_LANGUAGE)
+
+
+def fmt_date(value: datetime, tz: tzinfo) -> str:
+    """A date with weekday in the current language ("tirsdag 1. juni 2021")."""
+    local = value.astimezone(tz)
+    return format_date(local.date(), format="full", locale=_locale())
+
+
+def fmt_time(value: datetime, tz: tzinfo) -> str:
+    """A time of day in the current language ("14:00", "2:00 PM")."""
+    return format_time(value, format="short", tzinfo=tz, locale=_locale())
+
+
+def fmt_datetime(value: datetime, tz: tzinfo) -> str:
+    """Date and time in the current language."""
+    return format_datetime(value, format="long", tzinfo=tz, locale=_locale()).replace(" UTC", "")
+
+
+def fmt_day_and_time(value: datetime, tz: tzinfo) -> str:
+    """Weekday, date and time, as a deadline is said ("mandag 14. juni 2021 kl. 12:00")."""
+    return _("{date} at {time}").format(date=fmt_date(value, tz), time=fmt_time(value, tz))

@@ -1,0 +1,544 @@
+"""Meetings: what they are, signing up (with a waiting list), my registrations, cancelling.
+
+The online meeting's link is private: it appears only in what a confirmed registrant sees
+(the confirmation, "my registrations", the message when moved up from the waiting list),
+never in a meeting's public description.
+"""
+
+from __future__ import annotations
+
+from bot.campaign import Meeting, sign_up_open
+from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_time, use_language
+from bot.messages import Button, Outgoing
+from bot.municipalities import OTHER, municipality_label, search_municipalities
+from bot.turn import Turn, global_button
+from storage import registrations as store
+from storage.participants import participant_by_id
+from storage.records import RegistrationDetails, RegistrationRecord
+
+NAME_MAX = 100
+ORGANISATION_MAX = 150
+
+
+# -- describing meetings -------------------------------------------------------------------
+
+
+def meeting_title(turn: Turn, meeting: Meeting) -> str:
+    """The meeting's full title in the person's language."""
+    return turn.text(meeting.title)
+
+
+def _short_title(turn: Turn, meeting: Meeting) -> str:
+    return turn.text(meeting.short) or turn.text(meeting.title)
+
+
+def when_and_where(turn: Turn, meeting: Meeting) -> list[str]:
+    """Date, time and place lines; unknown facts are 'to be announced'."""
+    campaign = turn.campaign
+    start = campaign.meeting_start(meeting)
+    if start is None:
+        from datetime import datetime, time
+
+        day = datetime.combine(meeting.date, time(12, 0), tzinfo=campaign.tz)
+        lines = [_("Date: {date}").format(date=fmt_date(day, campaign.tz))]
+        lines.append(_("Time: to be announced"))
+    else:
+        lines = [_("Date: {date}").format(date=fmt_date(start, campaign.tz))]
+        if meeting.end is not None:
+            from datetime import datetime
+
+            end = datetime.combine(meeting.date, meeting.end, tzinfo=campaign.tz)
+            lines.append(
+                _("Time: {start}\u2013{end}").format(
+                    start=fmt_time(start, campaign.tz), end=fmt_time(end, campaign.tz)
+                )
+            )
+        else:
+            lines.append(_("Time: {start}").format(start=fmt_time(start, campaign.tz)))
+    if meeting.place is not None:
+        lines.append(_("Place: {place}").format(place=turn.text(meeting.place)))
+    elif meeting.online:
+        lines.append(_("Place: online (the link is sent to those who sign up)"))
+    else:
+        lines.append(_("Place: to be announced"))
+    return lines
+
+
+def public_description(turn: Turn, meeting: Meeting) -> str:
+    """What anyone may read about a meeting (never the link)."""
+    campaign = turn.campaign
+    lines = [meeting_title(turn, meeting), *when_and_where(turn, meeting)]
+    lines.append(_("For: {audience}").format(audience=turn.text(meeting.audience)))
+    if meeting.description is not None:
+        lines.append(turn.text(meeting.description))
+    deadline = campaign.signup_deadline(meeting)
+    if sign_up_open(campaign, meeting, turn.now):
+        lines.append(_("Sign up by {when}.").format(when=fmt_day_and_time(deadline, campaign.tz)))
+    else:
+        lines.append(_("Sign-up has closed."))
+    return "\n".join(lines)
+
+
+def private_details(turn: Turn, meeting: Meeting, registration: RegistrationRecord) -> list[str]:
+    """What only this registrant sees: their status, and the link if they have a place."""
+    if registration.status == "waiting":
+        return []
+    if not meeting.online:
+        return []
+    if meeting.link:
+        return [_("Link to the meeting: {link}").format(link=meeting.link)]
+    return [_("The link to the meeting will be sent to you before it starts.")]
+
+
+async def show_meetings(turn: Turn) -> None:
+    """Every meeting, with sign-up buttons for those still open."""
+    turn.goto("menu")
+    campaign = turn.campaign
+    if not campaign.meetings:
+        turn.say(_("There are no meetings in this consultation."), [[_menu_button()]])
+        return
+    blocks = [_("Meetings:")]
+    buttons: list[list[Button]] = []
+    for meeting in campaign.meetings:
+        blocks.append(public_description(turn, meeting))
+        if sign_up_open(campaign, meeting, turn.now):
+            label = _("Sign up: {meeting}").format(meeting=_short_title(turn, meeting))
+            buttons.append([global_button(label, f"su:{meeting.id}")])
+    buttons.append([global_button(_("My registrations"), "mine"), _menu_button()])
+    turn.say("\n\n".join(blocks), buttons)
+
+
+# -- signing up --------------------------------------------------------------------------
+
+
+async def start_signup(turn: Turn, meeting_id: str) -> None:
+    """Begin signing up for a meeting, if it is open and the person is not registered."""
+    meeting = turn.campaign.meeting(meeting_id)
+    if meeting is None:
+        turn.say(_("I don't know that meeting."))
+        await show_meetings(turn)
+        return
+    if not await _can_sign_up(turn, meeting):
+        return
+    capacity = meeting.capacity
+    if capacity and await store.count_confirmed(turn.tx, meeting.id) >= capacity:
+        turn.goto("signup.waitlist", meeting=meeting.id, draft={})
+        await show_step(turn)
+        return
+    turn.goto("signup.form", meeting=meeting.id, draft=_known_details(turn))
+    await _next_field(turn)
+
+
+async def _can_sign_up(turn: Turn, meeting: Meeting) -> bool:
+    campaign = turn.campaign
+    if not sign_up_open(campaign, meeting, turn.now):
+        deadline = campaign.signup_deadline(meeting)
+        turn.goto("menu")
+        turn.say(
+            _("Sign-up for {meeting} closed {when}.").format(
+                meeting=meeting_title(turn, meeting),
+                when=fmt_day_and_time(deadline, campaign.tz),
+            ),
+            [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+        )
+        return False
+    existing = await store.registration_for(turn.tx, turn.participant.id, meeting.id)
+    if existing is not None and existing.status != "cancelled":
+        turn.goto("menu")
+        await _say_registration(turn, meeting, existing, _("You are already registered."))
+        return False
+    return True
+
+
+def _known_details(turn: Turn) -> dict[str, str | None]:
+    """What the person told us last time, to be confirmed rather than asked again."""
+    p = turn.participant
+    known = {
+        "name": p.name,
+        "role": p.role,
+        "organisation": p.organisation,
+        "municipality": p.municipality,
+    }
+    return {k: v for k, v in known.items() if v is not None}
+
+
+def _fields(turn: Turn) -> list[str]:
+    return list(turn.campaign.signup.fields)
+
+
+async def _next_field(turn: Turn) -> None:
+    """Ask the first field not yet in the draft, or show the summary."""
+    for field in _fields(turn):
+        if field not in turn.state.draft:
+            turn.goto(f"signup.{field}", search=None)
+            await show_step(turn)
+            return
+    turn.goto("signup.confirm")
+    await show_step(turn)
+
+
+async def show_step(turn: Turn, hint: str | None = None) -> None:
+    """Show the current sign-up step again (after a stale button, help, or bad input)."""
+    meeting = turn.campaign.meeting(turn.state.meeting or "")
+    if meeting is None:
+        await show_meetings(turn)
+        return
+    step = turn.state.step
+    lines = [hint, ""] if hint else []
+    title = meeting_title(turn, meeting)
+    buttons: list[list[Button]] = []
+    expects_text = False
+    if step == "signup.waitlist":
+        lines.append(
+            _(
+                "{meeting} is full. Would you like a place on the waiting list? If a place "
+                "becomes free, the first person on the list gets it and is told at once."
+            ).format(meeting=title)
+        )
+        buttons = [
+            [turn.button(_("Yes, put me on the waiting list"), "y")],
+            [turn.button(_("No, thanks"), "x")],
+        ]
+    elif step == "signup.name":
+        lines.append(_("Signing up for: {meeting}").format(meeting=title))
+        lines.append(_("What name should we register? Type your name."))
+        profile = (turn.incoming.profile_name or "").strip()
+        if profile and len(profile) <= NAME_MAX:
+            buttons.append([turn.button(_("Use \u201c{name}\u201d").format(name=profile), "un")])
+        expects_text = True
+    elif step == "signup.role":
+        lines.append(_("Which of these describes you best?"))
+        buttons = [
+            [turn.button(turn.text(role.label), f"r:{role.id}")]
+            for role in turn.campaign.signup.roles
+        ]
+    elif step == "signup.organisation":
+        lines.append(
+            _("Which organisation, school, library or municipality are you from? Type its name.")
+        )
+        buttons = [[turn.button(_("None / not relevant"), "no")]]
+        expects_text = True
+    elif step == "signup.municipality":
+        lines.append(_("Which municipality do you live or work in? Type part of the name."))
+        for index, name in search_municipalities(turn.campaign, turn.state.search or ""):
+            buttons.append([turn.button(name, f"m:{index}")])
+        buttons.append([turn.button(_municipality(turn, OTHER), "m:other")])
+        expects_text = True
+    elif step == "signup.confirm":
+        lines.append(_("Please check your sign-up:"))
+        lines.append(_("Meeting: {meeting}").format(meeting=title))
+        lines.extend(_summary_lines(turn, turn.state.draft))
+        buttons = [[turn.button(_("Confirm sign-up"), "c")]]
+        change = [
+            turn.button(_field_change_label(field), f"ed:{field}") for field in _fields(turn)
+        ]
+        buttons.extend(change[i : i + 2] for i in range(0, len(change), 2))
+    buttons.append([turn.button(_("Cancel sign-up"), "x")])
+    turn.say("\n".join(lines), buttons, expects_text=expects_text)
+
+
+def _field_change_label(field: str) -> str:
+    return {
+        "name": _("Change name"),
+        "role": _("Change role"),
+        "organisation": _("Change organisation"),
+        "municipality": _("Change municipality"),
+    }[field]
+
+
+def _municipality(turn: Turn, value: str) -> str:
+    return municipality_label(value, turn.text(turn.campaign.campaign.area))
+
+
+def _summary_lines(turn: Turn, draft: dict[str, str | None]) -> list[str]:
+    lines = []
+    fields = _fields(turn)
+    if "name" in fields:
+        lines.append(_("Name: {name}").format(name=draft.get("name") or "\u2013"))
+    if "role" in fields:
+        role = turn.campaign.role(draft.get("role") or "")
+        lines.append(_("Role: {role}").format(role=turn.text(role.label) if role else "\u2013"))
+    if "organisation" in fields:
+        lines.append(
+            _("Organisation: {organisation}").format(
+                organisation=draft.get("organisation") or _("none")
+            )
+        )
+    if "municipality" in fields:
+        value = draft.get("municipality")
+        lines.append(
+            _("Municipality: {municipality}").format(
+                municipality=_municipality(turn, value) if value else "\u2013"
+            )
+        )
+    return lines
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> None:
+    """A button of the current sign-up step was pressed."""
+    step = turn.state.step
+    if action == "x":
+        turn.goto("menu", meeting=None, draft={})
+        turn.say(_("Sign-up cancelled. Nothing was registered."), [[_menu_button()]])
+        return
+    if step == "signup.waitlist" and action == "y":
+        turn.goto("signup.form", draft=_known_details(turn))
+        await _next_field(turn)
+    elif step == "signup.name" and action == "un" and turn.incoming.profile_name:
+        await _set_field(turn, "name", turn.incoming.profile_name.strip()[:NAME_MAX])
+    elif step == "signup.role" and action == "r" and turn.campaign.role(arg) is not None:
+        await _set_field(turn, "role", arg)
+    elif step == "signup.organisation" and action == "no":
+        await _set_field(turn, "organisation", None)
+    elif step == "signup.municipality" and action == "m":
+        names = turn.campaign.municipalities
+        if arg == "other":
+            await _set_field(turn, "municipality", OTHER)
+        elif arg.isdigit() and int(arg) < len(names):
+            await _set_field(turn, "municipality", names[int(arg)])
+        else:
+            await show_step(turn)
+    elif step == "signup.confirm" and action == "ed" and arg in _fields(turn):
+        draft = dict(turn.state.draft)
+        draft.pop(arg, None)
+        turn.goto("signup.form", draft=draft)
+        await _next_field(turn)
+    elif step == "signup.confirm" and action == "c":
+        await _confirm(turn)
+    else:
+        await show_step(turn)
+
+
+async def on_text(turn: Turn, text: str) -> None:
+    """The person typed something during sign-up."""
+    step = turn.state.step
+    text = " ".join(text.split())
+    if step == "signup.name":
+        if not text:
+            await show_step(turn, hint=_("Please type your name."))
+        elif len(text) > NAME_MAX:
+            await show_step(
+                turn,
+                hint=_("That is too long for a name (at most {n} characters).").format(n=NAME_MAX),
+            )
+        else:
+            await _set_field(turn, "name", text)
+    elif step == "signup.organisation":
+        if len(text) > ORGANISATION_MAX:
+            await show_step(
+                turn,
+                hint=_("That is too long (at most {n} characters).").format(n=ORGANISATION_MAX),
+            )
+        else:
+            await _set_field(turn, "organisation", text or None)
+    elif step == "signup.municipality":
+        matches = search_municipalities(turn.campaign, text)
+        exact = [name for _i, name in matches if name.casefold() == text.casefold()]
+        if exact:
+            await _set_field(turn, "municipality", exact[0])
+            return
+        turn.state.search = text[:60]
+        if matches:
+            await show_step(turn, hint=_("Choose your municipality:"))
+        else:
+            await show_step(
+                turn,
+                hint=_(
+                    "No municipality matches \u201c{text}\u201d. Try another spelling, or choose "
+                    "\u201c{other}\u201d."
+                ).format(text=text[:60], other=_municipality(turn, OTHER)),
+            )
+    else:
+        await show_step(turn, hint=_("Please answer with the buttons below."))
+
+
+async def _set_field(turn: Turn, field: str, value: str | None) -> None:
+    draft = dict(turn.state.draft)
+    draft[field] = value
+    turn.state.draft = draft
+    await _next_field(turn)
+
+
+async def _confirm(turn: Turn) -> None:
+    meeting = turn.campaign.meeting(turn.state.meeting or "")
+    if meeting is None:
+        await show_meetings(turn)
+        return
+    if not await _can_sign_up(turn, meeting):
+        return
+    draft = turn.state.draft
+    details = RegistrationDetails(
+        name=draft.get("name"),
+        role=draft.get("role"),
+        organisation=draft.get("organisation"),
+        municipality=draft.get("municipality"),
+    )
+    registration = await store.register(
+        turn.tx, turn.participant.id, meeting.id, details, meeting.capacity, turn.now
+    )
+    p = turn.participant
+    p.name, p.role = details.name or p.name, details.role or p.role
+    p.organisation = details.organisation
+    p.municipality = details.municipality or p.municipality
+    turn.participant_changed = True
+    turn.goto("menu", meeting=None, draft={})
+    if registration.status == "waiting":
+        intro = _("You are on the waiting list.")
+    else:
+        intro = _("You are signed up! Welcome.")
+    await _say_registration(turn, meeting, registration, intro)
+
+
+async def _say_registration(
+    turn: Turn, meeting: Meeting, registration: RegistrationRecord, intro: str
+) -> None:
+    lines = [intro, "", meeting_title(turn, meeting), *when_and_where(turn, meeting)]
+    if registration.status == "waiting":
+        position = await store.waitlist_position(turn.tx, registration)
+        lines.append(
+            _(
+                "You are number {position} on the waiting list. We will tell you if a "
+                "place becomes free."
+            ).format(position=position)
+        )
+    lines.extend(private_details(turn, meeting, registration))
+    turn.say(
+        "\n".join(lines),
+        [
+            [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
+            [global_button(_("My registrations"), "mine"), _menu_button()],
+        ],
+    )
+
+
+# -- my registrations and cancelling -----------------------------------------------------
+
+
+async def show_mine(turn: Turn) -> None:
+    """The person's registrations, with the link where they have a place."""
+    turn.goto("menu")
+    registrations = await store.registrations_of(turn.tx, turn.participant.id)
+    if not registrations:
+        turn.say(
+            _("You are not registered for any meeting."),
+            [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+        )
+        return
+    blocks = [_("Your registrations:")]
+    buttons: list[list[Button]] = []
+    for registration in registrations:
+        meeting = turn.campaign.meeting(registration.meeting_id)
+        if meeting is None:
+            continue
+        lines = [meeting_title(turn, meeting), *when_and_where(turn, meeting)]
+        if registration.status == "waiting":
+            position = await store.waitlist_position(turn.tx, registration)
+            lines.append(_("On the waiting list, number {position}.").format(position=position))
+        else:
+            lines.append(_("You have a place."))
+        lines.extend(private_details(turn, meeting, registration))
+        blocks.append("\n".join(lines))
+        label = _("Cancel: {meeting}").format(meeting=_short_title(turn, meeting))
+        buttons.append([global_button(label, f"cx:{meeting.id}")])
+    buttons.append([_menu_button()])
+    turn.say("\n\n".join(blocks), buttons)
+
+
+async def ask_cancel(turn: Turn, meeting_id: str) -> None:
+    """Ask before cancelling a registration."""
+    meeting = turn.campaign.meeting(meeting_id)
+    registration = (
+        await store.registration_for(turn.tx, turn.participant.id, meeting_id)
+        if meeting is not None
+        else None
+    )
+    if meeting is None or registration is None or registration.status == "cancelled":
+        turn.say(_("You have no registration for that meeting."))
+        await show_mine(turn)
+        return
+    turn.goto("cancel.confirm", meeting=meeting.id)
+    await show_cancel(turn)
+
+
+async def show_cancel(turn: Turn, hint: str | None = None) -> None:
+    """The question 'cancel your registration?' with its two answers."""
+    meeting = turn.campaign.meeting(turn.state.meeting or "")
+    if meeting is None:
+        await show_mine(turn)
+        return
+    lines = [hint, ""] if hint else []
+    lines.append(
+        _("Cancel your registration for {meeting}?").format(meeting=meeting_title(turn, meeting))
+    )
+    turn.say(
+        "\n".join(lines),
+        [[turn.button(_("Yes, cancel it"), "y"), turn.button(_("No, keep it"), "n")]],
+    )
+
+
+async def on_cancel_button(turn: Turn, action: str, arg: str) -> None:
+    """The answer to 'cancel your registration?'."""
+    meeting = turn.campaign.meeting(turn.state.meeting or "")
+    if meeting is None or action == "n":
+        turn.goto("menu", meeting=None)
+        turn.say(_("Your registration is kept."), [[_menu_button()]])
+        return
+    if action != "y":
+        await show_cancel(turn)
+        return
+    turn.goto("menu", meeting=None)
+    before = await store.cancel_registration(turn.tx, turn.participant.id, meeting.id, turn.now)
+    if before is None:
+        turn.say(_("You have no registration for that meeting."), [[_menu_button()]])
+        return
+    turn.say(
+        _("Your registration for {meeting} is cancelled.").format(
+            meeting=meeting_title(turn, meeting)
+        ),
+        [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+    )
+    if before.status == "confirmed":
+        await _move_up_from_waitlist(turn, meeting)
+
+
+async def _move_up_from_waitlist(turn: Turn, meeting: Meeting) -> None:
+    """Give the freed place to the first person waiting, and tell them through the outbox."""
+    promoted = await store.promote_first_waiting(turn.tx, meeting.id, turn.now)
+    if promoted is None:
+        return
+    person = await participant_by_id(turn.tx, promoted.participant_id)
+    if person is None:
+        return
+    lang = person.language or turn.campaign.default_language
+    with use_language(lang):
+        other = Turn(
+            campaign=turn.campaign,
+            tx=turn.tx,
+            now=turn.now,
+            incoming=turn.incoming,
+            participant=person,
+            state=turn.state.model_copy(),
+            lang=lang,
+            offered_languages=turn.offered_languages,
+            load_response=turn.load_response,
+        )
+        lines = [
+            _("Good news: a place became free, and it is yours."),
+            "",
+            meeting_title(other, meeting),
+            *when_and_where(other, meeting),
+            *private_details(other, meeting, promoted),
+        ]
+        message = Outgoing(
+            text="\n".join(lines),
+            buttons=[
+                [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
+                [global_button(_("My registrations"), "mine")],
+            ],
+        )
+    key = f"waitlist:{meeting.id}:{promoted.id}:{promoted.updated_at.isoformat()}"
+    turn.outbox.append((person.id, "waitlist_promoted", key, message))
+
+
+def _menu_button() -> Button:
+    return global_button(_("Main menu"), "menu")

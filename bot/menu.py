@@ -1,0 +1,126 @@
+"""The main menu, the consultation's description, help, and the choice of language."""
+
+from __future__ import annotations
+
+from bot import meetings, survey
+from bot.campaign import sign_up_open, survey_state
+from bot.i18n import _, fmt_day_and_time, language_name, use_language
+from bot.messages import Button
+from bot.turn import Turn, global_button
+
+
+async def show_menu(turn: Turn, greeting: str | None = None) -> None:
+    """The main menu. Leaves any sign-up in progress; the survey keeps its place."""
+    turn.goto("menu", meeting=None, draft={}, editing=False, search=None)
+    campaign = turn.campaign
+    text = greeting or _("What would you like to do?")
+    rows: list[list[Button]] = [[global_button(_("About the consultation"), "about")]]
+    if campaign.meetings:
+        rows.append([global_button(_("Meetings and sign-up"), "meetings")])
+    if campaign.survey is not None and survey_state(campaign, turn.now) == "open":
+        rows.append([global_button(await survey.progress_label(turn), "survey")])
+    rows.append([global_button(_("My registrations"), "mine")])
+    rows.append([global_button(_("Language"), "lang"), global_button(_("Help"), "help")])
+    turn.say(text, rows)
+
+
+def welcome(turn: Turn) -> str:
+    """The first thing a person reads."""
+    campaign = turn.campaign
+    return _(
+        "Hello! This is {title}, from {organiser}. Here you can read about the consultation, "
+        "sign up for meetings and give your input."
+    ).format(
+        title=turn.text(campaign.campaign.title), organiser=turn.text(campaign.campaign.organiser)
+    )
+
+
+async def show_about(turn: Turn) -> None:
+    """What the consultation is, its meetings and deadlines."""
+    turn.goto("menu")
+    campaign = turn.campaign
+    info = campaign.campaign
+    lines = [turn.text(info.title), turn.text(info.organiser), "", turn.text(info.summary)]
+    if info.outcome is not None:
+        lines += ["", turn.text(info.outcome)]
+    lines += ["", _("Important dates:")]
+    deadline = campaign.survey_deadline()
+    if deadline is not None:
+        lines.append(
+            _("- Survey: answer by {when}").format(when=fmt_day_and_time(deadline, campaign.tz))
+        )
+    for meeting in campaign.meetings:
+        lines.append(
+            _("- {meeting}: {date}").format(
+                meeting=turn.text(meeting.short) or turn.text(meeting.title),
+                date=meetings.when_and_where(turn, meeting)[0].split(": ", 1)[-1],
+            )
+        )
+        if sign_up_open(campaign, meeting, turn.now):
+            lines.append(
+                "  "
+                + _("sign up by {when}").format(
+                    when=fmt_day_and_time(campaign.signup_deadline(meeting), campaign.tz)
+                )
+            )
+    if info.more_info_url:
+        lines += ["", _("More information: {url}").format(url=info.more_info_url)]
+    if info.follow_url and info.follow_url != info.more_info_url:
+        lines.append(_("Follow the process: {url}").format(url=info.follow_url))
+    if info.contact is not None:
+        lines += ["", turn.text(info.contact)]
+    rows = [[global_button(_("Meetings and sign-up"), "meetings")]] if campaign.meetings else []
+    if campaign.survey is not None and survey_state(campaign, turn.now) == "open":
+        rows.append([global_button(await survey.progress_label(turn), "survey")])
+    rows.append([global_button(_("Main menu"), "menu")])
+    turn.say("\n".join(lines), rows)
+
+
+async def show_help(turn: Turn) -> None:
+    """Help for wherever the person is; the step they were at is kept."""
+    lines = [
+        _("How this works:"),
+        _("- Press the buttons, or type when I ask you to write something."),
+        _("- Your answers are saved as you go. You can stop at any time and continue later."),
+        _(
+            "- Commands: /menu main menu, /survey the survey, /meetings meetings, "
+            "/mine my registrations, /language language, /help this help."
+        ),
+    ]
+    rows: list[list[Button]] = []
+    if turn.state.step != "menu":
+        lines.append("")
+        lines.append(_("You were in the middle of something; it is kept."))
+        rows.append([global_button(_("Continue where I was"), "resume")])
+    contact = turn.campaign.campaign.contact
+    if contact is not None:
+        lines += ["", turn.text(contact)]
+    rows.append([global_button(_("Main menu"), "menu")])
+    turn.say("\n".join(lines), rows)
+
+
+async def show_languages(turn: Turn) -> None:
+    """The languages on offer, each named in itself."""
+    rows = [
+        [global_button(language_name(code), f"lang:{code}")] for code in turn.offered_languages
+    ]
+    rows.append([global_button(_("Main menu"), "menu")])
+    turn.say(_("Choose your language:"), rows)
+
+
+async def set_language(turn: Turn, code: str) -> None:
+    """Keep the person's choice of language; from now on it wins over the platform's hint."""
+    if code not in turn.offered_languages:
+        await show_languages(turn)
+        return
+    turn.participant.language = code
+    turn.participant.language_chosen = True
+    turn.participant_changed = True
+    turn.lang = code
+    with use_language(code):
+        await show_menu(
+            turn,
+            greeting=_("I will speak {language} from now on.").format(
+                language=language_name(code)
+            ),
+        )

@@ -1,0 +1,84 @@
+"""What goes into the engine (``Incoming``) and what comes out (``Outgoing``), for any platform."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PAYLOAD_MAX_BYTES = 64
+"""Telegram's limit for callback data; every payload the engine makes fits in it."""
+
+
+class ParticipantRef(BaseModel):
+    """Who: one user on one platform (and Slack workspace, else "")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: str
+    workspace: str = ""
+    user_id: str
+
+    @property
+    def key(self) -> str:
+        """A string naming this participant uniquely."""
+        return f"{self.platform}:{self.workspace}:{self.user_id}"
+
+
+class Kind(StrEnum):
+    """What kind of thing the person sent."""
+
+    TEXT = "text"
+    BUTTON = "button"
+    COMMAND = "command"
+    UNSUPPORTED = "unsupported"
+    """A sticker, photo, voice message or file: something the bot cannot use."""
+
+
+class Incoming(BaseModel):
+    """One event from a person, platform-neutral."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ref: ParticipantRef
+    event_id: str
+    kind: Kind
+    text: str = ""
+    payload: str = ""
+    command: str = ""
+    args: str = ""
+    language_hint: str | None = None
+    profile_name: str | None = None
+    """The name the platform's profile shows, offered when signing up."""
+
+    @property
+    def scoped_event_id(self) -> str:
+        """The event id made unique across platforms and workspaces."""
+        return f"{self.ref.platform}:{self.ref.workspace}:{self.event_id}"
+
+
+class Button(BaseModel):
+    """A button: what it says and the payload it sends back."""
+
+    label: str
+    payload: str = Field(max_length=PAYLOAD_MAX_BYTES)
+    selected: bool | None = None
+    """For multi-select: whether the option is ticked (None: not a toggle)."""
+
+
+class Attachment(BaseModel):
+    """A file sent with a message."""
+
+    filename: str
+    mime_type: str
+    data: bytes
+
+
+class Outgoing(BaseModel):
+    """One message to a person."""
+
+    text: str
+    buttons: list[list[Button]] = []
+    attachment: Attachment | None = None
+    expects_text: bool = False
+    """The person is asked to type something (handlers may show a text box or hint)."""

@@ -1,0 +1,27 @@
+"""Settings from the environment (and a ``.env`` file): secrets and endpoints.
+
+The content of a consultation lives in its campaign file, not here.
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Names the deployment relies on (see DESIGN.md, "Configuration")."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_base_url: str | None = None
+    slack_app_token: SecretStr | None = None
+    port: int = 8080
+    database_path: str = "data/participation-bot.sqlite3"
+    campaign_file: str | None = None
+    log_level: str | None = None

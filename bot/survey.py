@@ -1,0 +1,546 @@
+"""The survey, step by step: any question of any type, progress, skip, Back, review, submit.
+
+What to ask comes from the campaign file; this module knows how to ask a question of each
+type. Every answer is stored the moment it is given (one row per question), so a person can
+stop at any point and continue where they were, and change answers until the deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.campaign import Question, Survey, survey_state
+from bot.i18n import _, fmt_day_and_time, ngettext
+from bot.municipalities import OTHER, municipality_label, search_municipalities
+from bot.turn import Turn, global_button
+from storage import responses as store
+from storage.records import ResponseRecord
+
+Value = str | int | list[str]
+
+REVIEW_TEXT_PREVIEW = 120
+
+
+# -- pure helpers: which questions are visible, what an answer says ----------------------
+
+
+def answer_values(response: ResponseRecord | None) -> dict[str, Value | None]:
+    """Stored answers decoded: question id -> value (None when skipped)."""
+    if response is None:
+        return {}
+    return {
+        qid: (None if a.value is None else json.loads(a.value))
+        for qid, a in response.answers.items()
+    }
+
+
+def visible_questions(survey: Survey, values: dict[str, Value | None]) -> list[Question]:
+    """The questions shown for these answers, in order (``show_if`` applied)."""
+    shown: list[Question] = []
+    shown_ids: set[str] = set()
+    for q in survey.questions:
+        cond = q.show_if
+        if cond is not None:
+            if cond.question not in shown_ids:
+                continue
+            value = values.get(cond.question)
+            given = value if isinstance(value, list) else [] if value is None else [str(value)]
+            if not set(given) & set(cond.any_of):
+                continue
+        shown.append(q)
+        shown_ids.add(q.id)
+    return shown
+
+
+def describe_answer(turn: Turn, q: Question, value: Value | None) -> str:
+    """An answer as a person reads it, in their language."""
+    if value is None:
+        return _("(skipped)")
+    if q.type in ("single", "multi"):
+        ids = value if isinstance(value, list) else [str(value)]
+        labels = [turn.text(opt.label) for i in ids if (opt := q.option(i)) is not None]
+        return ", ".join(labels) if labels else _("(nothing chosen)")
+    if q.type == "yes_no":
+        return _("Yes") if value == "yes" else _("No")
+    if q.type == "municipality":
+        return municipality_label(str(value), turn.text(turn.campaign.campaign.area))
+    return str(value)
+
+
+def _short(turn: Turn, q: Question) -> str:
+    return turn.text(q.short) if q.short else turn.text(q.text)
+
+
+# -- entering the survey -----------------------------------------------------------------
+
+
+async def _response(turn: Turn) -> ResponseRecord | None:
+    return await turn.response()
+
+
+def _closed_or_none(turn: Turn) -> bool:
+    """Say so and return True when the survey cannot be answered now."""
+    campaign = turn.campaign
+    stage = survey_state(campaign, turn.now)
+    if stage == "open":
+        return False
+    if stage == "none":
+        turn.say(_("There is no survey in this consultation."), [[_menu_button()]])
+    elif stage == "not_open":
+        assert campaign.survey is not None and campaign.survey.opens is not None
+        opens = campaign.aware(campaign.survey.opens)
+        turn.say(
+            _("The survey opens {when}.").format(when=fmt_day_and_time(opens, campaign.tz)),
+            [[_menu_button()]],
+        )
+    else:
+        deadline = campaign.survey_deadline()
+        assert deadline is not None
+        turn.say(
+            _("The survey closed {when}. Thank you for your interest!").format(
+                when=fmt_day_and_time(deadline, campaign.tz)
+            ),
+            [[_menu_button()]],
+        )
+    turn.goto("menu", question=None, editing=False, selection=[])
+    return True
+
+
+async def start(turn: Turn) -> None:
+    """Begin, continue or review the survey, as fits where the person is."""
+    if await _closed_with_kept_answers(turn):
+        return
+    survey = turn.campaign.survey
+    assert survey is not None
+    response = await _response(turn)
+    if response is not None and response.status == "submitted":
+        await show_review(
+            turn,
+            intro=_("You have already sent your answers. You can change them until the deadline."),
+        )
+        return
+    if response is None:
+        response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
+        _set_response(turn, response)
+        deadline = turn.campaign.survey_deadline()
+        assert deadline is not None
+        turn.say(
+            turn.text(survey.intro)
+            + "\n\n"
+            + _("Deadline: {when}.").format(when=fmt_day_and_time(deadline, turn.campaign.tz))
+        )
+        first = visible_questions(survey, {})[0]
+        await ask(turn, first)
+        return
+    values = answer_values(response)
+    current = survey.question(turn.state.question or "")
+    visible = visible_questions(survey, values)
+    if current is None or current not in visible:
+        current = next((q for q in visible if q.id not in values), None)
+    if current is None:
+        await show_review(turn)
+        return
+    turn.say(_("Welcome back! Your answers are saved. Let's continue."))
+    await ask(turn, current)
+
+
+async def _closed_with_kept_answers(turn: Turn) -> bool:
+    if survey_state(turn.campaign, turn.now) == "closed":
+        response = await _response(turn)
+        _closed_or_none(turn)
+        if response is not None and response.answers:
+            turn.say(_("Your answers are kept. Thank you for taking part."), [[_menu_button()]])
+        return True
+    return _closed_or_none(turn)
+
+
+def _set_response(turn: Turn, response: ResponseRecord) -> None:
+    turn.replace_response(response)
+
+
+# -- asking one question -----------------------------------------------------------------
+
+
+async def ask(turn: Turn, q: Question, *, editing: bool | None = None) -> None:
+    """Move to question ``q`` and show it."""
+    response = await _response(turn)
+    values = answer_values(response)
+    selection: list[str] = []
+    current = values.get(q.id)
+    if q.type == "multi" and isinstance(current, list):
+        selection = list(current)
+    turn.goto(
+        "survey.question",
+        question=q.id,
+        selection=selection,
+        search=None,
+        editing=turn.state.editing if editing is None else editing,
+    )
+    await show_question(turn)
+
+
+async def show_question(turn: Turn, hint: str | None = None) -> None:
+    """Show the current question with its progress and buttons."""
+    survey = turn.campaign.survey
+    assert survey is not None
+    q = survey.question(turn.state.question or "")
+    if q is None:  # the campaign changed under the person: start again sensibly
+        await start(turn)
+        return
+    response = await _response(turn)
+    values = answer_values(response)
+    visible = visible_questions(survey, values)
+    number = next((i for i, v in enumerate(visible, 1) if v.id == q.id), len(visible))
+    lines = [
+        _("Question {number} of {total}").format(number=number, total=len(visible)),
+        "",
+        turn.text(q.text),
+    ]
+    if q.hint:
+        lines.append(turn.text(q.hint))
+    if q.type == "scale":
+        low = turn.text(q.min_label) or str(q.min)
+        high = turn.text(q.max_label) or str(q.max)
+        lines.append(f"{q.min} = {low}, {q.max} = {high}")
+    if q.type == "multi":
+        if q.max_choices:
+            lines.append(
+                ngettext(
+                    "Choose up to {n} option, then press Done.",
+                    "Choose up to {n} options, then press Done.",
+                    q.max_choices,
+                ).format(n=q.max_choices)
+            )
+        else:
+            lines.append(_("Choose all that fit, then press Done."))
+    if q.type == "text":
+        lines.append(
+            ngettext(
+                "Write your answer (at most {n} character).",
+                "Write your answer (at most {n} characters).",
+                q.max_length,
+            ).format(n=q.max_length)
+        )
+    if q.type == "municipality":
+        lines.append(_("Type part of the name of your municipality."))
+    if q.id in values and q.type != "multi":
+        lines.append("")
+        lines.append(
+            _("Your answer now: {answer}").format(answer=describe_answer(turn, q, values[q.id]))
+        )
+    if hint:
+        lines[:0] = [hint, ""]
+    buttons = _answer_buttons(turn, q)
+    nav = []
+    if turn.state.editing:
+        nav.append(turn.button(_("Back to review"), "rv"))
+    elif number > 1:
+        nav.append(turn.button(_("Back"), "b"))
+    if not q.required:
+        nav.append(turn.button(_("Skip"), "k"))
+    if nav:
+        buttons.append(nav)
+    buttons.append([global_button(_("Pause (answers are saved)"), "menu")])
+    turn.say("\n".join(lines), buttons, expects_text=q.type in ("text", "municipality"))
+
+
+def _answer_buttons(turn: Turn, q: Question) -> list[list[Any]]:
+    if q.type == "single":
+        return [[turn.button(turn.text(o.label), f"o:{o.id}")] for o in q.options]
+    if q.type == "multi":
+        rows = []
+        for o in q.options:
+            b = turn.button(turn.text(o.label), f"t:{o.id}")
+            b.selected = o.id in turn.state.selection
+            rows.append([b])
+        rows.append([turn.button(_("Done"), "d")])
+        return rows
+    if q.type == "scale":
+        return [[turn.button(v, f"o:{v}") for v in q.choice_values()]]
+    if q.type == "yes_no":
+        return [[turn.button(_("Yes"), "o:yes"), turn.button(_("No"), "o:no")]]
+    if q.type == "municipality":
+        rows = [
+            [turn.button(name, f"m:{index}")]
+            for index, name in search_municipalities(turn.campaign, turn.state.search or "")
+        ]
+        rows.append(
+            [
+                turn.button(
+                    municipality_label(OTHER, turn.text(turn.campaign.campaign.area)), "m:other"
+                )
+            ]
+        )
+        return rows
+    return []
+
+
+# -- answering ---------------------------------------------------------------------------
+
+
+def _current_question(turn: Turn) -> Question | None:
+    survey = turn.campaign.survey
+    return survey.question(turn.state.question or "") if survey else None
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> None:
+    """A button of the current question was pressed."""
+    if await _closed_with_kept_answers(turn):
+        return
+    q = _current_question(turn)
+    if q is None:
+        await start(turn)
+        return
+    if action == "o" and arg in q.choice_values() and q.type in ("single", "scale", "yes_no"):
+        await _answer(turn, q, int(arg) if q.type == "scale" else arg)
+    elif action == "t" and q.type == "multi" and q.option(arg) is not None:
+        selection = list(turn.state.selection)
+        if arg in selection:
+            selection.remove(arg)
+        elif q.max_choices and len(selection) >= q.max_choices:
+            await show_question(
+                turn,
+                hint=ngettext(
+                    "You can choose at most {n} option. Untick one to choose another.",
+                    "You can choose at most {n} options. Untick one to choose another.",
+                    q.max_choices,
+                ).format(n=q.max_choices),
+            )
+            return
+        else:
+            selection.append(arg)
+        # Ticking keeps the step (and its version), so quick taps on the same keyboard work.
+        turn.state.selection = [o.id for o in q.options if o.id in selection]
+        await show_question(turn)
+    elif action == "d" and q.type == "multi":
+        if not turn.state.selection and q.required:
+            await show_question(turn, hint=_("Please choose at least one option."))
+            return
+        await _answer(turn, q, list(turn.state.selection) if turn.state.selection else None)
+    elif action == "m" and q.type == "municipality":
+        value = OTHER if arg == "other" else _municipality_by_index(turn, arg)
+        if value is None:
+            await show_question(turn)
+            return
+        await _answer(turn, q, value)
+    elif action == "k" and not q.required:
+        await _answer(turn, q, None)
+    elif action == "b":
+        await _back(turn, q)
+    elif action == "rv":
+        await show_review(turn)
+    else:
+        await show_question(turn)
+
+
+def _municipality_by_index(turn: Turn, arg: str) -> str | None:
+    names = turn.campaign.municipalities
+    return names[int(arg)] if arg.isdigit() and int(arg) < len(names) else None
+
+
+async def on_text(turn: Turn, text: str) -> None:
+    """The person typed something while at a question."""
+    if await _closed_with_kept_answers(turn):
+        return
+    q = _current_question(turn)
+    if q is None:
+        await start(turn)
+        return
+    text = text.strip()
+    if q.type == "text":
+        if not text:
+            await show_question(turn, hint=_("Please write a few words, or use the buttons."))
+            return
+        if len(text) > q.max_length:
+            await show_question(
+                turn,
+                hint=_(
+                    "Your answer is {length} characters long; the limit is {limit}. Please "
+                    "shorten it and send it again. Nothing was saved."
+                ).format(length=len(text), limit=q.max_length),
+            )
+            return
+        await _answer(turn, q, text)
+        return
+    if q.type == "municipality":
+        await _municipality_text(turn, q, text)
+        return
+    # A typed answer that is exactly a button's label counts as pressing it.
+    for value in q.choice_values():
+        label = value if q.type == "scale" else describe_answer(turn, q, value)
+        if text.casefold() == label.casefold():
+            await on_button(turn, "t" if q.type == "multi" else "o", value)
+            return
+    await show_question(turn, hint=_("Please answer with the buttons below."))
+
+
+async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
+    matches = search_municipalities(turn.campaign, text)
+    exact = [name for _i, name in matches if name.casefold() == text.casefold()]
+    if exact:
+        await _answer(turn, q, exact[0])
+        return
+    turn.state.search = text[:60]
+    if not matches:
+        hint = _(
+            "No municipality matches \u201c{text}\u201d. Try another spelling, or choose "
+            "\u201c{other}\u201d."
+        ).format(
+            text=text[:60], other=municipality_label(OTHER, turn.text(turn.campaign.campaign.area))
+        )
+    else:
+        hint = _("Choose your municipality:")
+    await show_question(turn, hint=hint)
+
+
+async def _answer(turn: Turn, q: Question, value: Value | None) -> None:
+    survey = turn.campaign.survey
+    assert survey is not None
+    response = await _response(turn)
+    if response is None:
+        response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
+        _set_response(turn, response)
+    encoded = None if value is None else json.dumps(value, ensure_ascii=False)
+    await store.record_answer(turn.tx, response.id, q.id, encoded, value is None, turn.now)
+    if response.status == "submitted":
+        await store.touch_response(turn.tx, response.id, turn.now)
+    turn.record_answer_in_view(q.id, encoded, value is None)
+    if turn.state.editing:
+        await show_review(turn, intro=_("Saved."))
+        return
+    values = answer_values(response)
+    visible = visible_questions(survey, values)
+    position = survey.questions.index(q)
+    following = next((v for v in visible if survey.questions.index(v) > position), None)
+    if following is None:
+        await show_review(turn)
+    else:
+        await ask(turn, following)
+
+
+async def _back(turn: Turn, q: Question) -> None:
+    survey = turn.campaign.survey
+    assert survey is not None
+    visible = visible_questions(survey, answer_values(await _response(turn)))
+    position = survey.questions.index(q)
+    earlier = [v for v in visible if survey.questions.index(v) < position]
+    if not earlier:
+        await show_question(turn)
+        return
+    await ask(turn, earlier[-1])
+
+
+# -- review and submit ---------------------------------------------------------------------
+
+
+async def show_review(turn: Turn, intro: str | None = None) -> None:
+    """All answers, each changeable, and Submit."""
+    survey = turn.campaign.survey
+    assert survey is not None
+    response = await _response(turn)
+    values = answer_values(response)
+    visible = visible_questions(survey, values)
+    turn.goto("survey.review", editing=False, selection=[], search=None)
+    submitted = response is not None and response.status == "submitted"
+    lines = [intro, ""] if intro else []
+    lines.append(_("Your answers:") if submitted else _("Please check your answers:"))
+    for number, q in enumerate(visible, 1):
+        if q.id in values:
+            answer = describe_answer(turn, q, values[q.id])
+            if len(answer) > REVIEW_TEXT_PREVIEW:
+                answer = answer[: REVIEW_TEXT_PREVIEW - 1] + "\u2026"
+        else:
+            answer = _("(not answered yet)")
+        lines.append(f"{number}. {_short(turn, q)}: {answer}")
+    lines.append("")
+    lines.append(_("Press a number to change that answer."))
+    numbers = [turn.button(str(n), f"e:{q.id}") for n, q in enumerate(visible, 1)]
+    rows = [numbers[i : i + 6] for i in range(0, len(numbers), 6)]
+    if submitted:
+        deadline = turn.campaign.survey_deadline()
+        assert deadline is not None
+        lines.append(
+            _("You can change your answers until {when}.").format(
+                when=fmt_day_and_time(deadline, turn.campaign.tz)
+            )
+        )
+        rows.append([global_button(_("Main menu"), "menu")])
+    else:
+        rows.append([turn.button(_("Send my answers"), "s")])
+        rows.append([global_button(_("Pause (answers are saved)"), "menu")])
+    turn.say("\n".join(lines), rows)
+
+
+async def on_review_button(turn: Turn, action: str, arg: str) -> None:
+    """A button on the review was pressed."""
+    if await _closed_with_kept_answers(turn):
+        return
+    survey = turn.campaign.survey
+    assert survey is not None
+    if action == "e":
+        q = survey.question(arg)
+        visible = visible_questions(survey, answer_values(await _response(turn)))
+        if q is None or q not in visible:
+            await show_review(turn)
+            return
+        await ask(turn, q, editing=True)
+    elif action == "s":
+        await _submit(turn)
+    else:
+        await show_review(turn)
+
+
+async def on_review_text(turn: Turn, text: str) -> None:
+    """Typed text on the review: a number opens that question."""
+    survey = turn.campaign.survey
+    assert survey is not None
+    visible = visible_questions(survey, answer_values(await _response(turn)))
+    number = text.strip()
+    if number.isdigit() and 1 <= int(number) <= len(visible):
+        await on_review_button(turn, "e", visible[int(number) - 1].id)
+        return
+    await show_review(turn, intro=_("Please use the buttons below."))
+
+
+async def _submit(turn: Turn) -> None:
+    survey = turn.campaign.survey
+    assert survey is not None
+    response = await _response(turn)
+    values = answer_values(response)
+    visible = visible_questions(survey, values)
+    missing = [q for q in visible if q.id not in values]
+    if response is None or missing:
+        if missing:
+            turn.say(_("A few questions still need an answer."))
+            await ask(turn, missing[0], editing=False)
+        else:
+            await start(turn)
+        return
+    await store.submit_response(turn.tx, response.id, turn.now)
+    turn.mark_submitted()
+    turn.goto("menu", question=None, editing=False, selection=[])
+    deadline = turn.campaign.survey_deadline()
+    assert deadline is not None
+    turn.say(
+        turn.text(survey.thanks)
+        + "\n\n"
+        + _("You can change your answers until {when}.").format(
+            when=fmt_day_and_time(deadline, turn.campaign.tz)
+        ),
+        [[global_button(_("Main menu"), "menu")]],
+    )
+
+
+def _menu_button() -> Any:
+    return global_button(_("Main menu"), "menu")
+
+
+async def progress_label(turn: Turn) -> str:
+    """The main menu's survey button: start, continue, or change answers."""
+    response = await _response(turn)
+    if response is None:
+        return _("Take the survey")
+    if response.status == "submitted":
+        return _("Change my survey answers")
+    return _("Continue the survey")

@@ -1,0 +1,141 @@
+"""One turn of a conversation: the state a flow step reads and changes, and what it says.
+
+A ``Turn`` lives for one event inside one transaction. Flow steps change ``turn.state`` and
+``turn.participant`` and call storage functions with ``turn.tx``; the engine writes the state
+and records the event with the replies before the transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from bot.campaign import Campaign
+from bot.messages import Button, Incoming, Outgoing
+from storage.database import Transaction
+from storage.records import AnswerRecord, ParticipantRecord, ResponseRecord
+
+
+class ConversationState(BaseModel):
+    """Where a participant is. ``version`` changes whenever the step changes, so a button
+    from an earlier step is recognised as stale."""
+
+    step: str = "menu"
+    version: int = 0
+    meeting: str | None = None
+    """The meeting being signed up for or cancelled."""
+    draft: dict[str, str | None] = {}
+    """Sign-up answers not yet confirmed."""
+    question: str | None = None
+    """The survey question the person is at; kept while they visit the menu."""
+    editing: bool = False
+    """The question was opened from the review: answering returns there."""
+    selection: list[str] = []
+    """Ticks of a multi-select question not yet confirmed with Done."""
+    search: str | None = None
+    """The last text typed to find a municipality."""
+
+
+_UNLOADED: Any = object()
+
+
+@dataclass
+class View:
+    """What the engine keeps in memory about a participant between events."""
+
+    participant: ParticipantRecord
+    state: ConversationState
+    response: ResponseRecord | None = _UNLOADED
+    recent_events: tuple[str, ...] = ()
+
+    @property
+    def response_loaded(self) -> bool:
+        return self.response is not _UNLOADED
+
+
+@dataclass
+class Turn:
+    """The context of one event's handling."""
+
+    campaign: Campaign
+    tx: Transaction
+    now: datetime
+    incoming: Incoming
+    participant: ParticipantRecord
+    state: ConversationState
+    lang: str
+    offered_languages: tuple[str, ...]
+    load_response: Callable[[], Awaitable[ResponseRecord | None]]
+    replies: list[Outgoing] = field(default_factory=list)
+    outbox: list[tuple[int, str, str, Outgoing]] = field(default_factory=list)
+    """Messages to others: (participant id, kind, dedupe key, message)."""
+    participant_changed: bool = False
+    _response: ResponseRecord | None = None
+    _response_loaded: bool = False
+
+    async def response(self) -> ResponseRecord | None:
+        """The participant's survey response (loaded once per turn, then kept in memory)."""
+        if not self._response_loaded:
+            loaded = await self.load_response()
+            # A copy: the engine's cached one must not change before the commit.
+            self._response = (
+                None if loaded is None else replace(loaded, answers=dict(loaded.answers))
+            )
+            self._response_loaded = True
+        return self._response
+
+    @property
+    def response_touched(self) -> bool:
+        """Whether this turn loaded (and maybe changed) the response."""
+        return self._response_loaded
+
+    def replace_response(self, response: ResponseRecord) -> None:
+        """Use a newly started response."""
+        self._response = response
+        self._response_loaded = True
+
+    def record_answer_in_view(self, question_id: str, value: str | None, skipped: bool) -> None:
+        """Keep the in-memory response in step with an answer just stored."""
+        assert self._response is not None
+        self._response.answers[question_id] = AnswerRecord(question_id, value, skipped, self.now)
+        self._response.updated_at = self.now
+
+    def mark_submitted(self) -> None:
+        """Keep the in-memory response in step with its submission."""
+        assert self._response is not None
+        self._response.status = "submitted"
+        self._response.submitted_at = self._response.submitted_at or self.now
+
+    def say(
+        self,
+        text: str,
+        buttons: list[list[Button]] | None = None,
+        *,
+        expects_text: bool = False,
+    ) -> None:
+        """Add a message to the replies."""
+        self.replies.append(Outgoing(text=text, buttons=buttons or [], expects_text=expects_text))
+
+    def goto(self, step: str, **changes: Any) -> None:
+        """Move to another step; buttons of the step before become stale."""
+        self.state.step = step
+        self.state.version += 1
+        for key, value in changes.items():
+            setattr(self.state, key, value)
+
+    def button(self, label: str, action: str) -> Button:
+        """A button bound to the current step (stale once the step changes)."""
+        return Button(label=label, payload=f"{self.state.version}:{action}")
+
+    def text(self, value: Any) -> str:
+        """A campaign string in the participant's language."""
+        return self.campaign.text(value, self.lang)
+
+
+def global_button(label: str, action: str) -> Button:
+    """A button that works from any step (navigation)."""
+    return Button(label=label, payload=f"g:{action}")

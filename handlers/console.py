@@ -1,0 +1,134 @@
+"""The console chat: the engine in a terminal, numbered choices for buttons.
+
+Translates, nothing more: a typed line becomes an ``Incoming`` (a number picks a button of
+the last reply, ``/word`` is a command, anything else is text), and each ``Outgoing`` is
+printed with its buttons numbered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from typing import TextIO
+
+from bot.engine import Engine
+from bot.messages import Button, Incoming, Kind, Outgoing, ParticipantRef
+
+PLATFORM = "console"
+QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
+
+
+def render(replies: list[Outgoing]) -> tuple[str, list[Button]]:
+    """The replies as terminal text, and the buttons in the order they are numbered."""
+    numbered: list[Button] = []
+    blocks = []
+    for reply in replies:
+        lines = [reply.text]
+        for row in reply.buttons:
+            cells = []
+            for button in row:
+                numbered.append(button)
+                tick = "" if button.selected is None else ("[x] " if button.selected else "[ ] ")
+                cells.append(f"[{len(numbered)}] {tick}{button.label}")
+            lines.append("   ".join(cells))
+        if reply.attachment is not None:
+            lines.append(f"(file: {reply.attachment.filename})")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks), numbered
+
+
+def to_incoming(
+    line: str, buttons: list[Button], ref: ParticipantRef, language: str | None
+) -> Incoming:
+    """One typed line as an event."""
+    event_id = uuid.uuid4().hex
+    text = line.strip()
+    if text.isdigit() and 1 <= int(text) <= len(buttons):
+        return Incoming(
+            ref=ref,
+            event_id=event_id,
+            kind=Kind.BUTTON,
+            payload=buttons[int(text) - 1].payload,
+            language_hint=language,
+        )
+    if text.startswith("/") and len(text) > 1:
+        command, _sep, args = text[1:].partition(" ")
+        return Incoming(
+            ref=ref,
+            event_id=event_id,
+            kind=Kind.COMMAND,
+            command=command,
+            args=args,
+            language_hint=language,
+        )
+    return Incoming(ref=ref, event_id=event_id, kind=Kind.TEXT, text=text, language_hint=language)
+
+
+class Console:
+    """A chat on standard input and output for one local user."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        user: str = "local",
+        language: str | None = None,
+        profile_name: str | None = None,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self.engine = engine
+        self.ref = ParticipantRef(platform=PLATFORM, user_id=user)
+        self.language = language
+        self.profile_name = profile_name
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.interactive = self.stdin.isatty()
+
+    def _print(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    async def _send(self, incoming: Incoming) -> list[Button]:
+        replies = await self.engine.handle(incoming)
+        text, buttons = render(replies)
+        if text:
+            self._print(text)
+        self.engine.replies_sent(incoming)
+        return buttons
+
+    async def run(self) -> None:
+        """Chat until end of input or /quit."""
+        for pending in await self.engine.unsent_replies(PLATFORM):
+            if pending.ref == self.ref:
+                self._print(render(pending.replies)[0])
+                await self.engine.confirm_pending(pending)
+        loop = asyncio.get_running_loop()
+        buttons = await self._send(
+            Incoming(
+                ref=self.ref,
+                event_id=uuid.uuid4().hex,
+                kind=Kind.COMMAND,
+                command="start",
+                language_hint=self.language,
+                profile_name=self.profile_name,
+            )
+        )
+        while True:
+            if self.interactive:
+                self.stdout.write("\n> ")
+                self.stdout.flush()
+            line = await loop.run_in_executor(None, self.stdin.readline)
+            if not line or line.strip().lower() in QUIT_WORDS:
+                self._print("Bye!")
+                return
+            if not line.strip():
+                continue
+            if not self.interactive:
+                self._print(f"> {line.rstrip()}")
+            incoming = to_incoming(line, buttons, self.ref, self.language)
+            if self.profile_name:
+                incoming = incoming.model_copy(update={"profile_name": self.profile_name})
+            new_buttons = await self._send(incoming)
+            buttons = new_buttons or buttons

@@ -1,0 +1,254 @@
+"""The SQLite database: connection, migrations, and transactions with group commit.
+
+One aiosqlite connection does all the work. Transactions are *jobs*: async functions that take
+a ``Transaction`` and use the storage functions on it. Jobs queued while a transaction runs
+are committed together in the next one (group commit): each job's caller gets its result
+only after the COMMIT that made its writes durable, so a reply never goes out before what it
+answers is stored. A job that raises is rolled back alone: the batch it was in is rolled back
+and its other jobs run again, untouched by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Job = Callable[["Transaction"], Awaitable[T]]
+
+MAX_BATCH = 200
+"""Jobs committed together at most; bounds how long one transaction holds the writer."""
+
+
+class Transaction:
+    """The open transaction a job runs in. Storage functions take it as their first argument."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        cursor = await self._conn.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT; return the new row's id."""
+        cursor = await self._conn.execute(sql, params)
+        rowid = cursor.lastrowid
+        await cursor.close()
+        assert rowid is not None
+        return rowid
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a query, or None."""
+        async with self._conn.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """All rows of a query."""
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many parameter rows."""
+        await self._conn.executemany(sql, rows)
+
+
+@dataclass
+class _Pending:
+    job: Job[Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _Deferred:
+    """Writes that may wait for the next transaction and may be lost in a crash."""
+
+    statements: dict[str, list[Sequence[Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    def __bool__(self) -> bool:
+        return bool(self.statements)
+
+
+class Database:
+    """The bot's SQLite database. Open with ``await Database.open(path)``; close when done."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+        self._queue: list[_Pending] = []
+        self._deferred = _Deferred()
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._writer: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Database:
+        """Connect, set WAL and foreign keys, run pending migrations, start the writer."""
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a killed process (the WAL is in the OS's hands at
+        # COMMIT); only a power cut can lose the last transactions.
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        db = cls(conn, path)
+        await db._migrate()
+        db._writer = asyncio.create_task(db._write_loop(), name="storage-writer")
+        return db
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        if self._writer is not None:
+            await self._writer
+        await self._conn.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- transactions ----------------------------------------------------------------------
+
+    async def transact(self, job: Job[T]) -> T:
+        """Run ``job`` in a transaction; return its result once the transaction committed."""
+        if self._closed:
+            raise RuntimeError("database is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(job, future))
+        self._wake.set()
+        return await future
+
+    def defer(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue a write for the next transaction, without waiting for it.
+
+        For bookkeeping whose loss in a crash is harmless (marking replies as sent: at worst a
+        reply is sent again after a crash).
+        """
+        self._deferred.statements[sql].append(params)
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue or self._deferred:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._run_batch(batch)
+            if self._closed:
+                return
+
+    async def _run_batch(self, batch: list[_Pending]) -> None:
+        deferred, self._deferred = self._deferred, _Deferred()
+        tx = Transaction(self._conn)
+        results: list[Any] = []
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:  # the database is unusable: fail everyone waiting
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        try:
+            for sql, rows in deferred.statements.items():
+                await tx.executemany(sql, rows)
+            for index, pending in enumerate(batch):
+                try:
+                    results.append(await pending.job(tx))
+                except Exception as exc:
+                    await self._conn.execute("ROLLBACK")
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+                    # Run the others again without the failed one; keep the deferred writes.
+                    self._queue[:0] = batch[:index] + batch[index + 1 :]
+                    for sql, rows in deferred.statements.items():
+                        self._deferred.statements[sql][:0] = rows
+                    return
+            await self._conn.execute("COMMIT")
+        except Exception as exc:
+            log.exception("transaction failed: %s", type(exc).__name__)
+            with contextlib.suppress(Exception):  # SQLite may have rolled back already
+                await self._conn.execute("ROLLBACK")
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)
+
+    # -- migrations ------------------------------------------------------------------------
+
+    async def _migrate(self) -> None:
+        await self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL "
+            "DEFAULT CURRENT_TIMESTAMP)"
+        )
+        async with self._conn.execute("SELECT version FROM schema_migrations") as cursor:
+            done = {row[0] for row in await cursor.fetchall()}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            log.info("applying migration %04d %s", version, name)
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(sql):
+                    await self._conn.execute(statement)
+                await self._conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name)
+                )
+                await self._conn.execute("COMMIT")
+            except Exception:
+                await self._conn.execute("ROLLBACK")
+                raise
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The numbered migrations shipped in storage/migrations, in order."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name[5:-4], entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3.complete_statement knows the ends)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        if not current and line.strip().startswith("--"):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

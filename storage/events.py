@@ -1,0 +1,69 @@
+"""Processed events: dedupe of platform event ids, and replies kept until they went out."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from storage.database import Database, Transaction
+from storage.records import StoredReplies
+from storage.timestamps import to_db
+
+
+class EventAlreadyRecorded(Exception):
+    """The event id is stored already: the platform delivered the event again."""
+
+    def __init__(self, event_id: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"event {event_id} was recorded before")
+
+
+async def record_event(
+    tx: Transaction, event_id: str, participant_id: int, replies: str, now: datetime
+) -> None:
+    """Record an event with its replies; raise ``EventAlreadyRecorded`` if it was seen."""
+    try:
+        await tx.execute(
+            "INSERT INTO processed_events (event_id, participant_id, received_at, replies) "
+            "VALUES (?, ?, ?, ?)",
+            (event_id, participant_id, to_db(now), replies),
+        )
+    except sqlite3.IntegrityError as exc:
+        if "processed_events.event_id" in str(exc):
+            raise EventAlreadyRecorded(event_id) from exc
+        raise
+
+
+async def stored_replies(tx: Transaction, event_id: str) -> StoredReplies | None:
+    """What a recorded event replied, and whether that went out."""
+    row = await tx.fetchone(
+        "SELECT event_id, participant_id, replies, replies_sent FROM processed_events "
+        "WHERE event_id = ?",
+        (event_id,),
+    )
+    if row is None:
+        return None
+    return StoredReplies(row[0], row[1], row[2], bool(row[3]))
+
+
+def mark_replies_sent(db: Database, event_id: str) -> None:
+    """Note that an event's replies went out (written with the next transaction)."""
+    db.defer("UPDATE processed_events SET replies_sent = 1 WHERE event_id = ?", (event_id,))
+
+
+async def mark_replies_sent_now(tx: Transaction, event_id: str) -> None:
+    """Note at once that an event's replies went out."""
+    await tx.execute(
+        "UPDATE processed_events SET replies_sent = 1 WHERE event_id = ?", (event_id,)
+    )
+
+
+async def unsent_replies(tx: Transaction, platform: str) -> list[StoredReplies]:
+    """Replies of committed events on ``platform`` that never went out (after a crash)."""
+    rows = await tx.fetchall(
+        "SELECT e.event_id, e.participant_id, e.replies, e.replies_sent "
+        "FROM processed_events e JOIN participants p ON p.id = e.participant_id "
+        "WHERE e.replies_sent = 0 AND p.platform = ? ORDER BY e.received_at",
+        (platform,),
+    )
+    return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]

@@ -1,0 +1,78 @@
+"""The outbox: messages decided in a transaction, delivered later by a platform's dispatcher."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from storage.database import Transaction
+from storage.records import OutboxRecord
+from storage.timestamps import from_db, maybe_from_db, to_db
+
+_COLUMNS = (
+    "id, participant_id, kind, dedupe_key, message, status, attempts, next_attempt_at, "
+    "created_at, sent_at"
+)
+
+
+def _record(row: sqlite3.Row) -> OutboxRecord:
+    return OutboxRecord(
+        id=row["id"],
+        participant_id=row["participant_id"],
+        kind=row["kind"],
+        dedupe_key=row["dedupe_key"],
+        message=row["message"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=from_db(row["next_attempt_at"]),
+        created_at=from_db(row["created_at"]),
+        sent_at=maybe_from_db(row["sent_at"]),
+    )
+
+
+async def enqueue_message(
+    tx: Transaction,
+    participant_id: int,
+    kind: str,
+    dedupe_key: str,
+    message: str,
+    now: datetime,
+) -> bool:
+    """Queue a message for one person; False when ``dedupe_key`` was queued before."""
+    stamp = to_db(now)
+    changed = await tx.execute(
+        "INSERT INTO outbox (participant_id, kind, dedupe_key, message, next_attempt_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+        (participant_id, kind, dedupe_key, message, stamp, stamp),
+    )
+    return changed > 0
+
+
+async def outbox_for(tx: Transaction, participant_id: int) -> list[OutboxRecord]:
+    """Every outbox row addressed to a participant, oldest first."""
+    rows = await tx.fetchall(
+        f"SELECT {_COLUMNS} FROM outbox WHERE participant_id = ? ORDER BY id", (participant_id,)
+    )
+    return [_record(r) for r in rows]
+
+
+async def due_messages(
+    tx: Transaction, platform: str, now: datetime, limit: int
+) -> list[OutboxRecord]:
+    """Pending rows for ``platform`` whose next attempt is due, oldest first."""
+    rows = await tx.fetchall(
+        f"SELECT {', '.join('o.' + c.strip() for c in _COLUMNS.split(','))} "
+        "FROM outbox o JOIN participants p ON p.id = o.participant_id "
+        "WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND p.platform = ? "
+        "ORDER BY o.id LIMIT ?",
+        (to_db(now), platform, limit),
+    )
+    return [_record(r) for r in rows]
+
+
+async def mark_message_sent(tx: Transaction, message_id: int, now: datetime) -> None:
+    """The dispatcher delivered the row."""
+    await tx.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+        (to_db(now), message_id),
+    )

@@ -1,0 +1,103 @@
+"""Participants: one user on one platform, with the details they chose to give."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from storage.database import Transaction
+from storage.records import ParticipantRecord
+from storage.timestamps import from_db, to_db
+
+_COLUMNS = (
+    "id, platform, workspace, user_id, language, language_chosen, name, role, organisation, "
+    "municipality, unreachable, created_at"
+)
+
+
+def _record(row: sqlite3.Row) -> ParticipantRecord:
+    return ParticipantRecord(
+        id=row["id"],
+        platform=row["platform"],
+        workspace=row["workspace"],
+        user_id=row["user_id"],
+        language=row["language"],
+        language_chosen=bool(row["language_chosen"]),
+        name=row["name"],
+        role=row["role"],
+        organisation=row["organisation"],
+        municipality=row["municipality"],
+        unreachable=bool(row["unreachable"]),
+        created_at=from_db(row["created_at"]),
+    )
+
+
+async def find_participant(
+    tx: Transaction, platform: str, workspace: str, user_id: str
+) -> ParticipantRecord | None:
+    """The participant with this platform identity, if they have been here before."""
+    row = await tx.fetchone(
+        f"SELECT {_COLUMNS} FROM participants "
+        "WHERE platform = ? AND workspace = ? AND user_id = ?",
+        (platform, workspace, user_id),
+    )
+    return _record(row) if row else None
+
+
+async def participant_by_id(tx: Transaction, participant_id: int) -> ParticipantRecord | None:
+    """The participant with this row id."""
+    row = await tx.fetchone(f"SELECT {_COLUMNS} FROM participants WHERE id = ?", (participant_id,))
+    return _record(row) if row else None
+
+
+async def create_participant(
+    tx: Transaction,
+    platform: str,
+    workspace: str,
+    user_id: str,
+    language: str | None,
+    now: datetime,
+) -> ParticipantRecord:
+    """Store a new participant and return it."""
+    pid = await tx.insert(
+        "INSERT INTO participants (platform, workspace, user_id, language, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (platform, workspace, user_id, language, to_db(now)),
+    )
+    return ParticipantRecord(
+        id=pid,
+        platform=platform,
+        workspace=workspace,
+        user_id=user_id,
+        language=language,
+        language_chosen=False,
+        name=None,
+        role=None,
+        organisation=None,
+        municipality=None,
+        unreachable=False,
+        created_at=now,
+    )
+
+
+async def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
+    """Write a participant's changeable fields (language, details, reachability)."""
+    await tx.execute(
+        "UPDATE participants SET language = ?, language_chosen = ?, name = ?, role = ?, "
+        "organisation = ?, municipality = ?, unreachable = ? WHERE id = ?",
+        (
+            p.language,
+            int(p.language_chosen),
+            p.name,
+            p.role,
+            p.organisation,
+            p.municipality,
+            int(p.unreachable),
+            p.id,
+        ),
+    )
+
+
+async def delete_participant(tx: Transaction, participant_id: int) -> None:
+    """Erase a participant and, through the foreign keys, every row that is theirs."""
+    await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))

@@ -1,0 +1,98 @@
+"""Plain typed values the storage functions take and return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass
+class ParticipantRecord:
+    """One user on one platform (and Slack workspace)."""
+
+    id: int
+    platform: str
+    workspace: str
+    user_id: str
+    language: str | None
+    language_chosen: bool
+    name: str | None
+    role: str | None
+    organisation: str | None
+    municipality: str | None
+    unreachable: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RegistrationDetails:
+    """What a person told us when signing up."""
+
+    name: str | None
+    role: str | None
+    organisation: str | None
+    municipality: str | None
+
+
+@dataclass(frozen=True)
+class RegistrationRecord:
+    """A person's place at a meeting: confirmed, on the waiting list, or cancelled."""
+
+    id: int
+    participant_id: int
+    meeting_id: str
+    status: str
+    queue_seq: int
+    details: RegistrationDetails
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One stored answer; ``value`` is JSON text, None when skipped."""
+
+    question_id: str
+    value: str | None
+    skipped: bool
+    answered_at: datetime
+
+
+@dataclass
+class ResponseRecord:
+    """A person's survey response and its answers by question id."""
+
+    id: int
+    participant_id: int | None
+    survey_id: str
+    status: str
+    started_at: datetime
+    submitted_at: datetime | None
+    updated_at: datetime
+    answers: dict[str, AnswerRecord]
+
+
+@dataclass(frozen=True)
+class StoredReplies:
+    """The replies an event produced, kept until the handler confirms they went out."""
+
+    event_id: str
+    participant_id: int
+    replies: str
+    sent: bool
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A message decided by a transaction, waiting for a platform's dispatcher."""
+
+    id: int
+    participant_id: int
+    kind: str
+    dedupe_key: str
+    message: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None

@@ -1,0 +1,86 @@
+"""Survey responses and their answers, one row per question."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.database import Transaction
+from storage.records import AnswerRecord, ResponseRecord
+from storage.timestamps import from_db, maybe_from_db, to_db
+
+
+async def load_response(
+    tx: Transaction, participant_id: int, survey_id: str
+) -> ResponseRecord | None:
+    """The participant's response to a survey with all its answers, if they started it."""
+    row = await tx.fetchone(
+        "SELECT id, participant_id, survey_id, status, started_at, submitted_at, updated_at "
+        "FROM responses WHERE participant_id = ? AND survey_id = ?",
+        (participant_id, survey_id),
+    )
+    if row is None:
+        return None
+    answers = await tx.fetchall(
+        "SELECT question_id, value, skipped, answered_at FROM answers WHERE response_id = ?",
+        (row["id"],),
+    )
+    return ResponseRecord(
+        id=row["id"],
+        participant_id=row["participant_id"],
+        survey_id=row["survey_id"],
+        status=row["status"],
+        started_at=from_db(row["started_at"]),
+        submitted_at=maybe_from_db(row["submitted_at"]),
+        updated_at=from_db(row["updated_at"]),
+        answers={
+            a["question_id"]: AnswerRecord(
+                a["question_id"], a["value"], bool(a["skipped"]), from_db(a["answered_at"])
+            )
+            for a in answers
+        },
+    )
+
+
+async def start_response(
+    tx: Transaction, participant_id: int, survey_id: str, now: datetime
+) -> ResponseRecord:
+    """Open a new, empty response for the participant."""
+    stamp = to_db(now)
+    rid = await tx.insert(
+        "INSERT INTO responses (participant_id, survey_id, status, started_at, updated_at) "
+        "VALUES (?, ?, 'in_progress', ?, ?)",
+        (participant_id, survey_id, stamp, stamp),
+    )
+    return ResponseRecord(rid, participant_id, survey_id, "in_progress", now, None, now, {})
+
+
+async def record_answer(
+    tx: Transaction,
+    response_id: int,
+    question_id: str,
+    value: str | None,
+    skipped: bool,
+    now: datetime,
+) -> None:
+    """Store (or replace) the answer to one question; ``value`` is JSON text."""
+    await tx.execute(
+        "INSERT INTO answers (response_id, question_id, value, skipped, answered_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (response_id, question_id) DO UPDATE SET "
+        "value = excluded.value, skipped = excluded.skipped, answered_at = excluded.answered_at",
+        (response_id, question_id, value, int(skipped), to_db(now)),
+    )
+
+
+async def submit_response(tx: Transaction, response_id: int, now: datetime) -> None:
+    """Mark a response as submitted (the first submission time is kept)."""
+    stamp = to_db(now)
+    await tx.execute(
+        "UPDATE responses SET status = 'submitted', "
+        "submitted_at = COALESCE(submitted_at, ?), updated_at = ? WHERE id = ?",
+        (stamp, stamp, response_id),
+    )
+
+
+async def touch_response(tx: Transaction, response_id: int, now: datetime) -> None:
+    """Note that a response changed (an answer edited after submission)."""
+    await tx.execute("UPDATE responses SET updated_at = ? WHERE id = ?", (to_db(now), response_id))
