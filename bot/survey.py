@@ -35,22 +35,39 @@ def answer_values(response: ResponseRecord | None) -> dict[str, Value | None]:
     }
 
 
-def visible_questions(survey: Survey, values: dict[str, Value | None]) -> list[Question]:
-    """The questions shown for these answers, in order (``show_if`` applied)."""
-    shown: list[Question] = []
-    shown_ids: set[str] = set()
+def _visibility(survey: Survey, values: dict[str, Value | None]) -> dict[str, bool | None]:
+    """Per question: shown (True), hidden (False), or undecided (None: it depends on an
+    answer not given yet)."""
+    seen: dict[str, bool | None] = {}
     for q in survey.questions:
         cond = q.show_if
-        if cond is not None:
-            if cond.question not in shown_ids:
-                continue
-            value = values.get(cond.question)
+        if cond is None:
+            seen[q.id] = True
+            continue
+        target = seen.get(cond.question)
+        if target is False:
+            seen[q.id] = False
+        elif target is None or cond.question not in values:
+            seen[q.id] = None
+        else:
+            value = values[cond.question]
             given = value if isinstance(value, list) else [] if value is None else [str(value)]
-            if not set(given) & set(cond.any_of):
-                continue
-        shown.append(q)
-        shown_ids.add(q.id)
-    return shown
+            seen[q.id] = bool(set(given) & set(cond.any_of))
+    return seen
+
+
+def visible_questions(survey: Survey, values: dict[str, Value | None]) -> list[Question]:
+    """The questions shown for these answers, in order (``show_if`` applied)."""
+    seen = _visibility(survey, values)
+    return [q for q in survey.questions if seen[q.id] is True]
+
+
+def progress(survey: Survey, values: dict[str, Value | None], q: Question) -> tuple[int, int]:
+    """(number of ``q``, total): the total counts questions that may still be shown, so it
+    only shrinks as answers rule questions out."""
+    seen = _visibility(survey, values)
+    possible = [p for p in survey.questions if seen[p.id] is not False or p.id == q.id]
+    return possible.index(q) + 1, len(possible)
 
 
 def describe_answer(turn: Turn, q: Question, value: Value | None) -> str:
@@ -190,10 +207,9 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
         return
     response = await _response(turn)
     values = answer_values(response)
-    visible = visible_questions(survey, values)
-    number = next((i for i, v in enumerate(visible, 1) if v.id == q.id), len(visible))
+    number, total = progress(survey, values, q)
     lines = [
-        _("Question {number} of {total}").format(number=number, total=len(visible)),
+        _("Question {number} of {total}").format(number=number, total=total),
         "",
         turn.text(q.text),
     ]
@@ -235,7 +251,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     nav = []
     if turn.state.editing:
         nav.append(turn.button(_("Back to review"), "rv"))
-    elif number > 1:
+    elif any(v.id != q.id for v in visible_questions(survey, values)[:1]):
         nav.append(turn.button(_("Back"), "b"))
     if not q.required:
         nav.append(turn.button(_("Skip"), "k"))

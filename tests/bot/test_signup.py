@@ -1,0 +1,238 @@
+"""Signing up for meetings, the deadline, the waiting list and cancelling, through the engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from bot.campaign import Campaign
+from bot.clock import FixedClock
+from bot.engine import Engine
+from storage.database import Database
+from storage.outbox import outbox_for
+from storage.registrations import registrations_for_meeting
+from tests.auxil.chat import Chat
+from tests.conftest import oslo
+
+ZOOM = "https://zoom.us/j/123456789"
+
+
+async def sign_up(chat: Chat, meeting_label: str = "Sign up: Information meeting") -> None:
+    """Go from the main menu through the whole sign-up form and confirm."""
+    await chat.command("start")
+    await chat.press("Meetings and sign-up")
+    await chat.press(meeting_label)
+    if "What name" in chat.text:
+        await chat.send(f"Person {chat.ref.user_id}")
+        await chat.press("Library employee")
+        await chat.send("Asker bibliotek")
+        await chat.send("bær")
+        await chat.press("Bærum")
+    await chat.press("Confirm sign-up")
+
+
+def with_meeting(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["meetings"][0].update(changes)
+
+    return edit
+
+
+async def test_sign_up_asks_details_shows_summary_and_confirms(chat: Chat, db: Database) -> None:
+    chat.profile_name = "Kari Nordmann"
+    await chat.command("start", "signup-info")
+    assert "Information meeting on the three strategies" in chat.text
+    await chat.press("Use \u201cKari Nordmann\u201d")
+    assert "Library employee" in chat.labels and "Young person (under 26)" in chat.labels
+    await chat.press("Library employee")
+    await chat.send("Asker bibliotek")
+    await chat.send("sarps")
+    await chat.press("Sarpsborg")
+    assert "Name: Kari Nordmann" in chat.text
+    assert "Organisation: Asker bibliotek" in chat.text
+    assert "Municipality: Sarpsborg" in chat.text
+
+    await chat.press("Confirm sign-up")
+
+    assert "You are signed up" in chat.text
+    assert "Tuesday, June 1, 2021" in chat.text and "2:00\u202fPM" in chat.text
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    assert [(r.status, r.details.name, r.details.municipality) for r in rows] == [
+        ("confirmed", "Kari Nordmann", "Sarpsborg")
+    ]
+
+
+async def test_municipality_found_by_part_of_name_or_other(chat: Chat) -> None:
+    await chat.command("start", "signup-youth")
+    await chat.send("Ola")
+    await chat.press("Young person")
+    await chat.press("None / not relevant")
+    await chat.send("eiker")
+    assert "\u00d8vre Eiker" in chat.labels
+    await chat.send("Xyzzy")
+    assert "No municipality matches" in chat.text
+    await chat.press("Other / outside Viken")
+    assert "Municipality: Other / outside Viken" in chat.text
+    assert "Organisation: none" in chat.text
+
+
+async def test_second_sign_up_to_same_meeting_says_already_registered(
+    chat: Chat, db: Database
+) -> None:
+    await sign_up(chat)
+    await chat.command("start", "signup-info")
+    assert "You are already registered" in chat.text
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    assert len(rows) == 1
+
+
+async def test_returning_person_is_not_asked_their_details_again(chat: Chat) -> None:
+    await sign_up(chat)
+    await chat.command("start", "signup-youth")
+    assert "Please check your sign-up" in chat.text
+    assert "Name: Person u1" in chat.text
+
+
+async def test_sign_up_closes_at_end_of_deadline_day(chat: Chat, clock: FixedClock) -> None:
+    clock.set(oslo(2021, 5, 28, 23, 59, 0))
+    await chat.command("start", "signup-info")
+    assert "What name" in chat.text
+
+    clock.set(oslo(2021, 5, 29, 0, 0, 0))
+    await chat.press("Cancel sign-up")
+    await chat.command("start", "signup-info")
+    assert "closed" in chat.text
+    assert "Friday, May 28, 2021" in chat.text
+    assert "What name" not in chat.text
+
+
+async def test_confirming_after_the_deadline_registers_nothing(
+    chat: Chat, clock: FixedClock, db: Database
+) -> None:
+    await chat.command("start", "signup-info")
+    await chat.send("Kari")
+    await chat.press("Resident")
+    await chat.press("None / not relevant")
+    await chat.send("Moss")
+    clock.set(oslo(2021, 5, 29, 9, 0))
+    await chat.press("Confirm sign-up")
+    assert "closed" in chat.text
+    assert await db.transact(lambda tx: registrations_for_meeting(tx, "info")) == []
+
+
+async def test_cancel_sign_up_in_the_middle_registers_nothing(chat: Chat, db: Database) -> None:
+    await chat.command("start", "signup-info")
+    await chat.send("Kari")
+    await chat.press("Cancel sign-up")
+    assert "Nothing was registered" in chat.text
+    assert await db.transact(lambda tx: registrations_for_meeting(tx, "info")) == []
+
+
+async def test_cancel_registration(chat: Chat, db: Database) -> None:
+    await sign_up(chat)
+    await chat.press("Cancel this registration")
+    await chat.press("Yes, cancel it")
+    assert "is cancelled" in chat.text
+    await chat.command("mine")
+    assert "not registered for any meeting" in chat.text
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    assert [r.status for r in rows] == ["cancelled"]
+
+
+async def test_full_meeting_offers_waiting_list(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(with_meeting(capacity=1)), db, clock)
+    first, second = Chat(engine, "a"), Chat(engine, "b")
+    await sign_up(first)
+    await second.command("start", "signup-info")
+    assert "is full" in second.text
+    await second.press("Yes, put me on the waiting list")
+    await second.send("Bob")
+    await second.press("Resident")
+    await second.press("None / not relevant")
+    await second.send("Moss")
+    await second.press("Confirm sign-up")
+    assert "You are on the waiting list" in second.text
+    assert "number 1 on the waiting list" in second.text
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    assert [r.status for r in rows] == ["confirmed", "waiting"]
+
+
+async def test_cancellation_moves_first_waiting_person_up_and_tells_them(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(with_meeting(capacity=1, link=ZOOM)), db, clock)
+    holder = Chat(engine, "holder")
+    waiting = [Chat(engine, "w1", language="nb"), Chat(engine, "w2")]
+    await sign_up(holder)
+    for person in waiting:
+        await person.command("start", "signup-info")
+        await person.press(person.labels[0])  # yes, the waiting list
+        await person.send("Someone")
+        await person.press(person.labels[0])
+        await person.press(person.labels[0])
+        await person.send("Moss")
+        await person.press(person.labels[0])
+
+    await holder.command("mine")
+    await holder.press("Cancel: Information meeting")
+    await holder.press("Yes, cancel it")
+
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    assert {r.participant_id: r.status for r in rows} == {1: "cancelled", 2: "confirmed",
+                                                          3: "waiting"}
+    promoted = await db.transact(lambda tx: outbox_for(tx, 2))
+    assert len(promoted) == 1 and promoted[0].kind == "waitlist_promoted"
+    message = json.loads(promoted[0].message)
+    assert ZOOM in message["text"]
+    assert "plass" in message["text"]  # in the promoted person's own language (nb)
+    assert await db.transact(lambda tx: outbox_for(tx, 3)) == []
+
+    await waiting[1].command("mine")
+    assert "number 1" in waiting[1].text
+
+
+async def test_link_is_shown_only_to_registrants(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(with_meeting(link=ZOOM)), db, clock)
+    visitor, registrant = Chat(engine, "visitor"), Chat(engine, "registrant")
+    for command in ("start", "about", "meetings", "mine", "help"):
+        await visitor.command(command)
+        assert ZOOM not in visitor.text
+    await visitor.command("start", "signup-info")
+    assert ZOOM not in "".join(r.text for r in visitor.history)
+
+    await sign_up(registrant)
+    assert ZOOM in registrant.text
+    await registrant.command("mine")
+    assert ZOOM in registrant.text
+    await registrant.command("meetings")
+    assert ZOOM not in registrant.text
+
+
+async def test_waiting_person_does_not_see_the_link(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(with_meeting(capacity=1, link=ZOOM)), db, clock)
+    await sign_up(Chat(engine, "a"))
+    second = Chat(engine, "b")
+    await second.command("start", "signup-info")
+    await second.press("Yes, put me on the waiting list")
+    await second.send("Bob")
+    await second.press("Resident")
+    await second.press("None / not relevant")
+    await second.send("Moss")
+    await second.press("Confirm sign-up")
+    await second.command("mine")
+    assert "waiting list" in second.text
+    assert ZOOM not in "".join(r.text for r in second.history)
+
+
+async def test_unknown_time_and_place_are_to_be_announced(chat: Chat) -> None:
+    await chat.command("meetings")
+    youth = chat.text.split("Input meeting for young people", 1)[1]
+    assert "Time: to be announced" in youth
+    assert "Place: to be announced" in youth

@@ -1,0 +1,278 @@
+"""The survey through the engine: progress, types, show_if, Back, skip, resume, review, deadline."""
+
+from __future__ import annotations
+
+import json
+
+from bot.campaign import Campaign
+from bot.clock import FixedClock
+from bot.engine import Engine
+from storage.database import Database
+from storage.participants import find_participant
+from storage.responses import load_response
+from tests.auxil.chat import Chat
+from tests.conftest import oslo
+
+
+async def stored_answers(db: Database, user: str = "u1") -> dict[str, object]:
+    async def job(tx):  # type: ignore[no-untyped-def]
+        p = await find_participant(tx, "test", "", user)
+        response = await load_response(tx, p.id, "strategy")
+        return {
+            qid: (None if a.value is None else json.loads(a.value))
+            for qid, a in response.answers.items()
+        }
+
+    return await db.transact(job)
+
+
+async def answer_as_young_person(chat: Chat) -> None:
+    """Answer up to the priorities question as a young person from Asker."""
+    await chat.command("survey")
+    await chat.press("Young person (under 26)")
+    await chat.send("Asker")
+    await chat.press("16–19")
+    await chat.press("Every week")
+
+
+async def test_first_question_shows_progress_and_buttons(chat: Chat) -> None:
+    await chat.command("survey")
+    assert "Question 1 of 12" in chat.text
+    assert "Who are you answering as?" in chat.text
+    assert "Young person (under 26)" in chat.labels
+    assert "Back" not in chat.labels
+
+
+async def test_show_if_asks_age_only_of_young_people(chat: Chat, db: Database) -> None:
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("Asker")
+    assert "How often do you use the library?" in chat.text
+    assert "Question 3 of 10" in chat.text
+
+    await chat.press("Back")
+    await chat.press("Back")
+    await chat.press("Young person (under 26)")
+    await chat.send("Asker")
+    assert "How old are you?" in chat.text
+    assert "Question 3 of 12" in chat.text
+
+
+async def test_show_if_on_never_skips_what_you_use_it_for(chat: Chat) -> None:
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("Moss")
+    await chat.press("Never")
+    assert "What should the libraries in Viken focus on" in chat.text
+
+
+async def test_multi_select_ticks_limits_and_done(chat: Chat, db: Database) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")  # use_for is optional
+    assert "Choose up to 3 options" in chat.text
+    for label in ("Getting people reading", "Digital inclusion", "Accessible to everyone"):
+        await chat.press(label)
+    assert chat.button("Digital inclusion").selected is True
+    assert chat.button("Learning and education").selected is False
+    await chat.press("Learning and education")
+    assert "at most 3 options" in chat.text
+    await chat.press("Digital inclusion")  # untick
+    await chat.press("Learning and education")
+    await chat.press("Done")
+    answers = await stored_answers(db)
+    assert answers["priorities"] == ["reading", "learning", "access"]
+
+
+async def test_required_multi_needs_one_choice(chat: Chat) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")
+    await chat.press("Done")
+    assert "choose at least one" in chat.text
+
+
+async def test_skip_stores_a_skipped_answer_only_for_optional_questions(
+    chat: Chat, db: Database
+) -> None:
+    await chat.command("survey")
+    assert "Skip" not in chat.labels
+    await chat.press("Resident")
+    await chat.send("Moss")
+    await chat.press("Every month")
+    assert "Skip" in chat.labels
+    await chat.press("Skip")
+    answers = await stored_answers(db)
+    assert "use_for" in answers and answers["use_for"] is None
+
+
+async def test_scale_has_end_labels(chat: Chat) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    assert "1 = Not important, 5 = Very important" in chat.text
+    assert chat.labels[:5] == ["1", "2", "3", "4", "5"]
+
+
+async def test_text_where_a_button_was_expected_repeats_the_question(chat: Chat) -> None:
+    await chat.command("survey")
+    await chat.send("I am a cat")
+    assert "Please answer with the buttons" in chat.text
+    assert "Question 1 of 12" in chat.text
+
+
+async def test_typing_a_buttons_label_counts_as_pressing_it(chat: Chat, db: Database) -> None:
+    await chat.command("survey")
+    await chat.send("resident")
+    assert "Which municipality" in chat.text
+    assert (await stored_answers(db))["category"] == "resident"
+
+
+async def test_sticker_gets_a_hint_and_the_question_again(chat: Chat) -> None:
+    await chat.command("survey")
+    await chat.sticker()
+    assert "stickers" in chat.text
+    assert "Who are you answering as?" in chat.text
+
+
+async def test_over_long_text_is_refused_and_nothing_is_stored(chat: Chat, db: Database) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("4")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    assert "What would make the library a place for you?" in chat.text
+    await chat.send("x" * 501)
+    assert "501 characters" in chat.text and "limit is 500" in chat.text
+    assert "youth_offer" not in await stored_answers(db)
+    await chat.send("More comics, please")
+    assert (await stored_answers(db))["youth_offer"] == "More comics, please"
+
+
+async def test_stale_button_says_moved_on_and_changes_nothing(chat: Chat, db: Database) -> None:
+    await chat.command("survey")
+    old_resident = chat.button("Resident")
+    await chat.press("Library employee")
+    await chat.press_button(old_resident)
+    assert "moved on" in chat.text
+    assert "Which municipality" in chat.text
+    assert (await stored_answers(db))["category"] == "library"
+
+
+async def test_invalid_payload_is_treated_as_stale(chat: Chat) -> None:
+    await chat.command("survey")
+    from bot.messages import Kind
+
+    await chat.deliver(chat.incoming(Kind.BUTTON, payload="zz:o:nonsense"))
+    assert "moved on" in chat.text
+    await chat.deliver(chat.incoming(Kind.BUTTON, payload="g:unknown"))
+    assert "What would you like to do?" in chat.text
+
+
+async def complete_survey(chat: Chat) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Borrow books")
+    await chat.press("Done")
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("5")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    await chat.send("A quiet room for homework")
+    await chat.press("Skip")  # ideas
+    await chat.press("Yes")
+    await chat.press("Youth meeting, 10 June")
+
+
+async def test_review_lists_every_answer_and_submit(chat: Chat, db: Database) -> None:
+    await complete_survey(chat)
+    assert "Please check your answers" in chat.text
+    assert "Borrow books" in chat.text
+    assert "A quiet room for homework" in chat.text
+    assert "(skipped)" in chat.text
+    await chat.press("Send my answers")
+    assert "change your answers until Monday, June 14, 2021" in chat.text
+    await chat.command("start")
+    assert "Change my survey answers" in chat.labels
+
+
+async def test_change_an_answer_from_the_review(chat: Chat, db: Database) -> None:
+    await complete_survey(chat)
+    await chat.press("7")  # importance
+    assert "Your answer now: 5" in chat.text
+    await chat.press("2")
+    assert "Saved." in chat.text and "Please check your answers" in chat.text
+    assert (await stored_answers(db))["importance"] == 2
+
+
+async def test_change_answers_after_submitting_until_the_deadline(
+    chat: Chat, db: Database, clock: FixedClock
+) -> None:
+    await complete_survey(chat)
+    await chat.press("Send my answers")
+    await chat.command("survey")
+    assert "already sent your answers" in chat.text
+    await chat.press("1")
+    await chat.press("Resident")
+    assert (await stored_answers(db))["category"] == "resident"
+    assert "How old are you?" not in chat.text
+
+    clock.set(oslo(2021, 6, 14, 12, 0))
+    await chat.command("survey")
+    assert "The survey closed Monday, June 14, 2021" in chat.text
+    assert "Your answers are kept" in chat.text
+    assert (await stored_answers(db))["category"] == "resident"
+
+
+async def test_deadline_closes_the_survey_in_the_middle(
+    chat: Chat, db: Database, clock: FixedClock
+) -> None:
+    await chat.command("survey")
+    await chat.press("Resident")
+    clock.set(oslo(2021, 6, 14, 12, 0, 1))
+    await chat.send("Moss")
+    assert "survey closed" in chat.text
+    assert "municipality" not in await stored_answers(db)
+    assert (await stored_answers(db))["category"] == "resident"
+    await chat.command("start")
+    assert not any("survey" in label for label in chat.labels)
+
+
+async def test_submit_with_a_missing_required_answer_goes_to_it(chat: Chat) -> None:
+    await complete_survey(chat)
+    await chat.press("1")
+    await chat.press("Resident")  # makes no new question appear; youth ones disappear
+    await chat.press("Send my answers")
+    assert "Thank you" in chat.text or "change your answers" in chat.text
+
+
+async def test_resume_after_restart_continues_where_they_were(
+    campaign: Campaign, db_path, clock: FixedClock
+) -> None:
+    first = await Database.open(db_path)
+    await answer_as_young_person(Chat(Engine(campaign, first, clock)))
+    await first.close()
+
+    second = await Database.open(db_path)
+    try:
+        chat = Chat(Engine(campaign, second, clock))
+        await chat.command("start")
+        assert "Continue the survey" in chat.labels
+        await chat.press("Continue the survey")
+        assert "Welcome back" in chat.text
+        assert "What do you use the library for?" in chat.text
+        assert "Question 5 of 12" in chat.text
+        await chat.press("Back")
+        assert "Your answer now: Every week" in chat.text
+    finally:
+        await second.close()
+
+
+async def test_pause_goes_to_menu_and_keeps_the_place(chat: Chat) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Pause (answers are saved)")
+    assert "What would you like to do?" in chat.text
+    await chat.command("help")
+    await chat.command("survey")
+    assert "What do you use the library for?" in chat.text
