@@ -138,32 +138,6 @@ class Survey(_Model):
     deadline: datetime
     questions: Annotated[list[Question], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _question_references(self) -> Survey:
-        seen: dict[str, Question] = {}
-        for q in self.questions:
-            if q.id in seen:
-                raise ValueError(f"question id '{q.id}' is used twice")
-            if q.show_if is not None:
-                target = seen.get(q.show_if.question)
-                if target is None:
-                    later = any(o.id == q.show_if.question for o in self.questions)
-                    where = "a later question" if later else "no question"
-                    raise ValueError(
-                        f"question '{q.id}': show_if names '{q.show_if.question}', "
-                        f"which is {where}; show_if may only name an earlier question"
-                    )
-                values = target.choice_values()
-                if values:
-                    bad = [v for v in q.show_if.any_of if v not in values]
-                    if bad:
-                        raise ValueError(
-                            f"question '{q.id}': show_if value(s) {bad} are not answers "
-                            f"of '{target.id}' (one of {values})"
-                        )
-            seen[q.id] = q
-        return self
-
     def question(self, question_id: str) -> Question | None:
         """The question with this id, if any."""
         return next((q for q in self.questions if q.id == question_id), None)
@@ -362,7 +336,7 @@ def parse_campaign(data: dict[str, Any], name: str = "<campaign>") -> Campaign:
         campaign = Campaign.model_validate(data)
     except ValidationError as exc:
         raise CampaignError(name, [_problem(err) for err in exc.errors()]) from exc
-    problems = list(_language_problems(campaign))
+    problems = _reference_problems(campaign) + _language_problems(campaign)
     if problems:
         raise CampaignError(name, problems)
     return campaign
@@ -390,6 +364,41 @@ def _problem(err: Any) -> CampaignProblem:
     else:
         message = re.sub(r"^(Value error|Assertion failed), ", "", err["msg"])
     return CampaignProblem(_key_path(loc), message)
+
+
+def _reference_problems(campaign: Campaign) -> list[CampaignProblem]:
+    """Question ids are unique; a ``show_if`` names an earlier question and its answers."""
+    if campaign.survey is None:
+        return []
+    problems: list[CampaignProblem] = []
+    seen: dict[str, Question] = {}
+    all_ids = {q.id for q in campaign.survey.questions}
+    for index, q in enumerate(campaign.survey.questions):
+        path = f"survey.questions[{index}]"
+        if q.id in seen:
+            problems.append(CampaignProblem(f"{path}.id", f"question id '{q.id}' is used twice"))
+        if q.show_if is not None:
+            name = q.show_if.question
+            target = seen.get(name)
+            if target is None:
+                where = "a later question" if name in all_ids else "no question"
+                problems.append(
+                    CampaignProblem(
+                        f"{path}.show_if.question",
+                        f"'{name}' is {where}; show_if may only name an earlier question",
+                    )
+                )
+            elif values := target.choice_values():
+                bad = [v for v in q.show_if.any_of if v not in values]
+                if bad:
+                    problems.append(
+                        CampaignProblem(
+                            f"{path}.show_if.any_of",
+                            f"{bad} are not answers of '{name}' (one of {values})",
+                        )
+                    )
+        seen.setdefault(q.id, q)
+    return problems
 
 
 def _language_problems(campaign: Campaign) -> list[CampaignProblem]:

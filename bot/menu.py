@@ -13,7 +13,8 @@ async def show_menu(turn: Turn, greeting: str | None = None) -> None:
     """The main menu. Leaves any sign-up in progress; the survey keeps its place."""
     turn.goto("menu", meeting=None, draft={}, editing=False, search=None)
     campaign = turn.campaign
-    text = greeting or _("What would you like to do?")
+    prompt = _("What would you like to do?")
+    text = f"{greeting}\n\n{prompt}" if greeting else prompt
     rows: list[list[Button]] = [[global_button(_("About the consultation"), "about")]]
     if campaign.meetings:
         rows.append([global_button(_("Meetings and sign-up"), "meetings")])

@@ -181,8 +181,11 @@ async def test_cancellation_moves_first_waiting_person_up_and_tells_them(
     await holder.press("Yes, cancel it")
 
     rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
-    assert {r.participant_id: r.status for r in rows} == {1: "cancelled", 2: "confirmed",
-                                                          3: "waiting"}
+    assert {r.participant_id: r.status for r in rows} == {
+        1: "cancelled",
+        2: "confirmed",
+        3: "waiting",
+    }
     promoted = await db.transact(lambda tx: outbox_for(tx, 2))
     assert len(promoted) == 1 and promoted[0].kind == "waitlist_promoted"
     message = json.loads(promoted[0].message)

@@ -1,4 +1,4 @@
-"""The survey through the engine: progress, types, show_if, Back, skip, resume, review, deadline."""
+"""The survey through the engine: progress, types, show_if, Back, skip, resume, review."""
 
 from __future__ import annotations
 
