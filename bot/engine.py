@@ -95,22 +95,21 @@ class Engine:
     def __init__(
         self, campaign: Campaign, db: Database, clock: Clock, *, cache_size: int = 50_000
     ) -> None:
-        self.campaign = campaign
         self.db = db
         self.clock = clock
+        self.reload(campaign)
         self._locks = KeyedLock()
         self._cache: OrderedDict[str, View] = OrderedDict()
         self._cache_size = cache_size
 
-    @property
-    def offered_languages(self) -> tuple[str, ...]:
-        """The campaign's languages that have a catalog (the source language always has)."""
-        have = set(available_languages()) | {SOURCE_LANGUAGE}
-        return tuple(lang for lang in self.campaign.campaign.languages if lang in have)
-
     def reload(self, campaign: Campaign) -> None:
         """Use an edited campaign from the next event on; stored data is untouched."""
         self.campaign = campaign
+        have = set(available_languages()) | {SOURCE_LANGUAGE}
+        self.offered_languages = tuple(
+            lang for lang in campaign.campaign.languages if lang in have
+        )
+        """The campaign's languages that have a catalog (the source language always has)."""
 
     # -- the one entry point ---------------------------------------------------------------
 
@@ -207,7 +206,7 @@ class Engine:
             view = cached
 
         participant = replace(view.participant)
-        state = view.state.model_copy(deep=True)
+        state = view.state.copy_for_turn()
         lang = self._language_for(participant, incoming)
 
         async def response_loader() -> ResponseRecord | None:
@@ -233,13 +232,13 @@ class Engine:
             await self._route(turn, new_person)
 
         if state != view.state or new_person:
-            await save_state(tx, participant.id, state.model_dump_json(), now)
+            save_state(tx, participant.id, state.model_dump_json(), now)
         if turn.participant_changed:
-            await save_participant(tx, participant)
+            save_participant(tx, participant)
         for recipient, kind, key, message in turn.outbox:
             await enqueue_message(tx, recipient, kind, key, message.model_dump_json(), now)
         replies = json.dumps([r.model_dump(mode="json") for r in turn.replies])
-        await events.record_event(tx, incoming.scoped_event_id, participant.id, replies, now)
+        events.record_event(tx, incoming.scoped_event_id, participant.id, replies, now)
         new_view = View(
             participant=participant,
             state=state,
@@ -341,7 +340,7 @@ class Engine:
         folded = text.strip().casefold()
         if not folded:
             return None
-        scratch = replace(turn, state=turn.state.model_copy(deep=True), replies=[], outbox=[])
+        scratch = replace(turn, state=turn.state.copy_for_turn(), replies=[], outbox=[])
         await self._show_current(scratch, None)
         if any(r.expects_text for r in scratch.replies):
             return None

@@ -92,7 +92,8 @@ def N_(message: str) -> str:
     return message
 
 
-def pick_language(hint: str | None, offered: tuple[str, ...] | list[str], default: str) -> str:
+@cache
+def pick_language(hint: str | None, offered: tuple[str, ...], default: str) -> str:
     """The best offered language for a platform's hint (``nb-NO``, ``no``, ``en_GB``...)."""
     if not hint:
         return default

@@ -62,12 +62,16 @@ def visible_questions(survey: Survey, values: dict[str, Value | None]) -> list[Q
     return [q for q in survey.questions if seen[q.id] is True]
 
 
+def _order(survey: Survey) -> dict[str, int]:
+    return {q.id: i for i, q in enumerate(survey.questions)}
+
+
 def progress(survey: Survey, values: dict[str, Value | None], q: Question) -> tuple[int, int]:
     """(number of ``q``, total): the total counts questions that may still be shown, so it
     only shrinks as answers rule questions out."""
     seen = _visibility(survey, values)
-    possible = [p for p in survey.questions if seen[p.id] is not False or p.id == q.id]
-    return possible.index(q) + 1, len(possible)
+    possible = [p.id for p in survey.questions if seen[p.id] is not False or p.id == q.id]
+    return possible.index(q.id) + 1, len(possible)
 
 
 def describe_answer(turn: Turn, q: Question, value: Value | None) -> str:
@@ -153,7 +157,7 @@ async def start(turn: Turn) -> None:
     values = answer_values(response)
     current = survey.question(turn.state.question or "")
     visible = visible_questions(survey, values)
-    if current is None or current not in visible:
+    if current is None or current.id not in {v.id for v in visible}:
         current = next((q for q in visible if q.id not in values), None)
     if current is None:
         await show_review(turn)
@@ -418,17 +422,17 @@ async def _answer(turn: Turn, q: Question, value: Value | None) -> None:
         response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
         _set_response(turn, response)
     encoded = None if value is None else json.dumps(value, ensure_ascii=False)
-    await store.record_answer(turn.tx, response.id, q.id, encoded, value is None, turn.now)
+    store.record_answer(turn.tx, response.id, q.id, encoded, value is None, turn.now)
     if response.status == "submitted":
-        await store.touch_response(turn.tx, response.id, turn.now)
+        store.touch_response(turn.tx, response.id, turn.now)
     turn.record_answer_in_view(q.id, encoded, value is None)
     if turn.state.editing:
         await show_review(turn, intro=_("Saved."))
         return
     values = answer_values(response)
     visible = visible_questions(survey, values)
-    position = survey.questions.index(q)
-    following = next((v for v in visible if survey.questions.index(v) > position), None)
+    order = _order(survey)
+    following = next((v for v in visible if order[v.id] > order[q.id]), None)
     if following is None:
         await show_review(turn)
     else:
@@ -439,8 +443,8 @@ async def _back(turn: Turn, q: Question) -> None:
     survey = turn.campaign.survey
     assert survey is not None
     visible = visible_questions(survey, answer_values(await _response(turn)))
-    position = survey.questions.index(q)
-    earlier = [v for v in visible if survey.questions.index(v) < position]
+    order = _order(survey)
+    earlier = [v for v in visible if order[v.id] < order[q.id]]
     if not earlier:
         await show_question(turn)
         return
@@ -497,7 +501,7 @@ async def on_review_button(turn: Turn, action: str, arg: str) -> None:
     if action == "e":
         q = survey.question(arg)
         visible = visible_questions(survey, answer_values(await _response(turn)))
-        if q is None or q not in visible:
+        if q is None or q.id not in {v.id for v in visible}:
             await show_review(turn)
             return
         await ask(turn, q, editing=True)
@@ -533,7 +537,7 @@ async def _submit(turn: Turn) -> None:
         else:
             await start(turn)
         return
-    await store.submit_response(turn.tx, response.id, turn.now)
+    store.submit_response(turn.tx, response.id, turn.now)
     turn.mark_submitted()
     turn.goto("menu", question=None, editing=False, selection=[])
     deadline = turn.campaign.survey_deadline()

@@ -39,6 +39,12 @@ class ConversationState(BaseModel):
     search: str | None = None
     """The last text typed to find a municipality."""
 
+    def copy_for_turn(self) -> ConversationState:
+        """A copy a turn may change (cheaper than a deep copy: only the containers)."""
+        return self.model_copy(
+            update={"draft": dict(self.draft), "selection": list(self.selection)}
+        )
+
 
 _UNLOADED: Any = object()
 

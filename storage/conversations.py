@@ -16,9 +16,9 @@ async def load_state(tx: Transaction, participant_id: int) -> str | None:
     return row["state"] if row else None
 
 
-async def save_state(tx: Transaction, participant_id: int, state: str, now: datetime) -> None:
+def save_state(tx: Transaction, participant_id: int, state: str, now: datetime) -> None:
     """Store the participant's conversation state."""
-    await tx.execute(
+    tx.write(
         "INSERT INTO conversation_state (participant_id, state, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT (participant_id) DO UPDATE SET state = excluded.state, "
         "updated_at = excluded.updated_at",

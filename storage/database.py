@@ -32,40 +32,89 @@ MAX_BATCH = 200
 """Jobs committed together at most; bounds how long one transaction holds the writer."""
 
 
-class Transaction:
-    """The open transaction a job runs in. Storage functions take it as their first argument."""
+class WriteFailed(Exception):
+    """Buffered writes of a batch failed; the writer retries its jobs one by one."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+
+@dataclass
+class _Write:
+    sql: str
+    params: Sequence[Any]
+    conflict: Exception | None
+
+
+class Transaction:
+    """The open transaction a job runs in. Storage functions take it as their first argument.
+
+    Writes whose result nobody needs (``write``) are buffered and sent to SQLite together,
+    one ``executemany`` per statement, before the next read and at commit: a batch of many
+    jobs then costs a few calls into SQLite's thread instead of a few per job. A buffered
+    write must not depend on another buffered write of the same transaction (they may be
+    reordered); it may depend on anything done through the immediate methods.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, *, isolated: bool = False) -> None:
         self._conn = conn
+        self._buffer: list[_Write] = []
+        self._isolated = isolated
+
+    def write(self, sql: str, params: Sequence[Any], *, conflict: Exception | None = None) -> None:
+        """Buffer a write; ``conflict`` is raised instead if it breaks a uniqueness rule."""
+        self._buffer.append(_Write(sql, params, conflict))
+
+    async def flush(self) -> None:
+        """Send buffered writes to SQLite (grouped by statement)."""
+        if not self._buffer:
+            return
+        buffer, self._buffer = self._buffer, []
+        if self._isolated:
+            # One job in this transaction: run each write alone and say which one failed.
+            for w in buffer:
+                try:
+                    await self._conn.execute(w.sql, w.params)
+                except sqlite3.IntegrityError as exc:
+                    if w.conflict is not None:
+                        raise w.conflict from exc
+                    raise
+            return
+        groups: dict[str, list[Sequence[Any]]] = {}
+        for w in buffer:
+            groups.setdefault(w.sql, []).append(w.params)
+        try:
+            for sql, rows in groups.items():
+                if len(rows) == 1:
+                    await self._conn.execute(sql, rows[0])
+                else:
+                    await self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise WriteFailed(str(exc)) from exc
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; return the number of rows it changed."""
+        """Run one statement now; return the number of rows it changed."""
+        await self.flush()
         cursor = await self._conn.execute(sql, params)
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        return int(cursor.rowcount)
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run an INSERT; return the new row's id."""
-        cursor = await self._conn.execute(sql, params)
-        rowid = cursor.lastrowid
-        await cursor.close()
-        assert rowid is not None
-        return rowid
+        """Run an INSERT now; return the new row's id."""
+        await self.flush()
+        row = await self._conn.execute_insert(sql, params)
+        assert row is not None
+        return int(row[0])
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """The first row of a query, or None."""
-        async with self._conn.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """All rows of a query."""
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        await self.flush()
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run one statement for many parameter rows."""
+        """Run one statement for many parameter rows now."""
+        await self.flush()
         await self._conn.executemany(sql, rows)
 
 
@@ -179,16 +228,25 @@ class Database:
             for index, pending in enumerate(batch):
                 try:
                     results.append(await pending.job(tx))
+                except WriteFailed:
+                    raise
                 except Exception as exc:
                     await self._conn.execute("ROLLBACK")
                     if not pending.future.done():
                         pending.future.set_exception(exc)
                     # Run the others again without the failed one; keep the deferred writes.
                     self._queue[:0] = batch[:index] + batch[index + 1 :]
-                    for sql, rows in deferred.statements.items():
-                        self._deferred.statements[sql][:0] = rows
+                    self._requeue_deferred(deferred)
                     return
+            await tx.flush()
             await self._conn.execute("COMMIT")
+        except WriteFailed:
+            # Some job's buffered write broke a rule (a redelivered event id): find which.
+            await self._conn.execute("ROLLBACK")
+            self._requeue_deferred(deferred)
+            for pending in batch:
+                await self._run_isolated(pending)
+            return
         except Exception as exc:
             log.exception("transaction failed: %s", type(exc).__name__)
             with contextlib.suppress(Exception):  # SQLite may have rolled back already
@@ -200,6 +258,27 @@ class Database:
         for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)
+
+    async def _run_isolated(self, pending: _Pending) -> None:
+        """Run one job in a transaction of its own."""
+        tx = Transaction(self._conn, isolated=True)
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = await pending.job(tx)
+            await tx.flush()
+            await self._conn.execute("COMMIT")
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self._conn.execute("ROLLBACK")
+            if not pending.future.done():
+                pending.future.set_exception(exc)
+            return
+        if not pending.future.done():
+            pending.future.set_result(result)
+
+    def _requeue_deferred(self, deferred: _Deferred) -> None:
+        for sql, rows in deferred.statements.items():
+            self._deferred.statements[sql][:0] = rows
 
     # -- migrations ------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from storage.database import Database, Transaction
@@ -18,20 +17,17 @@ class EventAlreadyRecorded(Exception):
         super().__init__(f"event {event_id} was recorded before")
 
 
-async def record_event(
+def record_event(
     tx: Transaction, event_id: str, participant_id: int, replies: str, now: datetime
 ) -> None:
-    """Record an event with its replies; raise ``EventAlreadyRecorded`` if it was seen."""
-    try:
-        await tx.execute(
-            "INSERT INTO processed_events (event_id, participant_id, received_at, replies) "
-            "VALUES (?, ?, ?, ?)",
-            (event_id, participant_id, to_db(now), replies),
-        )
-    except sqlite3.IntegrityError as exc:
-        if "processed_events.event_id" in str(exc):
-            raise EventAlreadyRecorded(event_id) from exc
-        raise
+    """Record an event with its replies; the transaction fails with ``EventAlreadyRecorded``
+    if the event id was recorded before."""
+    tx.write(
+        "INSERT INTO processed_events (event_id, participant_id, received_at, replies) "
+        "VALUES (?, ?, ?, ?)",
+        (event_id, participant_id, to_db(now), replies),
+        conflict=EventAlreadyRecorded(event_id),
+    )
 
 
 async def stored_replies(tx: Transaction, event_id: str) -> StoredReplies | None:

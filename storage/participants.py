@@ -80,9 +80,9 @@ async def create_participant(
     )
 
 
-async def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
+def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
     """Write a participant's changeable fields (language, details, reachability)."""
-    await tx.execute(
+    tx.write(
         "UPDATE participants SET language = ?, language_chosen = ?, name = ?, role = ?, "
         "organisation = ?, municipality = ?, unreachable = ? WHERE id = ?",
         (

@@ -54,7 +54,7 @@ async def start_response(
     return ResponseRecord(rid, participant_id, survey_id, "in_progress", now, None, now, {})
 
 
-async def record_answer(
+def record_answer(
     tx: Transaction,
     response_id: int,
     question_id: str,
@@ -63,7 +63,7 @@ async def record_answer(
     now: datetime,
 ) -> None:
     """Store (or replace) the answer to one question; ``value`` is JSON text."""
-    await tx.execute(
+    tx.write(
         "INSERT INTO answers (response_id, question_id, value, skipped, answered_at) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (response_id, question_id) DO UPDATE SET "
         "value = excluded.value, skipped = excluded.skipped, answered_at = excluded.answered_at",
@@ -71,16 +71,16 @@ async def record_answer(
     )
 
 
-async def submit_response(tx: Transaction, response_id: int, now: datetime) -> None:
+def submit_response(tx: Transaction, response_id: int, now: datetime) -> None:
     """Mark a response as submitted (the first submission time is kept)."""
     stamp = to_db(now)
-    await tx.execute(
+    tx.write(
         "UPDATE responses SET status = 'submitted', "
         "submitted_at = COALESCE(submitted_at, ?), updated_at = ? WHERE id = ?",
         (stamp, stamp, response_id),
     )
 
 
-async def touch_response(tx: Transaction, response_id: int, now: datetime) -> None:
+def touch_response(tx: Transaction, response_id: int, now: datetime) -> None:
     """Note that a response changed (an answer edited after submission)."""
-    await tx.execute("UPDATE responses SET updated_at = ? WHERE id = ?", (to_db(now), response_id))
+    tx.write("UPDATE responses SET updated_at = ? WHERE id = ?", (to_db(now), response_id))

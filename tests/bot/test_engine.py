@@ -135,7 +135,7 @@ async def test_a_failing_step_commits_nothing_and_apologises(
     await chat.command("survey")
     events_before = await count_rows(db, "processed_events")
 
-    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr("bot.survey.store.record_answer", broken)

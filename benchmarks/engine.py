@@ -1,0 +1,186 @@
+"""How fast the engine commits conversations, against a bare aiosqlite commit loop.
+
+Pushes N simulated participants (default 1,000) concurrently through a sign-up and the
+whole survey of the shipped campaign via ``Engine.handle`` on a real SQLite file, confirming
+each event's replies as a handler does. The baseline, measured in the same run on the same
+kind of file and settings (WAL, synchronous=NORMAL): a bare aiosqlite loop committing one
+answer row per transaction. Prints events/s for both, the ratio, and one JSON line.
+
+    python benchmarks/engine.py [--participants 1000] [--baseline-rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.campaign import load_campaign
+from bot.clock import FixedClock
+from bot.engine import Engine
+from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from storage.database import Database
+
+# Labels pressed, in order; text answers are typed. English, so it reads as a script.
+SIGNUP = [
+    ("cmd", "start signup-info"),
+    ("text", "Benchmark Person"),
+    ("press", "Library employee"),
+    ("text", "Benchmark library"),
+    ("text", "Asker"),
+    ("press", "Confirm sign-up"),
+]
+SURVEY = [
+    ("cmd", "survey"),
+    ("press", "Young person (under 26)"),
+    ("text", "Asker"),
+    ("press", "16–19"),
+    ("press", "Every week"),
+    ("press", "Borrow books"),
+    ("press", "Done"),
+    ("press", "Getting people reading"),
+    ("press", "Digital inclusion"),
+    ("press", "Done"),
+    ("press", "4"),
+    ("press", "4 Quality education"),
+    ("press", "Done"),
+    ("text", "More places to do homework"),
+    ("text", "Open longer in the evening"),
+    ("press", "Yes"),
+    ("press", "Youth meeting, 10 June"),
+    ("press", "Send my answers"),
+]
+SCRIPT = SIGNUP + SURVEY
+
+
+class Participant:
+    """One simulated person following SCRIPT."""
+
+    def __init__(self, engine: Engine, index: int) -> None:
+        self.engine = engine
+        self.ref = ParticipantRef(platform="bench", user_id=str(index))
+        self.replies: list[Outgoing] = []
+        self.counter = 0
+
+    def _payload(self, label: str) -> str:
+        for reply in self.replies:
+            for row in reply.buttons:
+                for button in row:
+                    if button.label == label:
+                        return button.payload
+        raise RuntimeError(f"participant {self.ref.user_id}: no button {label!r}")
+
+    async def run(self) -> int:
+        for kind, value in SCRIPT:
+            self.counter += 1
+            event_id = f"{self.ref.user_id}-{self.counter}"
+            if kind == "cmd":
+                command, _sep, args = value.partition(" ")
+                incoming = Incoming(
+                    ref=self.ref,
+                    event_id=event_id,
+                    kind=Kind.COMMAND,
+                    command=command,
+                    args=args,
+                    language_hint="en",
+                )
+            elif kind == "text":
+                incoming = Incoming(
+                    ref=self.ref,
+                    event_id=event_id,
+                    kind=Kind.TEXT,
+                    text=value,
+                    language_hint="en",
+                )
+            else:
+                incoming = Incoming(
+                    ref=self.ref,
+                    event_id=event_id,
+                    kind=Kind.BUTTON,
+                    payload=self._payload(value),
+                    language_hint="en",
+                )
+            self.replies = await self.engine.handle(incoming)
+            self.engine.replies_sent(incoming)
+        if "Thank you" not in self.replies[0].text:
+            raise RuntimeError(f"participant {self.ref.user_id} did not finish the survey")
+        return self.counter
+
+
+async def measure_engine(path: Path, participants: int) -> tuple[int, float]:
+    campaign = load_campaign()
+    clock = FixedClock(datetime(2021, 5, 25, 10, 0, tzinfo=ZoneInfo("Europe/Oslo")))
+    db = await Database.open(path)
+    engine = Engine(campaign, db, clock)
+    people = [Participant(engine, i) for i in range(participants)]
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(p.run() for p in people))
+    elapsed = time.perf_counter() - started
+    await db.close()
+    return sum(counts), elapsed
+
+
+async def measure_baseline(path: Path, rows: int) -> float:
+    conn = await aiosqlite.connect(path)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    await conn.execute(
+        "CREATE TABLE answers (participant_id INTEGER, question_id TEXT, value TEXT, "
+        "answered_at TEXT, PRIMARY KEY (participant_id, question_id))"
+    )
+    await conn.commit()
+    started = time.perf_counter()
+    for i in range(rows):
+        await conn.execute(
+            "INSERT INTO answers VALUES (?, ?, ?, ?)",
+            (i, "q", json.dumps("answer"), "2021-05-25T08:00:00+00:00"),
+        )
+        await conn.commit()
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=1000)
+    parser.add_argument("--baseline-rows", type=int, default=20000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base_time = await measure_baseline(Path(tmp) / "baseline.sqlite3", args.baseline_rows)
+        events, engine_time = await measure_engine(Path(tmp) / "engine.sqlite3", args.participants)
+    engine_rate = events / engine_time
+    base_rate = args.baseline_rows / base_time
+    ratio = engine_rate / base_rate
+    print(
+        f"engine:   {events} events from {args.participants} participants in "
+        f"{engine_time:.2f} s = {engine_rate:,.0f} events/s"
+    )
+    print(
+        f"baseline: {args.baseline_rows} one-row commits in {base_time:.2f} s = "
+        f"{base_rate:,.0f} events/s"
+    )
+    print(f"ratio engine/baseline: {ratio:.2f} (target >= 0.5)")
+    print(
+        json.dumps(
+            {
+                "engine_events_per_s": round(engine_rate, 1),
+                "baseline_events_per_s": round(base_rate, 1),
+                "ratio": round(ratio, 3),
+                "participants": args.participants,
+                "events": events,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
