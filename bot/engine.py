@@ -314,7 +314,11 @@ class Engine:
         version, _sep, rest = payload.partition(":")
         if not version.isdigit() or int(version) != turn.state.version:
             await self._show_current(
-                turn, _("That question has moved on. Here is where we are now:")
+                turn,
+                _(
+                    "That button is from an earlier step; things have moved on. "
+                    "Here is where we are now:"
+                ),
             )
             return
         action, _sep, arg = rest.partition(":")

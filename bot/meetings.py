@@ -7,6 +7,8 @@ never in a meeting's public description.
 
 from __future__ import annotations
 
+from datetime import datetime, time
+
 from bot.campaign import Meeting, sign_up_open
 from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_time, use_language
 from bot.messages import Button, Outgoing
@@ -32,21 +34,22 @@ def _short_title(turn: Turn, meeting: Meeting) -> str:
     return turn.text(meeting.short) or turn.text(meeting.title)
 
 
+def meeting_date(turn: Turn, meeting: Meeting) -> str:
+    """The meeting's date with weekday, in the person's language."""
+    campaign = turn.campaign
+    noon = datetime.combine(meeting.date, time(12, 0), tzinfo=campaign.tz)
+    return fmt_date(noon, campaign.tz)
+
+
 def when_and_where(turn: Turn, meeting: Meeting) -> list[str]:
     """Date, time and place lines; unknown facts are 'to be announced'."""
     campaign = turn.campaign
     start = campaign.meeting_start(meeting)
+    lines = [_("Date: {date}").format(date=meeting_date(turn, meeting))]
     if start is None:
-        from datetime import datetime, time
-
-        day = datetime.combine(meeting.date, time(12, 0), tzinfo=campaign.tz)
-        lines = [_("Date: {date}").format(date=fmt_date(day, campaign.tz))]
         lines.append(_("Time: to be announced"))
     else:
-        lines = [_("Date: {date}").format(date=fmt_date(start, campaign.tz))]
         if meeting.end is not None:
-            from datetime import datetime
-
             end = datetime.combine(meeting.date, meeting.end, tzinfo=campaign.tz)
             lines.append(
                 _("Time: {start}\u2013{end}").format(
@@ -115,7 +118,7 @@ async def start_signup(turn: Turn, meeting_id: str) -> None:
     """Begin signing up for a meeting, if it is open and the person is not registered."""
     meeting = turn.campaign.meeting(meeting_id)
     if meeting is None:
-        turn.say(_("I don't know that meeting."))
+        turn.say(_("I can't find that meeting."))
         await show_meetings(turn)
         return
     if not await _can_sign_up(turn, meeting):
@@ -472,7 +475,12 @@ async def show_cancel(turn: Turn, hint: str | None = None) -> None:
     )
     turn.say(
         "\n".join(lines),
-        [[turn.button(_("Yes, cancel it"), "y"), turn.button(_("No, keep it"), "n")]],
+        [
+            [
+                turn.button(_("Yes, cancel my registration"), "y"),
+                turn.button(_("No, keep my registration"), "n"),
+            ]
+        ],
     )
 
 

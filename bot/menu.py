@@ -29,8 +29,8 @@ def welcome(turn: Turn) -> str:
     """The first thing a person reads."""
     campaign = turn.campaign
     return _(
-        "Hello! This is {title}, from {organiser}. Here you can read about the consultation, "
-        "sign up for meetings and give your input."
+        "Hello! This is the chat about {title}, from {organiser}. Here you can read about "
+        "the consultation, sign up for meetings and give your input."
     ).format(
         title=turn.text(campaign.campaign.title), organiser=turn.text(campaign.campaign.organiser)
     )
@@ -54,7 +54,7 @@ async def show_about(turn: Turn) -> None:
         lines.append(
             _("- {meeting}: {date}").format(
                 meeting=turn.text(meeting.short) or turn.text(meeting.title),
-                date=meetings.when_and_where(turn, meeting)[0].split(": ", 1)[-1],
+                date=meetings.meeting_date(turn, meeting),
             )
         )
         if sign_up_open(campaign, meeting, turn.now):
@@ -91,7 +91,7 @@ async def show_help(turn: Turn) -> None:
     rows: list[list[Button]] = []
     if turn.state.step != "menu":
         lines.append("")
-        lines.append(_("You were in the middle of something; it is kept."))
+        lines.append(_("You were in the middle of signing up or answering; your place is kept."))
         rows.append([global_button(_("Continue where I was"), "resume")])
     contact = turn.campaign.campaign.contact
     if contact is not None:
@@ -121,7 +121,5 @@ async def set_language(turn: Turn, code: str) -> None:
     with use_language(code):
         await show_menu(
             turn,
-            greeting=_("I will speak {language} from now on.").format(
-                language=language_name(code)
-            ),
+            greeting=_("Language changed to: {language}.").format(language=language_name(code)),
         )

@@ -224,7 +224,9 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
         high = turn.text(q.max_label) or str(q.max)
         lines.append(f"{q.min} = {low}, {q.max} = {high}")
     if q.type == "multi":
-        if q.max_choices:
+        if q.max_choices == 1:
+            lines.append(_("Choose one option, then press Done."))
+        elif q.max_choices:
             lines.append(
                 ngettext(
                     "Choose up to {n} option, then press Done.",

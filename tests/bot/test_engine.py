@@ -76,7 +76,7 @@ async def test_redelivered_confirmation_does_not_register_twice(chat: Chat, db: 
     await chat.deliver(confirm)
     await chat.command("mine")
     await chat.press("Cancel: Information meeting")
-    await chat.press("Yes, cancel it")
+    await chat.press("Yes, cancel my registration")
 
     await chat.engine.handle(confirm)  # the old confirmation arrives again
 
@@ -177,7 +177,7 @@ async def test_language_follows_the_hint_until_chosen(engine: Engine) -> None:
     await chat.command("language")
     assert "English" in chat.labels and "Norsk bokmål" in chat.labels
     await chat.press("English")
-    assert "I will speak English from now on." in chat.text
+    assert "Language changed to: English." in chat.text
     await chat.command("menu")
     assert "What would you like to do?" in chat.text
 

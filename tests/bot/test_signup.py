@@ -132,7 +132,7 @@ async def test_cancel_sign_up_in_the_middle_registers_nothing(chat: Chat, db: Da
 async def test_cancel_registration(chat: Chat, db: Database) -> None:
     await sign_up(chat)
     await chat.press("Cancel this registration")
-    await chat.press("Yes, cancel it")
+    await chat.press("Yes, cancel my registration")
     assert "is cancelled" in chat.text
     await chat.command("mine")
     assert "not registered for any meeting" in chat.text
@@ -178,7 +178,7 @@ async def test_cancellation_moves_first_waiting_person_up_and_tells_them(
 
     await holder.command("mine")
     await holder.press("Cancel: Information meeting")
-    await holder.press("Yes, cancel it")
+    await holder.press("Yes, cancel my registration")
 
     rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
     assert {r.participant_id: r.status for r in rows} == {
