@@ -230,6 +230,13 @@ class Engine:
         )
         with use_language(lang):
             await self._route(turn, new_person)
+        if turn.replies:
+            state.buttons = {
+                b.label.casefold(): b.payload
+                for reply in turn.replies
+                for row in reply.buttons
+                for b in row
+            }
 
         if state != view.state or new_person:
             save_state(tx, participant.id, state.model_dump_json(), now)
@@ -329,34 +336,15 @@ class Engine:
         await handler[0](turn, action, arg)
 
     async def _text(self, turn: Turn, text: str) -> None:
-        step = turn.state.step
-        handlers = _step_handlers(step)
-        pressed = await self._button_by_label(turn, text)
+        # Typing the label of a button just shown counts as pressing it.
+        pressed = turn.state.buttons.get(text.strip().casefold())
+        handlers = _step_handlers(turn.state.step)
         if pressed is not None:
             await self._button(turn, pressed)
         elif handlers is None:
             await menu.show_menu(turn, greeting=_("Please choose from the menu, or type /help."))
         else:
             await handlers[1](turn, text)
-
-    async def _button_by_label(self, turn: Turn, text: str) -> str | None:
-        """Typing a button's label counts as pressing it (where no text is asked for)."""
-        folded = text.strip().casefold()
-        if not folded:
-            return None
-        scratch = replace(turn, state=turn.state.copy_for_turn(), replies=[], outbox=[])
-        await self._show_current(scratch, None)
-        if any(r.expects_text for r in scratch.replies):
-            return None
-        for reply in scratch.replies:
-            for row in reply.buttons:
-                for button in row:
-                    if button.label.casefold() == folded:
-                        if button.payload.startswith("g:"):
-                            return button.payload
-                        # Re-bind to the real state's version (the scratch one may differ).
-                        return f"{turn.state.version}:{button.payload.partition(':')[2]}"
-        return None
 
     async def _global(self, turn: Turn, action: str, arg: str) -> None:
         if action == "menu":

@@ -388,12 +388,6 @@ async def on_text(turn: Turn, text: str) -> None:
     if q.type == "municipality":
         await _municipality_text(turn, q, text)
         return
-    # A typed answer that is exactly a button's label counts as pressing it.
-    for value in q.choice_values():
-        label = value if q.type == "scale" else describe_answer(turn, q, value)
-        if text.casefold() == label.casefold():
-            await on_button(turn, "t" if q.type == "multi" else "o", value)
-            return
     await show_question(turn, hint=_("Please answer with the buttons below."))
 
 

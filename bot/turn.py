@@ -38,11 +38,17 @@ class ConversationState(BaseModel):
     """Ticks of a multi-select question not yet confirmed with Done."""
     search: str | None = None
     """The last text typed to find a municipality."""
+    buttons: dict[str, str] = {}
+    """Label (case-folded) -> payload of the buttons last shown: typing a label presses it."""
 
     def copy_for_turn(self) -> ConversationState:
         """A copy a turn may change (cheaper than a deep copy: only the containers)."""
         return self.model_copy(
-            update={"draft": dict(self.draft), "selection": list(self.selection)}
+            update={
+                "draft": dict(self.draft),
+                "selection": list(self.selection),
+                "buttons": dict(self.buttons),
+            }
         )
 
 

@@ -1,0 +1,114 @@
+"""The console chat, run as the real command with its input piped in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.messages import Button, Kind, Outgoing, ParticipantRef
+from handlers.console import render, to_incoming
+
+SESSION = """\
+Meetings and sign-up
+Sign up: Information meeting
+Kari Nordmann
+Library employee
+Asker bibliotek
+Asker
+Confirm sign-up
+/survey
+Resident
+Moss
+Never
+Getting people reading
+Done
+4
+4 Quality education
+Done
+Longer opening hours
+Yes
+No, thanks
+Send my answers
+/mine
+/quit
+"""
+
+
+def run_console(db: Path, stdin: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "console",
+            "--now",
+            "2021-05-25T10:00",
+            "--database",
+            str(db),
+            "--language",
+            "en",
+            "--user",
+            "tester",
+            *extra,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_piped_console_session_signs_up_and_completes_the_survey(tmp_path: Path) -> None:
+    result = run_console(tmp_path / "console.sqlite3", SESSION)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[1] About the consultation" in out
+    assert "You are signed up! Welcome." in out
+    assert "Question 1 of 12" in out
+    assert "Please check your answers:" in out
+    assert "Longer opening hours" in out
+    assert "Thank you for your answers!" in out
+    assert "Your registrations:" in out and "You have a place." in out
+    assert "something went wrong" not in out
+    assert out.rstrip().endswith("Bye!")
+
+
+def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> None:
+    db = tmp_path / "console.sqlite3"
+    run_console(db, "/survey\nResident\n/quit\n")
+    result = run_console(db, "/survey\n/quit\n")
+    assert "Welcome back" in result.stdout
+    assert "Which municipality" in result.stdout
+
+
+def test_numbers_pick_buttons_and_slash_words_are_commands() -> None:
+    ref = ParticipantRef(platform="console", user_id="me")
+    buttons = [Button(label="A", payload="g:about"), Button(label="B", payload="3:o:b")]
+    assert to_incoming("2", buttons, ref, None).payload == "3:o:b"
+    assert to_incoming("3", buttons, ref, None).kind is Kind.TEXT
+    command = to_incoming("/start signup-info", buttons, ref, None)
+    assert (command.kind, command.command, command.args) == (Kind.COMMAND, "start", "signup-info")
+
+
+def test_render_numbers_buttons_across_messages_and_shows_ticks() -> None:
+    text, numbered = render(
+        [
+            Outgoing(text="First", buttons=[[Button(label="x", payload="g:a")]]),
+            Outgoing(
+                text="Second",
+                buttons=[
+                    [
+                        Button(label="y", payload="1:t:y", selected=True),
+                        Button(label="z", payload="1:t:z", selected=False),
+                    ]
+                ],
+            ),
+        ]
+    )
+    assert "[1] x" in text and "[2] [x] y   [3] [ ] z" in text
+    assert [b.label for b in numbered] == ["x", "y", "z"]

@@ -1,0 +1,140 @@
+"""The database: migrations, group commit, a failing job alone rolled back, erasing a person."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage.database import Database, Transaction, migrations
+from storage.events import EventAlreadyRecorded, record_event
+from storage.participants import create_participant, delete_participant
+from tests.auxil.chat import Chat
+from tests.conftest import oslo
+
+NOW = oslo(2021, 5, 25, 10, 0)
+
+
+async def test_migrations_run_once_and_are_recorded(db_path: Path) -> None:
+    first = await Database.open(db_path)
+    await first.close()
+    second = await Database.open(db_path)  # opening again applies nothing twice
+    versions = await second.transact(
+        lambda tx: tx.fetchall("SELECT version FROM schema_migrations ORDER BY version")
+    )
+    await second.close()
+    assert [v[0] for v in versions] == [m[0] for m in migrations()]
+
+
+async def test_wal_and_foreign_keys_are_on(db: Database) -> None:
+    mode = await db.transact(lambda tx: tx.fetchone("PRAGMA journal_mode"))
+    keys = await db.transact(lambda tx: tx.fetchone("PRAGMA foreign_keys"))
+    assert mode[0] == "wal" and keys[0] == 1
+
+
+async def new_person(tx: Transaction, user: str) -> int:
+    return (await create_participant(tx, "test", "", user, "nb", NOW)).id
+
+
+async def test_jobs_queued_together_commit_together(db: Database) -> None:
+    ids = await asyncio.gather(
+        *(db.transact(lambda tx, i=i: new_person(tx, f"u{i}")) for i in range(20))
+    )
+    assert len(set(ids)) == 20
+    count = await db.transact(lambda tx: tx.fetchone("SELECT COUNT(*) FROM participants"))
+    assert count[0] == 20
+
+
+async def test_a_failing_job_is_rolled_back_alone(db: Database) -> None:
+    async def failing(tx: Transaction) -> None:
+        await new_person(tx, "doomed")
+        raise RuntimeError("step failed")
+
+    results = await asyncio.gather(
+        db.transact(lambda tx: new_person(tx, "a")),
+        db.transact(failing),
+        db.transact(lambda tx: new_person(tx, "b")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], RuntimeError)
+    users = await db.transact(lambda tx: tx.fetchall("SELECT user_id FROM participants"))
+    assert sorted(u[0] for u in users) == ["a", "b"]
+
+
+async def test_a_duplicate_event_in_a_batch_fails_only_its_job(db: Database) -> None:
+    pid = await db.transact(lambda tx: new_person(tx, "a"))
+    await db.transact(lambda tx: _record(tx, "e1", pid))
+
+    async def with_state(tx: Transaction, event_id: str) -> str:
+        tx.write("UPDATE participants SET name = ? WHERE id = ?", (event_id, pid))
+        await _record(tx, event_id, pid)
+        return event_id
+
+    results = await asyncio.gather(
+        db.transact(lambda tx: with_state(tx, "e2")),
+        db.transact(lambda tx: with_state(tx, "e1")),
+        db.transact(lambda tx: with_state(tx, "e3")),
+        return_exceptions=True,
+    )
+    assert results[0] == "e2" and results[2] == "e3"
+    assert isinstance(results[1], EventAlreadyRecorded)
+    events = await db.transact(lambda tx: tx.fetchall("SELECT event_id FROM processed_events"))
+    assert sorted(e[0] for e in events) == ["e1", "e2", "e3"]
+
+
+async def _record(tx: Transaction, event_id: str, pid: int) -> None:
+    record_event(tx, event_id, pid, "[]", NOW)
+
+
+async def test_deleting_a_participant_removes_every_row_of_theirs(engine, db: Database) -> None:
+    chat = Chat(engine, "erase-me")
+    await chat.command("start", "signup-info")
+    await chat.send("Erase Me")
+    await chat.press("Resident")
+    await chat.send("My Org")
+    await chat.send("Moss")
+    await chat.press("Confirm sign-up")
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("Moss")
+    other = Chat(engine, "keep-me")
+    await other.command("survey")
+
+    tables = [
+        r[0]
+        for r in await db.transact(
+            lambda tx: tx.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT IN ('schema_migrations', 'staff') AND name NOT LIKE 'sqlite_%'"
+            )
+        )
+    ]
+    pid = (
+        await db.transact(
+            lambda tx: tx.fetchone("SELECT id FROM participants WHERE user_id = 'erase-me'")
+        )
+    )[0]
+    await db.transact(lambda tx: delete_participant(tx, pid))
+
+    for table in tables:
+        rows = await db.transact(lambda tx, t=table: tx.fetchall(f"SELECT * FROM {t}"))
+        for row in rows:
+            values = [str(v) for v in tuple(row)]
+            assert "erase-me" not in values, table
+            assert "Erase Me" not in values and "My Org" not in values, table
+    remaining = await db.transact(lambda tx: tx.fetchall("SELECT user_id FROM participants"))
+    assert [r[0] for r in remaining] == ["keep-me"]
+    answers = await db.transact(lambda tx: tx.fetchone("SELECT COUNT(*) FROM answers"))
+    assert answers[0] == 0
+
+
+async def test_integrity_errors_other_than_duplicates_are_not_hidden(db: Database) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.transact(
+            lambda tx: tx.execute(
+                "INSERT INTO conversation_state (participant_id, state, updated_at) "
+                "VALUES (999, '{}', 'x')"
+            )
+        )
