@@ -32,7 +32,8 @@ from bot.errors import CampaignError, CampaignProblem
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,19}$"
 """Ids end up inside button payloads (Telegram allows 64 bytes), so they stay short."""
 
-SIGNUP_FIELDS = ("name", "role", "organisation", "municipality")
+SignupField = Literal["name", "role", "organisation", "municipality"]
+SIGNUP_FIELDS: tuple[SignupField, ...] = ("name", "role", "organisation", "municipality")
 
 
 class LocalizedText(RootModel[dict[str, str]]):
@@ -181,7 +182,7 @@ class Role(_Model):
 class Signup(_Model):
     """What the organisers need to know from a person who signs up."""
 
-    fields: list[Literal["name", "role", "organisation", "municipality"]] = list(SIGNUP_FIELDS)
+    fields: list[SignupField] = list(SIGNUP_FIELDS)
     roles: list[Role] = []
 
     @model_validator(mode="after")
