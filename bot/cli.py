@@ -116,17 +116,40 @@ async def _serve(
 
     async with await Database.open(database) as db:
         engine = Engine(campaign, db, clock)
+        platforms = []
         if args.command == "run":
-            for name, token in (
-                ("TELEGRAM_BOT_TOKEN", settings.telegram_bot_token),
-                ("SLACK_BOT_TOKEN", settings.slack_bot_token),
-            ):
-                if token is not None:
-                    log.warning("%s is set, but this version has no such platform yet", name)
+            if settings.slack_bot_token is not None:
+                log.warning("SLACK_BOT_TOKEN is set, but this version has no Slack support yet")
+            if settings.telegram_bot_token is not None:
+                platforms.append(_telegram(engine, settings, clock))
+        if platforms:
+            log.info("serving %d platform(s)", len(platforms))
+            await asyncio.gather(*platforms)
+            return 0
         user = getattr(args, "user", None) or _login_name()
         console = Console(engine, user=user, language=getattr(args, "language", None))
         await console.run()
     return 0
+
+
+async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
+    from bot.outbox import OutboxDispatcher
+    from handlers import telegram
+
+    assert settings.telegram_bot_token is not None
+
+    async def outbox(handler: telegram.TelegramHandler) -> None:
+        dispatcher = OutboxDispatcher(engine.db, telegram.PLATFORM, handler.deliver_outbox, clock)
+        await dispatcher.run_forever()
+
+    await telegram.serve(
+        engine,
+        settings.telegram_bot_token.get_secret_value(),
+        settings.telegram_api_base_url,
+        webhook_url=settings.telegram_webhook_url,
+        port=settings.port,
+        outbox=outbox,
+    )
 
 
 def _login_name() -> str:

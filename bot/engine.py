@@ -39,6 +39,7 @@ from storage.participants import (
     find_participant,
     participant_by_id,
     save_participant,
+    set_unreachable,
 )
 from storage.records import ResponseRecord
 from storage.responses import load_response
@@ -170,6 +171,13 @@ class Engine:
 
         return await self.db.transact(job)
 
+    async def mark_unreachable(self, ref: ParticipantRef) -> None:
+        """The platform says this person blocked the bot: stop sending them anything."""
+        self._cache.pop(ref.key, None)
+        await self.db.transact(
+            lambda tx: set_unreachable(tx, ref.platform, ref.workspace, ref.user_id)
+        )
+
     async def confirm_pending(self, pending: PendingReplies) -> None:
         """Mark replies found by ``unsent_replies`` as sent."""
         scoped = f"{pending.ref.platform}:{pending.ref.workspace}:{pending.event_id}"
@@ -230,6 +238,14 @@ class Engine:
         )
         with use_language(lang):
             await self._route(turn, new_person)
+        if (
+            incoming.kind is Kind.BUTTON
+            and len(turn.replies) == 1
+            and incoming.payload.partition(":")[0] == str(view.state.version)
+            and state.version == view.state.version
+            and state.step == view.state.step
+        ):
+            turn.replies[0].replaces_origin = True
         if turn.replies:
             state.buttons = {
                 b.label.casefold(): b.payload

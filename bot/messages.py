@@ -82,3 +82,6 @@ class Outgoing(BaseModel):
     attachment: Attachment | None = None
     expects_text: bool = False
     """The person is asked to type something (handlers may show a text box or hint)."""
+    replaces_origin: bool = False
+    """This message is the pressed button's own message again, changed (ticks of a
+    multi-select): platforms that can edit a message show it in place."""

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from storage.database import Transaction
-from storage.records import OutboxRecord
+from storage.records import Delivery, OutboxRecord
 from storage.timestamps import from_db, maybe_from_db, to_db
 
 _COLUMNS = (
@@ -56,18 +56,19 @@ async def outbox_for(tx: Transaction, participant_id: int) -> list[OutboxRecord]
     return [_record(r) for r in rows]
 
 
-async def due_messages(
+async def due_deliveries(
     tx: Transaction, platform: str, now: datetime, limit: int
-) -> list[OutboxRecord]:
+) -> list[Delivery]:
     """Pending rows for ``platform`` whose next attempt is due, oldest first."""
+    columns = ", ".join("o." + c.strip() for c in _COLUMNS.split(","))
     rows = await tx.fetchall(
-        f"SELECT {', '.join('o.' + c.strip() for c in _COLUMNS.split(','))} "
+        f"SELECT {columns}, p.platform, p.workspace, p.user_id "
         "FROM outbox o JOIN participants p ON p.id = o.participant_id "
         "WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND p.platform = ? "
         "ORDER BY o.id LIMIT ?",
         (to_db(now), platform, limit),
     )
-    return [_record(r) for r in rows]
+    return [Delivery(_record(r), r["platform"], r["workspace"], r["user_id"]) for r in rows]
 
 
 async def mark_message_sent(tx: Transaction, message_id: int, now: datetime) -> None:
@@ -75,4 +76,25 @@ async def mark_message_sent(tx: Transaction, message_id: int, now: datetime) -> 
     await tx.execute(
         "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
         (to_db(now), message_id),
+    )
+
+
+async def mark_message_unreachable(tx: Transaction, message_id: int, error: str) -> None:
+    """The recipient blocked the bot or left: never try this row again."""
+    await tx.execute(
+        "UPDATE outbox SET status = 'unreachable', attempts = attempts + 1, last_error = ? "
+        "WHERE id = ?",
+        (error, message_id),
+    )
+
+
+async def retry_message_later(
+    tx: Transaction, message_id: int, at: datetime, error: str, max_attempts: int
+) -> None:
+    """A send failed for a passing reason: try again at ``at``, or give up after
+    ``max_attempts``."""
+    await tx.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
+        "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END WHERE id = ?",
+        (to_db(at), error, max_attempts, message_id),
     )

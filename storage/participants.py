@@ -101,3 +101,14 @@ def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
 async def delete_participant(tx: Transaction, participant_id: int) -> None:
     """Erase a participant and, through the foreign keys, every row that is theirs."""
     await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))
+
+
+async def set_unreachable(
+    tx: Transaction, platform: str, workspace: str, user_id: str, unreachable: bool = True
+) -> None:
+    """Note that a person blocked the bot (or unblocked it by writing again)."""
+    await tx.execute(
+        "UPDATE participants SET unreachable = ? "
+        "WHERE platform = ? AND workspace = ? AND user_id = ?",
+        (int(unreachable), platform, workspace, user_id),
+    )

@@ -96,3 +96,13 @@ class OutboxRecord:
     next_attempt_at: datetime
     created_at: datetime
     sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An outbox row with the recipient's platform identity, for a dispatcher."""
+
+    message: OutboxRecord
+    platform: str
+    workspace: str
+    user_id: str

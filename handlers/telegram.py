@@ -1,0 +1,435 @@
+"""Telegram: the consultation in a Telegram chat, on python-telegram-bot's ``Bot``.
+
+Translates, nothing more: an ``Update`` becomes an ``Incoming``; each ``Outgoing`` becomes
+sendMessage / editMessageText / sendDocument, with inline keyboards for buttons.
+
+Nothing is lost on a crash: an update is confirmed to Telegram (the next getUpdates offset,
+or the webhook's 200) only after the engine committed it. PTB's ``run_polling`` confirms a
+batch before its handlers ran, so this module polls with its own loop. Replies go out after
+the commit, in order per chat but without making anyone else wait; a reply that never went
+out (the process died) is sent when the update comes again or at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import HTTPXRequest
+
+from bot.engine import Engine
+from bot.i18n import _, use_language
+from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.outbox import DeliveryResult
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+SELECTED_MARK = "\u2705 "
+CHOSEN_MARK = "\u2714 "
+TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH
+CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
+
+COMMANDS = {
+    "start": lambda: _("Start and main menu"),
+    "survey": lambda: _("The survey"),
+    "meetings": lambda: _("Meetings and sign-up"),
+    "mine": lambda: _("My registrations"),
+    "language": lambda: _("Language"),
+    "help": lambda: _("Help"),
+}
+
+
+def build_bot(token: str, base_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
+    """A PTB bot for ``base_url`` (the public Bot API, or a self-hosted or fake one).
+
+    With ``rate_limit``, sends keep to Telegram's limits (about 30 messages a second in all)
+    through PTB's ``AIORateLimiter``, which also waits out a 429's ``retry_after``.
+    """
+    request = HTTPXRequest(connection_pool_size=256, pool_timeout=30.0, read_timeout=30.0)
+    polling = HTTPXRequest(connection_pool_size=1, read_timeout=10.0)
+    limiter = AIORateLimiter(max_retries=5) if rate_limit else None
+    return ExtBot(
+        token,
+        base_url=base_url,
+        request=request,
+        get_updates_request=polling,
+        rate_limiter=limiter,
+    )
+
+
+def webhook_secret(token: str) -> str:
+    """The secret Telegram sends with each webhook call, derived from the bot's token."""
+    return hashlib.sha256(f"webhook:{token}".encode()).hexdigest()[:48]
+
+
+# -- Update -> Incoming ------------------------------------------------------------------
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """The engine's view of an update; None for updates the bot does not serve."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or user.is_bot or chat is None or chat.type != chat.PRIVATE:
+        return None
+    common: dict[str, Any] = {
+        "ref": ParticipantRef(platform=PLATFORM, user_id=str(user.id)),
+        "event_id": str(update.update_id),
+        "language_hint": user.language_code,
+        "profile_name": user.full_name or None,
+    }
+    if update.callback_query is not None:
+        return Incoming(kind=Kind.BUTTON, payload=update.callback_query.data or "", **common)
+    message = update.message
+    if message is None:
+        return None
+    text = message.text
+    if text is None:
+        return Incoming(kind=Kind.UNSUPPORTED, **common)
+    if text.startswith("/") and len(text) > 1:
+        word, _sep, args = text[1:].partition(" ")
+        return Incoming(kind=Kind.COMMAND, command=word.split("@", 1)[0], args=args, **common)
+    return Incoming(kind=Kind.TEXT, text=text, **common)
+
+
+# -- Outgoing -> Telegram ------------------------------------------------------------------
+
+
+def keyboard(reply: Outgoing) -> InlineKeyboardMarkup | None:
+    """The reply's buttons as an inline keyboard (ticks shown on selected options)."""
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    (SELECTED_MARK if b.selected else "") + b.label, callback_data=b.payload
+                )
+                for b in row
+            ]
+            for row in reply.buttons
+        ]
+    )
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Cut a long text into pieces Telegram accepts, at line breaks where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    pieces.append(text)
+    return pieces
+
+
+class TelegramHandler:
+    """Serves one bot: polling or webhook in, replies and the outbox out."""
+
+    def __init__(self, engine: Engine, bot: ExtBot[Any]) -> None:
+        self.engine = engine
+        self.bot = bot
+        self._chat_tail: dict[int, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Connect, publish the command menu in each language, send replies left unsent."""
+        await self.bot.initialize()
+        await self.set_commands()
+        for pending in await self.engine.unsent_replies(PLATFORM):
+            chat_id = int(pending.ref.user_id)
+            await self._send_replies(chat_id, pending.replies, None, None, pending.ref)
+            await self.engine.confirm_pending(pending)
+
+    async def stop(self) -> None:
+        """Finish sending what was committed, then disconnect."""
+        self._stopping.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bot.shutdown()
+
+    async def set_commands(self) -> None:
+        """The bot's command menu, in every language of the campaign."""
+        languages = self.engine.offered_languages
+        default = self.engine.campaign.default_language
+        for code in (None, *languages):
+            with use_language(code or default):
+                commands = [BotCommand(name, describe()) for name, describe in COMMANDS.items()]
+            await self.bot.set_my_commands(commands, language_code=code)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def poll(self) -> None:
+        """Long-poll getUpdates; confirm a batch only after every update in it committed."""
+        offset: int | None = None
+        await self.bot.delete_webhook()
+        while not self._stopping.is_set():
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=10, allowed_updates=ALLOWED_UPDATES
+                )
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc))
+                continue
+            except NetworkError:
+                await asyncio.sleep(1.0)
+                continue
+            if not updates:
+                continue
+            await asyncio.gather(*(self.process(u) for u in updates))
+            offset = updates[-1].update_id + 1
+
+    async def process(self, update: Update) -> None:
+        """Hand one update to the engine; return once it is committed (replies follow)."""
+        incoming = to_incoming(update)
+        if incoming is None:
+            return
+        query = update.callback_query
+        if query is not None:
+            # Stop the button's spinner at once; it carries no data, so it may precede the
+            # commit.
+            self._spawn(self._answer_callback(query.id))
+        replies = await self.engine.handle(incoming)
+        chat_id = int(incoming.ref.user_id)
+        origin = (
+            query.message if query is not None and isinstance(query.message, Message) else None
+        )
+        pressed = _pressed_label(origin, query.data) if origin is not None and query else None
+        self._send_in_order(chat_id, incoming, replies, origin, pressed)
+
+    async def _answer_callback(self, query_id: str) -> None:
+        try:
+            await self.bot.answer_callback_query(query_id)
+        except TelegramError as exc:  # an old query (over 15 minutes) cannot be answered
+            log.debug("answerCallbackQuery failed: %s", type(exc).__name__)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _send_in_order(
+        self,
+        chat_id: int,
+        incoming: Incoming,
+        replies: list[Outgoing],
+        origin: Message | None,
+        pressed: str | None,
+    ) -> None:
+        """Send after whatever this chat is still sending; nobody else waits."""
+        before = self._chat_tail.get(chat_id)
+
+        async def deliver() -> None:
+            if before is not None:
+                await asyncio.gather(before, return_exceptions=True)
+            try:
+                sent = await self._send_replies(chat_id, replies, origin, pressed, incoming.ref)
+            finally:
+                if self._chat_tail.get(chat_id) is task:
+                    del self._chat_tail[chat_id]
+            if sent:
+                self.engine.replies_sent(incoming)
+
+        task = self._spawn(deliver())
+        self._chat_tail[chat_id] = task
+
+    async def _send_replies(
+        self,
+        chat_id: int,
+        replies: list[Outgoing],
+        origin: Message | None,
+        pressed: str | None,
+        ref: ParticipantRef | None = None,
+    ) -> bool:
+        """Send the replies; True when they went out (or can never go out)."""
+        try:
+            if origin is not None:
+                if replies and replies[0].replaces_origin:
+                    await self._edit(origin, replies[0])
+                    replies = replies[1:]
+                elif origin.reply_markup is not None and pressed is not None:
+                    await self._close_question(origin, pressed)
+            for reply in replies:
+                await self.send(chat_id, reply)
+            return True
+        except Forbidden:
+            if ref is not None:
+                await self.engine.mark_unreachable(ref)
+            return True
+        except BadRequest as exc:
+            # A message Telegram will never accept: sending it again would fail again.
+            log.warning("Telegram refused a reply: %s", type(exc).__name__)
+            return True
+        except TelegramError as exc:
+            log.warning("sending to Telegram failed: %s", type(exc).__name__)
+            return False
+
+    async def send(self, chat_id: int, reply: Outgoing) -> None:
+        """One ``Outgoing`` as one or more Telegram messages."""
+        markup = keyboard(reply)
+        if reply.attachment is not None:
+            attachment = reply.attachment
+            caption, rest = reply.text[:CAPTION_LIMIT], reply.text[CAPTION_LIMIT:]
+            await self.bot.send_document(
+                chat_id,
+                InputFile(attachment.data, filename=attachment.filename),
+                caption=caption or None,
+                reply_markup=markup if not rest else None,
+            )
+            if rest:
+                await self._send_text(chat_id, rest, markup)
+            return
+        await self._send_text(chat_id, reply.text, markup)
+
+    async def _send_text(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
+    ) -> None:
+        pieces = split_text(text or "\u2026")
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            await self.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
+
+    async def _edit(self, origin: Message, reply: Outgoing) -> None:
+        text = split_text(reply.text)[0]
+        try:
+            await self.bot.edit_message_text(
+                text,
+                chat_id=origin.chat_id,
+                message_id=origin.message_id,
+                reply_markup=keyboard(reply),
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    async def _close_question(self, origin: Message, pressed: str) -> None:
+        """The answered question keeps its text and shows the choice, without buttons, so an
+        old button cannot be pressed by mistake."""
+        text = origin.text or origin.caption or ""
+        try:
+            await self.bot.edit_message_text(
+                split_text(f"{text}\n\n{CHOSEN_MARK}{pressed}")[0],
+                chat_id=origin.chat_id,
+                message_id=origin.message_id,
+            )
+        except BadRequest as exc:  # deleted, too old, or not modified: nothing to close
+            log.debug("could not close a question: %s", type(exc).__name__)
+
+    async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """Send one outbox message (for the dispatcher)."""
+        try:
+            await self.send(int(ref.user_id), reply)
+        except Forbidden:
+            await self.engine.mark_unreachable(ref)
+            return DeliveryResult.UNREACHABLE
+        except BadRequest:
+            return DeliveryResult.UNREACHABLE
+        except TelegramError:
+            return DeliveryResult.RETRY
+        return DeliveryResult.SENT
+
+    # -- webhook ---------------------------------------------------------------------------
+
+    def webhook_app(self, path: str, secret: str) -> Any:
+        """An aiohttp app taking Telegram's webhook calls on ``path``: 200 only after commit,
+        401 when the secret token is wrong."""
+        from aiohttp import web
+
+        async def receive(request: web.Request) -> web.Response:
+            if request.headers.get("X-Telegram-Bot-Api-Secret-Token") != secret:
+                return web.Response(status=401, text="wrong secret token")
+            try:
+                update = Update.de_json(await request.json(), self.bot)
+            except (ValueError, KeyError, TypeError):
+                return web.Response(status=400, text="not an update")
+            if update is not None:
+                await self.process(update)
+            return web.Response(status=200)
+
+        app = web.Application()
+        app.router.add_post(path, receive)
+        return app
+
+
+def _seconds(exc: RetryAfter) -> float:
+    """RetryAfter's wait in seconds (an int or a timedelta, depending on PTB's settings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
+    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+
+
+def _pressed_label(origin: Message | None, data: str | None) -> str | None:
+    if origin is None or origin.reply_markup is None or data is None:
+        return None
+    for row in origin.reply_markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text.removeprefix(SELECTED_MARK)
+    return None
+
+
+async def serve(
+    engine: Engine,
+    token: str,
+    base_url: str,
+    *,
+    webhook_url: str | None = None,
+    port: int = 8080,
+    outbox: Callable[[TelegramHandler], Awaitable[None]] | None = None,
+    rate_limit: bool = True,
+) -> None:
+    """Run the Telegram bot until cancelled: polling, or a webhook server on ``port``."""
+    handler = TelegramHandler(engine, build_bot(token, base_url, rate_limit=rate_limit))
+    await handler.start()
+    extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
+    try:
+        if webhook_url:
+            from urllib.parse import urlsplit
+
+            from aiohttp import web
+
+            secret = webhook_secret(token)
+            path = urlsplit(webhook_url).path or "/"
+            runner = web.AppRunner(handler.webhook_app(path, secret), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
+            await handler.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("Telegram webhook listening on port %s", port)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+        else:
+            log.info("Telegram polling started")
+            await handler.poll()
+    finally:
+        if extra is not None:
+            extra.cancel()
+        await handler.stop()

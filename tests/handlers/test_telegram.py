@@ -1,0 +1,237 @@
+"""Telegram through the real python-telegram-bot stack against a fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.engine import Engine
+from bot.messages import Outgoing
+from bot.outbox import OutboxDispatcher
+from handlers.telegram import TelegramHandler, build_bot, split_text, webhook_secret
+from storage.database import Database
+from storage.participants import find_participant
+from tests.fakes.telegram import FakeTelegram
+from tests.handlers.conftest import TelegramUser
+
+
+async def test_start_shows_welcome_and_menu_as_inline_buttons(kari: TelegramUser) -> None:
+    await kari.say("/start")
+    assert "Hello!" in kari.text
+    assert kari.labels[:2] == ["About the consultation", "Meetings and sign-up"]
+
+
+async def test_command_menu_is_set_in_each_language(
+    kari: TelegramUser, fake_telegram: FakeTelegram
+) -> None:
+    assert set(fake_telegram.commands) == {"", "nb", "en"}
+    english = {c["command"]: c["description"] for c in fake_telegram.commands["en"]}
+    norwegian = {c["command"]: c["description"] for c in fake_telegram.commands["nb"]}
+    assert english["survey"] == "The survey" and norwegian["survey"] != "The survey"
+    assert fake_telegram.commands[""] == fake_telegram.commands["nb"]
+
+
+async def test_full_sign_up_from_start(
+    kari: TelegramUser, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    await kari.say("/start")
+    await kari.press("Meetings and sign-up")
+    await kari.press("Sign up: Information meeting")
+    assert "What name should we register?" in kari.text
+    await kari.press("Use \u201cKari Nordmann\u201d")
+    role_question = fake_telegram.last_with_buttons(kari.id)
+    await kari.press("Library employee")
+    await kari.say("Asker bibliotek")
+    await kari.say("sarps")
+    await kari.press("Sarpsborg")
+    assert "Name: Kari Nordmann" in kari.text
+    await kari.press("Confirm sign-up")
+
+    assert "You are signed up! Welcome." in kari.text
+    answered = fake_telegram.message(kari.id, role_question.message_id)
+    assert answered.buttons == [] and answered.text.endswith("\u2714 Library employee")
+    assert len(fake_telegram.callback_answers) == 6
+
+
+async def test_deep_link_goes_straight_to_sign_up(kari: TelegramUser) -> None:
+    await kari.say("/start signup-youth")
+    assert "Signing up for: Input meeting for young people" in kari.text
+
+
+async def test_full_survey_with_ticks_edited_in_place(
+    kari: TelegramUser, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    await kari.say("/start survey")
+    assert "Question 1 of 12" in kari.text
+    await kari.press("Young person (under 26)")
+    await kari.say("Asker")
+    await kari.press("16–19")
+    await kari.press("Every week")
+    multi = fake_telegram.last_with_buttons(kari.id)
+    await kari.press("Borrow books")
+    await kari.press("E-books and audiobooks")
+    await kari.press("Borrow books")  # untick
+    ticked = fake_telegram.message(kari.id, multi.message_id)
+    assert "\u2705 E-books and audiobooks" in ticked.labels
+    assert "Borrow books" in ticked.labels
+    assert fake_telegram.last(kari.id).message_id == multi.message_id  # no new message
+    await kari.press("Done")
+    await kari.press("Getting people reading")
+    await kari.press("Done")
+    await kari.press("3")
+    await kari.press("4 Quality education")
+    await kari.press("Done")
+    await kari.say("Comics and gaming")
+    await kari.press("Skip")
+    await kari.press("Yes")
+    await kari.press("No, thanks")
+    assert "Please check your answers" in kari.text
+    await kari.press("Send my answers")
+    assert "Thank you for your answers!" in kari.text
+
+    answers = await _answers(db, "1001")
+    assert answers["use_for"] == ["ebooks"]
+    assert answers["youth_offer"] == "Comics and gaming"
+    assert answers["ideas"] is None
+
+
+async def _answers(db: Database, user: str) -> dict[str, object]:
+    async def job(tx):  # type: ignore[no-untyped-def]
+        from storage.responses import load_response
+
+        p = await find_participant(tx, "telegram", "", user)
+        response = await load_response(tx, p.id, "strategy")
+        return {
+            k: (None if a.value is None else json.loads(a.value))
+            for k, a in response.answers.items()
+        }
+
+    return await db.transact(job)
+
+
+async def test_stale_button_gets_moved_on(kari: TelegramUser, fake_telegram: FakeTelegram) -> None:
+    await kari.say("/survey")
+    first_question = fake_telegram.last_with_buttons(kari.id)
+    snapshot = first_question.as_api()
+    await kari.press("Resident")
+    old = type(first_question)(**{**first_question.__dict__})
+    old.reply_markup = snapshot["reply_markup"]
+    await kari.press("Library employee", message=old)
+    assert "things have moved on" in kari.text
+    assert "Which municipality" in kari.text
+
+
+async def test_sticker_where_text_was_wanted_gets_a_hint(kari: TelegramUser) -> None:
+    await kari.say("/start signup-info")
+    await kari.sticker()
+    assert "stickers" in kari.text
+    assert "What name should we register?" in kari.text
+
+
+async def test_photo_gets_the_same_hint(kari: TelegramUser, fake_telegram: FakeTelegram) -> None:
+    await kari.say("/survey")
+    await fake_telegram.settle(fake_telegram.send_photo(kari.id), kari.id)
+    assert "pictures" in kari.text and "Who are you answering as?" in kari.text
+
+
+async def test_long_texts_are_split_under_the_limit(
+    telegram: TelegramHandler, fake_telegram: FakeTelegram
+) -> None:
+    text = ("A line of a long message.\n" * 400).strip()
+    assert len(text) > 4096
+    await telegram.send(555, Outgoing(text=text))
+    pieces = fake_telegram.texts(555)
+    assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
+    assert "".join(p + "\n" for p in pieces).strip() == text
+    assert split_text("x" * 5000) == ["x" * 4096, "x" * 904]
+
+
+async def test_a_429_is_waited_out_and_the_message_arrives(
+    kari: TelegramUser, fake_telegram: FakeTelegram
+) -> None:
+    fake_telegram.throttle["sendMessage"] = [1]
+    started = asyncio.get_running_loop().time()
+    fake_telegram.send_text(kari.id, "/start")
+    await fake_telegram.wait_for_messages(kari.id, 1)
+    assert "Hello!" in kari.text
+    assert asyncio.get_running_loop().time() - started >= 1.0
+    attempts = [c for c in fake_telegram.calls if c[0] == "sendMessage"]
+    assert len(attempts) == 2
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_unreachable(
+    kari: TelegramUser, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    fake_telegram.blocked.add(kari.id)
+    update_id = fake_telegram.send_text(kari.id, "/start")
+    await fake_telegram.settle(update_id, kari.id)
+    person = await db.transact(lambda tx: find_participant(tx, "telegram", "", str(kari.id)))
+    assert person is not None and person.unreachable
+
+
+async def test_webhook_rejects_a_wrong_secret_and_accepts_the_right_one(
+    engine: Engine, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    await handler.start()
+    secret = webhook_secret(fake_telegram.token)
+    update = {
+        "update_id": 77,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 2002, "type": "private"},
+            "from": {"id": 2002, "is_bot": False, "first_name": "Ola", "language_code": "en"},
+            "text": "/start",
+        },
+    }
+    async with TestClient(TestServer(handler.webhook_app("/tg", secret))) as client:
+        wrong = await client.post(
+            "/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}
+        )
+        assert wrong.status == 401
+        assert await db.transact(lambda tx: find_participant(tx, "telegram", "", "2002")) is None
+        right = await client.post(
+            "/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+        )
+        assert right.status == 200
+        assert await db.transact(lambda tx: find_participant(tx, "telegram", "", "2002"))
+    await handler.stop()
+    assert "Hello!" in fake_telegram.last(2002).text
+
+
+async def test_moved_up_from_the_waiting_list_is_told_in_telegram(
+    make_campaign, db: Database, clock, fake_telegram: FakeTelegram
+) -> None:
+    def full(data):  # type: ignore[no-untyped-def]
+        data["meetings"][0]["capacity"] = 1
+
+    engine = Engine(make_campaign(full), db, clock)
+    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    await handler.start()
+    polling = asyncio.create_task(handler.poll())
+    first, second = TelegramUser(fake_telegram, 1), TelegramUser(fake_telegram, 2)
+    try:
+        for person in (first, second):
+            await person.say("/start signup-info")
+            if "is full" in person.text:
+                await person.press("Yes, put me on the waiting list")
+            await person.press("Use")
+            await person.press("Resident")
+            await person.press("None / not relevant")
+            await person.say("Moss")
+            await person.press("Confirm sign-up")
+        assert "waiting list" in second.text
+        await first.press("Cancel this registration")
+        await first.press("Yes, cancel my registration")
+
+        dispatcher = OutboxDispatcher(db, "telegram", handler.deliver_outbox, clock)
+        assert await dispatcher.run_once() == 1
+        assert "a place became free, and it is yours" in fake_telegram.last(2).text
+        assert await dispatcher.run_once() == 0
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await handler.stop()
