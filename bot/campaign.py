@@ -285,6 +285,11 @@ class Campaign(_Model):
             return None
         return datetime.combine(meeting.date, meeting.start, tzinfo=self.tz)
 
+    def meeting_over(self, meeting: Meeting, now: datetime) -> bool:
+        """Whether the meeting has ended (at its end time, else at the end of its day)."""
+        end = meeting.end or (time(23, 59, 59) if meeting.start is None else meeting.start)
+        return now >= datetime.combine(meeting.date, end, tzinfo=self.tz)
+
     def signup_deadline(self, meeting: Meeting) -> datetime:
         """End of sign-up: the file's deadline, else the meeting's start (or the day before)."""
         if meeting.signup_deadline is not None:

@@ -41,10 +41,13 @@ from storage.participants import (
     save_participant,
     set_unreachable,
 )
-from storage.records import ResponseRecord
+from storage.records import ResponseRecord, StoredReplies
 from storage.responses import load_response
 
 log = logging.getLogger(__name__)
+
+HANDED_OUT_MAX = 100_000
+"""Replies handed out and not yet confirmed sent, remembered at most (oldest forgotten)."""
 
 RECENT_EVENTS = 8
 """Event ids remembered per participant in memory, to answer quick redeliveries cheaply."""
@@ -65,8 +68,9 @@ class PendingReplies:
 
 @dataclass
 class _Result:
-    view: View
+    view: View | None
     replies: list[Outgoing]
+    duplicate: StoredReplies | None = None
 
 
 class KeyedLock:
@@ -101,6 +105,7 @@ class Engine:
         self.reload(campaign)
         self._locks = KeyedLock()
         self._cache: OrderedDict[str, View] = OrderedDict()
+        self._handed_out: dict[str, None] = {}
         self._cache_size = cache_size
 
     def reload(self, campaign: Campaign) -> None:
@@ -115,7 +120,20 @@ class Engine:
     # -- the one entry point ---------------------------------------------------------------
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
-        """Handle one event; return the replies once everything it changed is committed."""
+        """Handle one event; return the replies once everything it changed is committed.
+
+        A caller cancelled while waiting does not cancel the event: it runs to its commit
+        (holding the participant's lock), and its replies stay kept as unsent.
+        """
+        task = asyncio.ensure_future(self._handle(incoming))
+        replies = await asyncio.shield(task)
+        if replies:
+            self._handed_out[incoming.scoped_event_id] = None
+            while len(self._handed_out) > HANDED_OUT_MAX:
+                self._handed_out.pop(next(iter(self._handed_out)))
+        return replies
+
+    async def _handle(self, incoming: Incoming) -> list[Outgoing]:
         key = incoming.ref.key
         event_id = incoming.scoped_event_id
         async with self._locks(key):
@@ -147,11 +165,15 @@ class Engine:
                             )
                         )
                     ]
+            if result.duplicate is not None:
+                return self._unsent(result.duplicate)
+            assert result.view is not None
             self._remember(key, result.view)
             return result.replies
 
     def replies_sent(self, incoming: Incoming) -> None:
         """The handler sent the replies of ``incoming``: do not send them again."""
+        self._handed_out.pop(incoming.scoped_event_id, None)
         events.mark_replies_sent(self.db, incoming.scoped_event_id)
 
     async def unsent_replies(self, platform: str) -> list[PendingReplies]:
@@ -187,7 +209,12 @@ class Engine:
 
     async def _redelivered(self, event_id: str) -> list[Outgoing]:
         stored = await self.db.transact(lambda tx: events.stored_replies(tx, event_id))
-        if stored is None or stored.sent:
+        return self._unsent(stored)
+
+    def _unsent(self, stored: StoredReplies | None) -> list[Outgoing]:
+        """The replies of a redelivered event, if they never went out. Replies this process
+        handed to a handler that has not confirmed them yet are on their way: not again."""
+        if stored is None or stored.sent or stored.event_id in self._handed_out:
             return []
         return _decode(stored.replies)
 
@@ -196,6 +223,10 @@ class Engine:
         ref = incoming.ref
         new_person = False
         if cached is None:
+            # Nothing in memory: perhaps a new process, and the platform redelivering.
+            stored = await events.stored_replies(tx, incoming.scoped_event_id)
+            if stored is not None:
+                return _Result(None, [], duplicate=stored)
             participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
             if participant is None:
                 hint = pick_language(
@@ -365,6 +396,13 @@ class Engine:
     async def _global(self, turn: Turn, action: str, arg: str) -> None:
         if action == "menu":
             await menu.show_menu(turn)
+        elif action == "pause":
+            await menu.show_menu(
+                turn,
+                greeting=_(
+                    "Your answers are saved. Continue any time with /survey or the button below."
+                ),
+            )
         elif action == "about":
             await menu.show_about(turn)
         elif action == "meetings":
@@ -416,11 +454,13 @@ DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about
 
 
 async def _show_survey_question(turn: Turn, hint: str | None) -> None:
-    await survey.show_question(turn, hint)
+    if not await survey.closed(turn):
+        await survey.show_question(turn, hint)
 
 
 async def _show_review(turn: Turn, hint: str | None) -> None:
-    await survey.show_review(turn, intro=hint)
+    if not await survey.closed(turn):
+        await survey.show_review(turn, intro=hint)
 
 
 def _step_handlers(step: str) -> tuple[Handler, TextHandler, Show] | None:

@@ -75,7 +75,9 @@ def public_description(turn: Turn, meeting: Meeting) -> str:
     if meeting.description is not None:
         lines.append(turn.text(meeting.description))
     deadline = campaign.signup_deadline(meeting)
-    if sign_up_open(campaign, meeting, turn.now):
+    if campaign.meeting_over(meeting, turn.now):
+        lines.append(_("This meeting has taken place."))
+    elif sign_up_open(campaign, meeting, turn.now):
         lines.append(_("Sign up by {when}.").format(when=fmt_day_and_time(deadline, campaign.tz)))
     else:
         lines.append(_("Sign-up has closed."))
@@ -125,10 +127,10 @@ async def start_signup(turn: Turn, meeting_id: str) -> None:
         return
     capacity = meeting.capacity
     if capacity and await store.count_confirmed(turn.tx, meeting.id) >= capacity:
-        turn.goto("signup.waitlist", meeting=meeting.id, draft={})
+        turn.goto("signup.waitlist", meeting=meeting.id, draft={}, editing=False)
         await show_step(turn)
         return
-    turn.goto("signup.form", meeting=meeting.id, draft=_known_details(turn))
+    turn.goto("signup.form", meeting=meeting.id, draft=_known_details(turn), editing=False)
     await _next_field(turn)
 
 
@@ -176,7 +178,7 @@ async def _next_field(turn: Turn) -> None:
             turn.goto(f"signup.{field}", search=None)
             await show_step(turn)
             return
-    turn.goto("signup.confirm")
+    turn.goto("signup.confirm", editing=False)
     await show_step(turn)
 
 
@@ -236,6 +238,8 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
             turn.button(_field_change_label(field), f"ed:{field}") for field in _fields(turn)
         ]
         buttons.extend(change[i : i + 2] for i in range(0, len(change), 2))
+    if turn.state.editing and step != "signup.confirm":
+        buttons.append([turn.button(_("Back to the summary"), "sm")])
     buttons.append([turn.button(_("Cancel sign-up"), "x")])
     turn.say("\n".join(lines), buttons, expects_text=expects_text)
 
@@ -285,7 +289,7 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         turn.say(_("Sign-up cancelled. Nothing was registered."), [[_menu_button()]])
         return
     if step == "signup.waitlist" and action == "y":
-        turn.goto("signup.form", draft=_known_details(turn))
+        turn.goto("signup.form", draft=_known_details(turn), editing=False)
         await _next_field(turn)
     elif step == "signup.name" and action == "un" and turn.incoming.profile_name:
         await _set_field(turn, "name", turn.incoming.profile_name.strip()[:NAME_MAX])
@@ -302,10 +306,11 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         else:
             await show_step(turn)
     elif step == "signup.confirm" and action == "ed" and arg in _fields(turn):
-        draft = dict(turn.state.draft)
-        draft.pop(arg, None)
-        turn.goto("signup.form", draft=draft)
-        await _next_field(turn)
+        turn.goto(f"signup.{arg}", editing=True, search=None)
+        await show_step(turn)
+    elif action == "sm" and turn.state.editing:
+        turn.goto("signup.confirm", editing=False)
+        await show_step(turn)
     elif step == "signup.confirm" and action == "c":
         await _confirm(turn)
     else:
@@ -434,6 +439,10 @@ async def show_mine(turn: Turn) -> None:
         if meeting is None:
             continue
         lines = [meeting_title(turn, meeting), *when_and_where(turn, meeting)]
+        if turn.campaign.meeting_over(meeting, turn.now):
+            lines.append(_("This meeting has taken place."))
+            blocks.append("\n".join(lines))
+            continue
         if registration.status == "waiting":
             position = await store.waitlist_position(turn.tx, registration)
             lines.append(_("On the waiting list, number {position}.").format(position=position))

@@ -46,9 +46,13 @@ async def show_about(turn: Turn) -> None:
         lines += ["", turn.text(info.outcome)]
     lines += ["", _("Important dates:")]
     deadline = campaign.survey_deadline()
-    if deadline is not None:
+    if deadline is not None and turn.now < deadline:
         lines.append(
             _("- Survey: answer by {when}").format(when=fmt_day_and_time(deadline, campaign.tz))
+        )
+    elif deadline is not None:
+        lines.append(
+            _("- Survey: closed {when}").format(when=fmt_day_and_time(deadline, campaign.tz))
         )
     for meeting in campaign.meetings:
         lines.append(

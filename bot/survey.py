@@ -100,37 +100,35 @@ async def _response(turn: Turn) -> ResponseRecord | None:
     return await turn.response()
 
 
-def _closed_or_none(turn: Turn) -> bool:
-    """Say so and return True when the survey cannot be answered now."""
+async def closed(turn: Turn) -> bool:
+    """Say so and return True when the survey cannot be answered now (kept answers stay)."""
     campaign = turn.campaign
     stage = survey_state(campaign, turn.now)
     if stage == "open":
         return False
     if stage == "none":
-        turn.say(_("There is no survey in this consultation."), [[_menu_button()]])
+        text = _("There is no survey in this consultation.")
     elif stage == "not_open":
         assert campaign.survey is not None and campaign.survey.opens is not None
         opens = campaign.aware(campaign.survey.opens)
-        turn.say(
-            _("The survey opens {when}.").format(when=fmt_day_and_time(opens, campaign.tz)),
-            [[_menu_button()]],
-        )
+        text = _("The survey opens {when}.").format(when=fmt_day_and_time(opens, campaign.tz))
     else:
         deadline = campaign.survey_deadline()
         assert deadline is not None
-        turn.say(
-            _("The survey closed {when}. Thank you for your interest!").format(
-                when=fmt_day_and_time(deadline, campaign.tz)
-            ),
-            [[_menu_button()]],
+        text = _("The survey closed {when}. Thank you for your interest!").format(
+            when=fmt_day_and_time(deadline, campaign.tz)
         )
+        response = await _response(turn)
+        if response is not None and response.answers:
+            text += "\n" + _("Your answers are kept. Thank you for taking part.")
     turn.goto("menu", question=None, editing=False, selection=[])
+    turn.say(text, [[_menu_button()]])
     return True
 
 
 async def start(turn: Turn) -> None:
     """Begin, continue or review the survey, as fits where the person is."""
-    if await _closed_with_kept_answers(turn):
+    if await closed(turn):
         return
     survey = turn.campaign.survey
     assert survey is not None
@@ -166,16 +164,6 @@ async def start(turn: Turn) -> None:
     await ask(turn, current)
 
 
-async def _closed_with_kept_answers(turn: Turn) -> bool:
-    if survey_state(turn.campaign, turn.now) == "closed":
-        response = await _response(turn)
-        _closed_or_none(turn)
-        if response is not None and response.answers:
-            turn.say(_("Your answers are kept. Thank you for taking part."), [[_menu_button()]])
-        return True
-    return _closed_or_none(turn)
-
-
 def _set_response(turn: Turn, response: ResponseRecord) -> None:
     turn.replace_response(response)
 
@@ -183,8 +171,10 @@ def _set_response(turn: Turn, response: ResponseRecord) -> None:
 # -- asking one question -----------------------------------------------------------------
 
 
-async def ask(turn: Turn, q: Question, *, editing: bool | None = None) -> None:
-    """Move to question ``q`` and show it."""
+async def ask(
+    turn: Turn, q: Question, *, editing: bool | None = None, note: str | None = None
+) -> None:
+    """Move to question ``q`` and show it (``note`` above it)."""
     response = await _response(turn)
     values = answer_values(response)
     selection: list[str] = []
@@ -198,7 +188,7 @@ async def ask(turn: Turn, q: Question, *, editing: bool | None = None) -> None:
         search=None,
         editing=turn.state.editing if editing is None else editing,
     )
-    await show_question(turn)
+    await show_question(turn, hint=note)
 
 
 async def show_question(turn: Turn, hint: str | None = None) -> None:
@@ -263,7 +253,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
         nav.append(turn.button(_("Skip"), "k"))
     if nav:
         buttons.append(nav)
-    buttons.append([global_button(_("Pause (answers are saved)"), "menu")])
+    buttons.append([global_button(_("Pause (answers are saved)"), "pause")])
     turn.say("\n".join(lines), buttons, expects_text=q.type in ("text", "municipality"))
 
 
@@ -308,7 +298,7 @@ def _current_question(turn: Turn) -> Question | None:
 
 async def on_button(turn: Turn, action: str, arg: str) -> None:
     """A button of the current question was pressed."""
-    if await _closed_with_kept_answers(turn):
+    if await closed(turn):
         return
     q = _current_question(turn)
     if q is None:
@@ -363,7 +353,7 @@ def _municipality_by_index(turn: Turn, arg: str) -> str | None:
 
 async def on_text(turn: Turn, text: str) -> None:
     """The person typed something while at a question."""
-    if await _closed_with_kept_answers(turn):
+    if await closed(turn):
         return
     q = _current_question(turn)
     if q is None:
@@ -395,7 +385,7 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
     matches = search_municipalities(turn.campaign, text)
     exact = [name for _i, name in matches if name.casefold() == text.casefold()]
     if exact:
-        await _answer(turn, q, exact[0])
+        await _answer(turn, q, exact[0], note=_("Chosen: {name}").format(name=exact[0]))
         return
     turn.state.search = text[:60]
     if not matches:
@@ -410,7 +400,7 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
     await show_question(turn, hint=hint)
 
 
-async def _answer(turn: Turn, q: Question, value: Value | None) -> None:
+async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
     survey = turn.campaign.survey
     assert survey is not None
     response = await _response(turn)
@@ -422,17 +412,26 @@ async def _answer(turn: Turn, q: Question, value: Value | None) -> None:
     if response.status == "submitted":
         store.touch_response(turn.tx, response.id, turn.now)
     turn.record_answer_in_view(q.id, encoded, value is None)
-    if turn.state.editing:
-        await show_review(turn, intro=_("Saved."))
-        return
     values = answer_values(response)
     visible = visible_questions(survey, values)
+    if turn.state.editing:
+        # A changed answer can bring in questions not answered yet: ask those first.
+        missing = next((v for v in visible if v.id not in values), None)
+        if missing is not None:
+            await ask(
+                turn, missing, editing=True, note=_("Saved. Your change brings up a new question.")
+            )
+            return
+        if response.status == "submitted":
+            _forget_hidden(turn, response, visible)
+        await show_review(turn, intro=note or _("Saved."))
+        return
     order = _order(survey)
     following = next((v for v in visible if order[v.id] > order[q.id]), None)
     if following is None:
-        await show_review(turn)
+        await show_review(turn, intro=note)
     else:
-        await ask(turn, following)
+        await ask(turn, following, note=note)
 
 
 async def _back(turn: Turn, q: Question) -> None:
@@ -484,13 +483,13 @@ async def show_review(turn: Turn, intro: str | None = None) -> None:
         rows.append([global_button(_("Main menu"), "menu")])
     else:
         rows.append([turn.button(_("Send my answers"), "s")])
-        rows.append([global_button(_("Pause (answers are saved)"), "menu")])
+        rows.append([global_button(_("Pause (answers are saved)"), "pause")])
     turn.say("\n".join(lines), rows)
 
 
 async def on_review_button(turn: Turn, action: str, arg: str) -> None:
     """A button on the review was pressed."""
-    if await _closed_with_kept_answers(turn):
+    if await closed(turn):
         return
     survey = turn.campaign.survey
     assert survey is not None
@@ -509,6 +508,8 @@ async def on_review_button(turn: Turn, action: str, arg: str) -> None:
 
 async def on_review_text(turn: Turn, text: str) -> None:
     """Typed text on the review: a number opens that question."""
+    if await closed(turn):
+        return
     survey = turn.campaign.survey
     assert survey is not None
     visible = visible_questions(survey, answer_values(await _response(turn)))
@@ -528,11 +529,13 @@ async def _submit(turn: Turn) -> None:
     missing = [q for q in visible if q.id not in values]
     if response is None or missing:
         if missing:
-            turn.say(_("A few questions still need an answer."))
-            await ask(turn, missing[0], editing=False)
+            await ask(
+                turn, missing[0], editing=True, note=_("A few questions still need an answer.")
+            )
         else:
             await start(turn)
         return
+    _forget_hidden(turn, response, visible)
     store.submit_response(turn.tx, response.id, turn.now)
     turn.mark_submitted()
     turn.goto("menu", question=None, editing=False, selection=[])
@@ -546,6 +549,17 @@ async def _submit(turn: Turn) -> None:
         ),
         [[global_button(_("Main menu"), "menu")]],
     )
+
+
+def _forget_hidden(turn: Turn, response: ResponseRecord, visible: list[Question]) -> None:
+    """Drop answers to questions the person's other answers now hide: a sent response keeps
+    only what its questions asked (before sending, they stay, in case the person goes back)."""
+    shown = {q.id for q in visible}
+    hidden = [qid for qid in response.answers if qid not in shown]
+    if hidden:
+        store.forget_answers(turn.tx, response.id, hidden)
+        for qid in hidden:
+            del response.answers[qid]
 
 
 def _menu_button() -> Any:

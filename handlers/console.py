@@ -2,7 +2,8 @@
 
 Translates, nothing more: a typed line becomes an ``Incoming`` (a number picks a button of
 the last reply, ``/word`` is a command, anything else is text), and each ``Outgoing`` is
-printed with its buttons numbered.
+printed with its buttons numbered. Where the bot asks for text, a bare number is text (an
+answer may well be "2"): the buttons are then picked with ``#2``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from typing import TextIO
 
 from bot.engine import Engine
+from bot.i18n import _, use_language
 from bot.messages import Button, Incoming, Kind, Outgoing, ParticipantRef
 
 PLATFORM = "console"
@@ -23,6 +25,7 @@ def render(replies: list[Outgoing]) -> tuple[str, list[Button]]:
     """The replies as terminal text, and the buttons in the order they are numbered."""
     numbered: list[Button] = []
     blocks = []
+    mark = "#" if any(r.expects_text for r in replies) else ""
     for reply in replies:
         lines = [reply.text]
         for row in reply.buttons:
@@ -30,7 +33,7 @@ def render(replies: list[Outgoing]) -> tuple[str, list[Button]]:
             for button in row:
                 numbered.append(button)
                 tick = "" if button.selected is None else ("[x] " if button.selected else "[ ] ")
-                cells.append(f"[{len(numbered)}] {tick}{button.label}")
+                cells.append(f"[{mark}{len(numbered)}] {tick}{button.label}")
             lines.append("   ".join(cells))
         if reply.attachment is not None:
             lines.append(f"(file: {reply.attachment.filename})")
@@ -39,17 +42,23 @@ def render(replies: list[Outgoing]) -> tuple[str, list[Button]]:
 
 
 def to_incoming(
-    line: str, buttons: list[Button], ref: ParticipantRef, language: str | None
+    line: str,
+    buttons: list[Button],
+    ref: ParticipantRef,
+    language: str | None,
+    *,
+    expects_text: bool = False,
 ) -> Incoming:
     """One typed line as an event."""
     event_id = uuid.uuid4().hex
     text = line.strip()
-    if text.isdigit() and 1 <= int(text) <= len(buttons):
+    number = text[1:] if text.startswith("#") else "" if expects_text else text
+    if number.isdigit() and 1 <= int(number) <= len(buttons):
         return Incoming(
             ref=ref,
             event_id=event_id,
             kind=Kind.BUTTON,
-            payload=buttons[int(text) - 1].payload,
+            payload=buttons[int(number) - 1].payload,
             language_hint=language,
         )
     if text.startswith("/") and len(text) > 1:
@@ -90,13 +99,13 @@ class Console:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
-    async def _send(self, incoming: Incoming) -> list[Button]:
+    async def _send(self, incoming: Incoming) -> list[Outgoing]:
         replies = await self.engine.handle(incoming)
-        text, buttons = render(replies)
+        text, _buttons = render(replies)
         if text:
             self._print(text)
         self.engine.replies_sent(incoming)
-        return buttons
+        return replies
 
     async def run(self) -> None:
         """Chat until end of input or /quit."""
@@ -105,7 +114,7 @@ class Console:
                 self._print(render(pending.replies)[0])
                 await self.engine.confirm_pending(pending)
         loop = asyncio.get_running_loop()
-        buttons = await self._send(
+        last = await self._send(
             Incoming(
                 ref=self.ref,
                 event_id=uuid.uuid4().hex,
@@ -121,14 +130,21 @@ class Console:
                 self.stdout.flush()
             line = await loop.run_in_executor(None, self.stdin.readline)
             if not line or line.strip().lower() in QUIT_WORDS:
-                self._print("Bye!")
+                with use_language(self.language or self.engine.campaign.default_language):
+                    self._print(_("Bye! Your answers are saved."))
                 return
             if not line.strip():
                 continue
             if not self.interactive:
                 self._print(f"> {line.rstrip()}")
-            incoming = to_incoming(line, buttons, self.ref, self.language)
+            incoming = to_incoming(
+                line,
+                render(last)[1],
+                self.ref,
+                self.language,
+                expects_text=any(r.expects_text for r in last),
+            )
             if self.profile_name:
                 incoming = incoming.model_copy(update={"profile_name": self.profile_name})
-            new_buttons = await self._send(incoming)
-            buttons = new_buttons or buttons
+            replies = await self._send(incoming)
+            last = replies or last

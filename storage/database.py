@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = Callable[["Transaction"], Awaitable[T]]
 
+_UNIQUENESS = ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
+
 MAX_BATCH = 200
 """Jobs committed together at most; bounds how long one transaction holds the writer."""
 
@@ -73,7 +75,8 @@ class Transaction:
                 try:
                     await self._conn.execute(w.sql, w.params)
                 except sqlite3.IntegrityError as exc:
-                    if w.conflict is not None:
+                    unique = getattr(exc, "sqlite_errorname", "") in _UNIQUENESS
+                    if w.conflict is not None and unique:
                         raise w.conflict from exc
                     raise
             return
@@ -187,6 +190,8 @@ class Database:
         """Run ``job`` in a transaction; return its result once the transaction committed."""
         if self._closed:
             raise RuntimeError("database is closed")
+        if self._writer is not None and self._writer.done():
+            raise RuntimeError("the database writer has stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(job, future))
         self._wake.set()
@@ -207,9 +212,21 @@ class Database:
             self._wake.clear()
             while self._queue or self._deferred:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._run_batch(batch)
+                # A caller that gave up before its job started does not get it run.
+                batch = [p for p in batch if not p.future.cancelled()]
+                try:
+                    await self._run_batch(batch)
+                except Exception as exc:
+                    # Whatever went wrong, the writer lives on: the batch fails, the next runs.
+                    log.error("write batch failed: %s", type(exc).__name__)
+                    await self._rollback()
+                    _fail(batch, exc)
             if self._closed:
                 return
+
+    async def _rollback(self) -> None:
+        with contextlib.suppress(Exception):  # SQLite may have rolled back already
+            await self._conn.execute("ROLLBACK")
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         deferred, self._deferred = self._deferred, _Deferred()
@@ -217,12 +234,6 @@ class Database:
         results: list[Any] = []
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
-        except Exception as exc:  # the database is unusable: fail everyone waiting
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
-            return
-        try:
             for sql, rows in deferred.statements.items():
                 await tx.executemany(sql, rows)
             for index, pending in enumerate(batch):
@@ -231,9 +242,8 @@ class Database:
                 except WriteFailed:
                     raise
                 except Exception as exc:
-                    await self._conn.execute("ROLLBACK")
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
+                    await self._rollback()
+                    _fail([pending], exc)
                     # Run the others again without the failed one; keep the deferred writes.
                     self._queue[:0] = batch[:index] + batch[index + 1 :]
                     self._requeue_deferred(deferred)
@@ -242,18 +252,15 @@ class Database:
             await self._conn.execute("COMMIT")
         except WriteFailed:
             # Some job's buffered write broke a rule (a redelivered event id): find which.
-            await self._conn.execute("ROLLBACK")
+            await self._rollback()
             self._requeue_deferred(deferred)
             for pending in batch:
                 await self._run_isolated(pending)
             return
         except Exception as exc:
-            log.exception("transaction failed: %s", type(exc).__name__)
-            with contextlib.suppress(Exception):  # SQLite may have rolled back already
-                await self._conn.execute("ROLLBACK")
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
+            log.error("transaction failed: %s", type(exc).__name__)
+            await self._rollback()
+            _fail(batch, exc)
             return
         for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():
@@ -262,16 +269,14 @@ class Database:
     async def _run_isolated(self, pending: _Pending) -> None:
         """Run one job in a transaction of its own."""
         tx = Transaction(self._conn, isolated=True)
-        await self._conn.execute("BEGIN IMMEDIATE")
         try:
+            await self._conn.execute("BEGIN IMMEDIATE")
             result = await pending.job(tx)
             await tx.flush()
             await self._conn.execute("COMMIT")
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                await self._conn.execute("ROLLBACK")
-            if not pending.future.done():
-                pending.future.set_exception(exc)
+            await self._rollback()
+            _fail([pending], exc)
             return
         if not pending.future.done():
             pending.future.set_result(result)
@@ -305,6 +310,12 @@ class Database:
             except Exception:
                 await self._conn.execute("ROLLBACK")
                 raise
+
+
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(exc)
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -101,8 +101,16 @@ async def register(
     ``capacity`` 0 means no limit. A cancelled registration is reused and goes to the back
     of the queue.
     """
-    confirmed = await count_confirmed(tx, meeting_id)
-    status = "confirmed" if capacity == 0 or confirmed < capacity else "waiting"
+    status = "confirmed"
+    if capacity:
+        confirmed = await count_confirmed(tx, meeting_id)
+        waiting = await tx.fetchone(
+            "SELECT 1 FROM registrations WHERE meeting_id = ? AND status = 'waiting' LIMIT 1",
+            (meeting_id,),
+        )
+        # A free place goes to the first person waiting, not to a newcomer.
+        if confirmed >= capacity or waiting is not None:
+            status = "waiting"
     stamp = to_db(now)
     await tx.execute(
         "INSERT INTO registrations (participant_id, meeting_id, status, queue_seq, name, role, "

@@ -84,3 +84,12 @@ def submit_response(tx: Transaction, response_id: int, now: datetime) -> None:
 def touch_response(tx: Transaction, response_id: int, now: datetime) -> None:
     """Note that a response changed (an answer edited after submission)."""
     tx.write("UPDATE responses SET updated_at = ? WHERE id = ?", (to_db(now), response_id))
+
+
+def forget_answers(tx: Transaction, response_id: int, question_ids: list[str]) -> None:
+    """Delete the answers to these questions."""
+    for question_id in question_ids:
+        tx.write(
+            "DELETE FROM answers WHERE response_id = ? AND question_id = ?",
+            (response_id, question_id),
+        )

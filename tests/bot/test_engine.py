@@ -7,6 +7,8 @@ import asyncio
 import json
 import random
 
+import pytest
+
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
@@ -66,7 +68,10 @@ async def test_redelivery_after_a_crash_before_sending_sends_the_kept_reply_once
         await db.close()
 
 
-async def test_redelivered_confirmation_does_not_register_twice(chat: Chat, db: Database) -> None:
+async def test_redelivered_confirmation_after_restart_does_not_register_twice(
+    campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    chat = Chat(Engine(campaign, db, clock))
     await chat.command("start", "signup-info")
     await chat.send("Kari")
     await chat.press("Resident")
@@ -78,10 +83,39 @@ async def test_redelivered_confirmation_does_not_register_twice(chat: Chat, db: 
     await chat.press("Cancel: Information meeting")
     await chat.press("Yes, cancel my registration")
 
-    await chat.engine.handle(confirm)  # the old confirmation arrives again
+    restarted = Engine(campaign, db, clock)  # nothing in memory: the database must know
+    assert await restarted.handle(confirm) == []
 
     rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
     assert [r.status for r in rows] == ["cancelled"]
+
+
+async def test_a_redelivery_while_the_first_is_being_sent_gets_nothing(
+    engine: Engine, db: Database
+) -> None:
+    chat = Chat(engine)
+    event = chat.incoming(Kind.COMMAND, command="start")
+    first, second = await asyncio.gather(engine.handle(event), engine.handle(event))
+    assert len(first) == 1 and second == []
+
+
+async def test_a_cancelled_caller_does_not_undo_or_lose_the_event(
+    engine: Engine, db: Database
+) -> None:
+    chat = Chat(engine)
+    await chat.command("survey")
+    event = chat.incoming(Kind.BUTTON, payload=chat.button("Resident").payload)
+    caller = asyncio.ensure_future(engine.handle(event))
+    await asyncio.sleep(0)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+    await chat.send("Moss")  # the next event sees what the cancelled one committed
+    assert "How often" in chat.text
+    assert await stored_answers(db) == {"category": "resident", "municipality": "Moss"}
+    kept = await engine.handle(event)  # the platform redelivers: the kept reply comes
+    assert "Which municipality" in kept[0].text
 
 
 async def test_fifty_people_at_once_do_not_cross_talk(engine: Engine, db: Database) -> None:
@@ -105,6 +139,12 @@ async def test_fifty_people_at_once_do_not_cross_talk(engine: Engine, db: Databa
         await chat.send(municipalities[i % 5])
         await chat.press("Every week")
         await chat.send(f"idea-{i}")  # text where buttons are expected: a hint, no answer
+        await chat.command("start", "signup-info")
+        await chat.send(f"Person-{i}")
+        await chat.press("Resident")
+        await asyncio.sleep(rng.random() / 100)
+        await chat.press("None / not relevant")
+        await chat.send(municipalities[i % 5])
 
     await asyncio.gather(*(person(i, c) for i, c in enumerate(people)))
 
@@ -115,8 +155,10 @@ async def test_fifty_people_at_once_do_not_cross_talk(engine: Engine, db: Databa
             "municipality": municipalities[i % 5],
             "use": "weekly",
         }
-        assert "What do you use the library for?" in chat.text
-        assert all(f"idea-{j}" not in r.text for r in chat.history for j in range(50) if j != i)
+        assert f"Name: Person-{i}\n" in chat.text
+        assert f"Municipality: {municipalities[i % 5]}" in chat.text
+        seen = "".join(r.text for r in chat.history)
+        assert all(f"Person-{j}\n" not in seen for j in range(50) if j != i)
 
 
 async def test_one_persons_events_run_in_order(engine: Engine, db: Database) -> None:

@@ -239,3 +239,47 @@ async def test_unknown_time_and_place_are_to_be_announced(chat: Chat) -> None:
     youth = chat.text.split("Input meeting for young people", 1)[1]
     assert "Time: to be announced" in youth
     assert "Place: to be announced" in youth
+
+
+async def test_changing_one_detail_can_go_back_to_the_summary(chat: Chat) -> None:
+    await chat.command("start", "signup-info")
+    await chat.send("Kari")
+    await chat.press("Resident")
+    await chat.press("None / not relevant")
+    await chat.send("Moss")
+    await chat.press("Change role")
+    assert "Back to the summary" in chat.labels
+    await chat.press("Back to the summary")
+    assert "Role: Resident" in chat.text
+    await chat.press("Change role")
+    await chat.press("School")
+    assert "Please check your sign-up" in chat.text and "Role: School" in chat.text
+
+
+async def test_newcomer_does_not_jump_the_waiting_list_when_capacity_grows(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(with_meeting(capacity=1)), db, clock)
+    await sign_up(Chat(engine, "a"))
+    waiting = Chat(engine, "b")
+    await waiting.command("start", "signup-info")
+    await waiting.press("Yes, put me on the waiting list")
+    await waiting.send("Bob")
+    await waiting.press("Resident")
+    await waiting.press("None / not relevant")
+    await waiting.send("Moss")
+    await waiting.press("Confirm sign-up")
+
+    engine.reload(make_campaign(with_meeting(capacity=2)))
+    await sign_up(Chat(engine, "c"))
+
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    assert [r.status for r in rows] == ["confirmed", "waiting", "waiting"]
+
+
+async def test_a_meeting_that_took_place_is_shown_as_past(chat: Chat, clock: FixedClock) -> None:
+    await sign_up(chat)
+    clock.set(oslo(2021, 6, 2, 9, 0))
+    await chat.command("mine")
+    assert "This meeting has taken place." in chat.text
+    assert not any(label.startswith("Cancel") for label in chat.labels)

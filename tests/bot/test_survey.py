@@ -239,12 +239,44 @@ async def test_deadline_closes_the_survey_in_the_middle(
     assert not any("survey" in label for label in chat.labels)
 
 
-async def test_submit_with_a_missing_required_answer_goes_to_it(chat: Chat) -> None:
-    await complete_survey(chat)
-    await chat.press("1")
-    await chat.press("Resident")  # makes no new question appear; youth ones disappear
+async def test_an_edit_that_brings_up_a_required_question_asks_it_then_returns(
+    chat: Chat, db: Database
+) -> None:
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("Moss")
+    await chat.press("Never")
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("3")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    await chat.press("Skip")
+    await chat.press("No")
     await chat.press("Send my answers")
-    assert "Thank you" in chat.text or "change your answers" in chat.text
+
+    await chat.command("survey")
+    await chat.press("1")
+    await chat.press("Young person (under 26)")
+    assert "new question" in chat.text and "How old are you?" in chat.text
+    await chat.press("13–15")
+    assert "What would make the library a place for you?" in chat.text  # optional, new
+    await chat.press("Skip")
+    assert "Saved." in chat.text and "Your answers:" in chat.text
+    assert (await stored_answers(db))["age"] == "13-15"
+
+
+async def test_a_sent_response_keeps_no_answers_to_hidden_questions(
+    chat: Chat, db: Database
+) -> None:
+    await complete_survey(chat)  # as a young person: age and youth_offer answered
+    await chat.press("Send my answers")
+    await chat.command("survey")
+    await chat.press("1")
+    await chat.press("Resident")
+    answers = await stored_answers(db)
+    assert "age" not in answers and "youth_offer" not in answers
+    assert answers["category"] == "resident"
 
 
 async def test_resume_after_restart_continues_where_they_were(
@@ -276,3 +308,18 @@ async def test_pause_goes_to_menu_and_keeps_the_place(chat: Chat) -> None:
     await chat.command("help")
     await chat.command("survey")
     assert "What do you use the library for?" in chat.text
+
+
+async def test_pausing_says_the_answers_are_saved(chat: Chat) -> None:
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.press("Pause (answers are saved)")
+    assert "Your answers are saved" in chat.text
+    assert "Continue the survey" in chat.labels
+
+
+async def test_a_typed_municipality_says_which_was_chosen(chat: Chat) -> None:
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("nes")
+    assert "Chosen: Nes" in chat.text and "How often" in chat.text

@@ -75,7 +75,7 @@ def test_piped_console_session_signs_up_and_completes_the_survey(tmp_path: Path)
     assert "Thank you for your answers!" in out
     assert "Your registrations:" in out and "You have a place." in out
     assert "something went wrong" not in out
-    assert out.rstrip().endswith("Bye!")
+    assert out.rstrip().endswith("Bye! Your answers are saved.")
 
 
 def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> None:
@@ -84,6 +84,16 @@ def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> Non
     result = run_console(db, "/survey\n/quit\n")
     assert "Welcome back" in result.stdout
     assert "Which municipality" in result.stdout
+
+
+def test_where_text_is_asked_a_bare_number_is_text_and_hash_picks_a_button() -> None:
+    ref = ParticipantRef(platform="console", user_id="me")
+    buttons = [Button(label="Skip", payload="3:k")]
+    answer = to_incoming("1", buttons, ref, None, expects_text=True)
+    assert (answer.kind, answer.text) == (Kind.TEXT, "1")
+    assert to_incoming("#1", buttons, ref, None, expects_text=True).payload == "3:k"
+    text, _numbered = render([Outgoing(text="Write", buttons=[buttons], expects_text=True)])
+    assert "[#1] Skip" in text
 
 
 def test_numbers_pick_buttons_and_slash_words_are_commands() -> None:

@@ -138,3 +138,24 @@ async def test_integrity_errors_other_than_duplicates_are_not_hidden(db: Databas
                 "VALUES (999, '{}', 'x')"
             )
         )
+
+
+async def test_a_broken_buffered_write_fails_its_job_and_the_writer_goes_on(db: Database) -> None:
+    pid = await db.transact(lambda tx: new_person(tx, "a"))
+
+    async def breaks_a_rule(tx: Transaction) -> None:
+        tx.write("UPDATE participants SET created_at = NULL WHERE id = ?", (pid,))
+        record_event(tx, "e-broken", pid, "[]", NOW)
+
+    async def fine(tx: Transaction) -> str:
+        record_event(tx, "e-fine", pid, "[]", NOW)
+        return "ok"
+
+    results = await asyncio.gather(
+        db.transact(breaks_a_rule), db.transact(fine), return_exceptions=True
+    )
+    # NOT NULL is not a redelivery: the job fails with the real error, not as a duplicate.
+    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert not isinstance(results[0], EventAlreadyRecorded)
+    assert results[1] == "ok"
+    assert await db.transact(lambda tx: new_person(tx, "b")) > pid
