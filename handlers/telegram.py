@@ -30,12 +30,12 @@ from telegram import (
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
-from telegram.request import HTTPXRequest
 
 from bot.engine import Engine
 from bot.i18n import _, use_language
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
 from bot.outbox import DeliveryResult
+from handlers.telegram_http import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ def build_bot(token: str, base_url: str, *, rate_limit: bool = True) -> ExtBot[A
     With ``rate_limit``, sends keep to Telegram's limits (about 30 messages a second in all)
     through PTB's ``AIORateLimiter``, which also waits out a 429's ``retry_after``.
     """
-    request = HTTPXRequest(connection_pool_size=256, pool_timeout=30.0, read_timeout=30.0)
-    polling = HTTPXRequest(connection_pool_size=1, read_timeout=10.0)
+    request = AiohttpRequest(connection_pool_size=256, read_timeout=30.0)
+    polling = AiohttpRequest(connection_pool_size=1, read_timeout=10.0)
     limiter = AIORateLimiter(max_retries=5) if rate_limit else None
     return ExtBot(
         token,

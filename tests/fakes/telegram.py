@@ -170,7 +170,7 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
-        if self.latency and method != "getUpdates":
+        if self.latency:
             await asyncio.sleep(self.latency)
         if self.throttle.get(method):
             retry_after = self.throttle[method].pop(0)
