@@ -12,7 +12,7 @@ from datetime import datetime, time
 from bot.campaign import Meeting, sign_up_open
 from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_time, use_language
 from bot.messages import Button, Outgoing
-from bot.municipalities import OTHER, municipality_label, search_municipalities
+from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
 from bot.turn import Turn, global_button
 from storage import registrations as store
 from storage.participants import participant_by_id
@@ -340,22 +340,12 @@ async def on_text(turn: Turn, text: str) -> None:
         else:
             await _set_field(turn, "organisation", text or None)
     elif step == "signup.municipality":
-        matches = search_municipalities(turn.campaign, text)
-        exact = [name for _i, name in matches if name.casefold() == text.casefold()]
-        if exact:
-            await _set_field(turn, "municipality", exact[0])
+        found = find_typed(turn.campaign, text, turn.text(turn.campaign.campaign.area))
+        if found.chosen is not None:
+            await _set_field(turn, "municipality", found.chosen)
             return
-        turn.state.search = text[:60]
-        if matches:
-            await show_step(turn, hint=_("Choose your municipality:"))
-        else:
-            await show_step(
-                turn,
-                hint=_(
-                    "No municipality matches \u201c{text}\u201d. Try another spelling, or choose "
-                    "\u201c{other}\u201d."
-                ).format(text=text[:60], other=_municipality(turn, OTHER)),
-            )
+        turn.state.search = found.search
+        await show_step(turn, hint=found.hint)
     else:
         await show_step(turn, hint=_("Please answer with the buttons below."))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.campaign import Campaign
 from bot.i18n import _
 
@@ -18,10 +20,12 @@ def municipality_label(value: str, area: str = "") -> str:
     return _("Other / outside {area}").format(area=area) if area else _("Other")
 
 
-def search_municipalities(campaign: Campaign, text: str) -> list[tuple[int, str]]:
+def search_municipalities(
+    campaign: Campaign, text: str, limit: int = MAX_MATCHES
+) -> list[tuple[int, str]]:
     """Municipalities whose name contains ``text`` (names starting with it first).
 
-    Returns (index in the campaign's list, name), at most ``MAX_MATCHES``.
+    Returns (index in the campaign's list, name), at most ``limit``.
     """
     needle = text.strip().casefold()
     if not needle:
@@ -35,4 +39,32 @@ def search_municipalities(campaign: Campaign, text: str) -> list[tuple[int, str]
             starts.append((index, name))
         elif needle in folded:
             contains.append((index, name))
-    return (starts + contains)[:MAX_MATCHES]
+    return (starts + contains)[:limit]
+
+
+@dataclass(frozen=True)
+class TypedMunicipality:
+    """What typing part of a name found: the one meant, or a hint to show with the choices."""
+
+    chosen: str | None
+    hint: str
+    search: str
+
+
+def find_typed(campaign: Campaign, text: str, area: str) -> TypedMunicipality:
+    """Resolve a typed name: an exact name is chosen; else the matches are offered."""
+    text = text.strip()
+    matches = search_municipalities(campaign, text, limit=MAX_MATCHES + 1)
+    exact = next((name for _i, name in matches if name.casefold() == text.casefold()), None)
+    if exact is not None:
+        return TypedMunicipality(exact, "", "")
+    if not matches:
+        hint = _(
+            "No municipality matches \u201c{text}\u201d. Try another spelling, or choose "
+            "\u201c{other}\u201d."
+        ).format(text=text[:60], other=municipality_label(OTHER, area))
+    elif len(matches) > MAX_MATCHES:
+        hint = _("Many names match. Choose one, or type more of the name:")
+    else:
+        hint = _("Choose your municipality:")
+    return TypedMunicipality(None, hint, text[:60])

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.campaign import Question, Survey, survey_state
 from bot.i18n import _, fmt_day_and_time, ngettext
-from bot.municipalities import OTHER, municipality_label, search_municipalities
+from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
 from bot.turn import Turn, global_button
 from storage import responses as store
 from storage.records import ResponseRecord
@@ -382,22 +382,12 @@ async def on_text(turn: Turn, text: str) -> None:
 
 
 async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
-    matches = search_municipalities(turn.campaign, text)
-    exact = [name for _i, name in matches if name.casefold() == text.casefold()]
-    if exact:
-        await _answer(turn, q, exact[0], note=_("Chosen: {name}").format(name=exact[0]))
+    found = find_typed(turn.campaign, text, turn.text(turn.campaign.campaign.area))
+    if found.chosen is not None:
+        await _answer(turn, q, found.chosen, note=_("Chosen: {name}").format(name=found.chosen))
         return
-    turn.state.search = text[:60]
-    if not matches:
-        hint = _(
-            "No municipality matches \u201c{text}\u201d. Try another spelling, or choose "
-            "\u201c{other}\u201d."
-        ).format(
-            text=text[:60], other=municipality_label(OTHER, turn.text(turn.campaign.campaign.area))
-        )
-    else:
-        hint = _("Choose your municipality:")
-    await show_question(turn, hint=hint)
+    turn.state.search = found.search
+    await show_question(turn, hint=found.hint)
 
 
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:

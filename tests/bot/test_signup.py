@@ -32,6 +32,17 @@ async def sign_up(chat: Chat, meeting_label: str = "Sign up: Information meeting
     await chat.press("Confirm sign-up")
 
 
+async def join_waiting_list(chat: Chat) -> None:
+    """Sign up for the full information meeting, accepting the waiting list."""
+    await chat.command("start", "signup-info")
+    await chat.press(chat.labels[0])  # yes, the waiting list (in any language)
+    await chat.send("Someone")
+    await chat.press(chat.labels[0])  # the first role
+    await chat.press(chat.labels[0])  # no organisation
+    await chat.send("Moss")
+    await chat.press(chat.labels[0])  # confirm
+
+
 def with_meeting(**changes: Any) -> Callable[[dict[str, Any]], None]:
     def edit(data: dict[str, Any]) -> None:
         data["meetings"][0].update(changes)
@@ -168,13 +179,7 @@ async def test_cancellation_moves_first_waiting_person_up_and_tells_them(
     waiting = [Chat(engine, "w1", language="nb"), Chat(engine, "w2")]
     await sign_up(holder)
     for person in waiting:
-        await person.command("start", "signup-info")
-        await person.press(person.labels[0])  # yes, the waiting list
-        await person.send("Someone")
-        await person.press(person.labels[0])
-        await person.press(person.labels[0])
-        await person.send("Moss")
-        await person.press(person.labels[0])
+        await join_waiting_list(person)
 
     await holder.command("mine")
     await holder.press("Cancel: Information meeting")
@@ -222,13 +227,7 @@ async def test_waiting_person_does_not_see_the_link(
     engine = Engine(make_campaign(with_meeting(capacity=1, link=ZOOM)), db, clock)
     await sign_up(Chat(engine, "a"))
     second = Chat(engine, "b")
-    await second.command("start", "signup-info")
-    await second.press("Yes, put me on the waiting list")
-    await second.send("Bob")
-    await second.press("Resident")
-    await second.press("None / not relevant")
-    await second.send("Moss")
-    await second.press("Confirm sign-up")
+    await join_waiting_list(second)
     await second.command("mine")
     assert "waiting list" in second.text
     assert ZOOM not in "".join(r.text for r in second.history)
@@ -261,14 +260,7 @@ async def test_newcomer_does_not_jump_the_waiting_list_when_capacity_grows(
 ) -> None:
     engine = Engine(make_campaign(with_meeting(capacity=1)), db, clock)
     await sign_up(Chat(engine, "a"))
-    waiting = Chat(engine, "b")
-    await waiting.command("start", "signup-info")
-    await waiting.press("Yes, put me on the waiting list")
-    await waiting.send("Bob")
-    await waiting.press("Resident")
-    await waiting.press("None / not relevant")
-    await waiting.send("Moss")
-    await waiting.press("Confirm sign-up")
+    await join_waiting_list(Chat(engine, "b"))
 
     engine.reload(make_campaign(with_meeting(capacity=2)))
     await sign_up(Chat(engine, "c"))

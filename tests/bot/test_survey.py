@@ -14,9 +14,13 @@ from tests.auxil.chat import Chat
 from tests.conftest import oslo
 
 
-async def stored_answers(db: Database, user: str = "u1") -> dict[str, object]:
+async def stored_answers(
+    db: Database, user: str = "u1", platform: str = "test"
+) -> dict[str, object]:
+    """The person's stored survey answers, decoded."""
+
     async def job(tx):  # type: ignore[no-untyped-def]
-        p = await find_participant(tx, "test", "", user)
+        p = await find_participant(tx, platform, "", user)
         response = await load_response(tx, p.id, "strategy")
         return {
             qid: (None if a.value is None else json.loads(a.value))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -13,6 +12,7 @@ from bot.outbox import OutboxDispatcher
 from handlers.telegram import TelegramHandler, build_bot, split_text, webhook_secret
 from storage.database import Database
 from storage.participants import find_participant
+from tests.bot.test_survey import stored_answers
 from tests.fakes.telegram import FakeTelegram
 from tests.handlers.conftest import TelegramUser
 
@@ -91,24 +91,10 @@ async def test_full_survey_with_ticks_edited_in_place(
     await kari.press("Send my answers")
     assert "Thank you for your answers!" in kari.text
 
-    answers = await _answers(db, "1001")
+    answers = await stored_answers(db, "1001", "telegram")
     assert answers["use_for"] == ["ebooks"]
     assert answers["youth_offer"] == "Comics and gaming"
     assert answers["ideas"] is None
-
-
-async def _answers(db: Database, user: str) -> dict[str, object]:
-    async def job(tx):  # type: ignore[no-untyped-def]
-        from storage.responses import load_response
-
-        p = await find_participant(tx, "telegram", "", user)
-        response = await load_response(tx, p.id, "strategy")
-        return {
-            k: (None if a.value is None else json.loads(a.value))
-            for k, a in response.answers.items()
-        }
-
-    return await db.transact(job)
 
 
 async def test_stale_button_gets_moved_on(kari: TelegramUser, fake_telegram: FakeTelegram) -> None:
