@@ -177,6 +177,8 @@ class Role(_Model):
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     label: Text
+    organisation: bool = True
+    """Whether people in this role are asked for their organisation."""
 
 
 class Signup(_Model):

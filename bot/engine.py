@@ -277,6 +277,8 @@ class Engine:
             and state.step == view.state.step
         ):
             turn.replies[0].replaces_origin = True
+        if turn.stale_press and turn.replies:
+            turn.replies[0].origin_stale = True
         if turn.replies:
             state.buttons = {
                 b.label.casefold(): b.payload
@@ -367,6 +369,7 @@ class Engine:
             return
         version, _sep, rest = payload.partition(":")
         if not version.isdigit() or int(version) != turn.state.version:
+            turn.stale_press = True
             await self._show_current(
                 turn,
                 _(

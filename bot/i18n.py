@@ -127,10 +127,14 @@ def _locale() -> Locale:
     return _babel_locale(_current.get())
 
 
+DATE_LOCALES = {"en": "en_GB"}
+"""Locales whose dates read better in a regional variant: day before month, 24-hour clock."""
+
+
 @cache
 def _babel_locale(lang: str) -> Locale:
     try:
-        return Locale.parse(lang)
+        return Locale.parse(DATE_LOCALES.get(lang, lang))
     except (ValueError, UnknownLocaleError):
         return Locale.parse(SOURCE_LANGUAGE)
 

@@ -173,7 +173,11 @@ def _fields(turn: Turn) -> list[str]:
 
 async def _next_field(turn: Turn) -> None:
     """Ask the first field not yet in the draft, or show the summary."""
+    role = turn.campaign.role(turn.state.draft.get("role") or "")
     for field in _fields(turn):
+        if field == "organisation" and role is not None and not role.organisation:
+            turn.state.draft = {**turn.state.draft, "organisation": None}
+            continue
         if field not in turn.state.draft:
             turn.goto(f"signup.{field}", search=None)
             await show_step(turn)

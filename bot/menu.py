@@ -88,14 +88,20 @@ async def show_help(turn: Turn) -> None:
         _("- Press the buttons, or type when I ask you to write something."),
         _("- Your answers are saved as you go. You can stop at any time and continue later."),
         _(
-            "- Commands: /menu main menu, /survey the survey, /meetings meetings, "
+            "- Commands: /start main menu, /survey the survey, /meetings meetings, "
             "/mine my registrations, /language language, /help this help."
         ),
     ]
     rows: list[list[Button]] = []
-    if turn.state.step != "menu":
+    step = turn.state.step
+    if step != "menu":
         lines.append("")
-        lines.append(_("You were in the middle of signing up or answering; your place is kept."))
+        if step.startswith("survey."):
+            lines.append(_("You were answering the survey; your place is kept."))
+        elif step.startswith("signup."):
+            lines.append(_("You were signing up for a meeting; your place is kept."))
+        else:
+            lines.append(_("You were in the middle of something; your place is kept."))
         rows.append([global_button(_("Continue where I was"), "resume")])
     contact = turn.campaign.campaign.contact
     if contact is not None:

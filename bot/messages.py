@@ -82,6 +82,9 @@ class Outgoing(BaseModel):
     attachment: Attachment | None = None
     expects_text: bool = False
     """The person is asked to type something (handlers may show a text box or hint)."""
+    origin_stale: bool = False
+    """The pressed button was from an earlier step: its message should lose its buttons
+    without showing the press as a choice."""
     replaces_origin: bool = False
     """This message is the pressed button's own message again, changed (ticks of a
     multi-select): platforms that can edit a message show it in place."""

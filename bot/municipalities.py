@@ -20,10 +20,24 @@ def municipality_label(value: str, area: str = "") -> str:
     return _("Other / outside {area}").format(area=area) if area else _("Other")
 
 
+_SPELLINGS = {"æ": ("æ", "ae", "a"), "ø": ("ø", "oe", "o"), "å": ("å", "aa", "a")}
+
+
+def _spellings(text: str) -> set[str]:
+    """The ways a name may be typed on a keyboard without æ, ø, å ("Bærum": "baerum",
+    "barum"), case-folded."""
+    variants = {""}
+    for char in text.casefold():
+        options = _SPELLINGS.get(char, (char,))
+        variants = {v + o for v in variants for o in options}
+    return variants
+
+
 def search_municipalities(
     campaign: Campaign, text: str, limit: int = MAX_MATCHES
 ) -> list[tuple[int, str]]:
-    """Municipalities whose name contains ``text`` (names starting with it first).
+    """Municipalities whose name contains ``text`` (names starting with it first), also when
+    typed without æ, ø, å.
 
     Returns (index in the campaign's list, name), at most ``limit``.
     """
@@ -32,12 +46,11 @@ def search_municipalities(
         return []
     starts, contains = [], []
     for index, name in enumerate(campaign.municipalities):
-        folded = name.casefold()
-        if folded.startswith(needle) or any(
-            part.startswith(needle) for part in folded.replace("-", " ").split()
-        ):
+        forms = _spellings(name)
+        words = {w for form in forms for w in form.replace("-", " ").split()}
+        if any(f.startswith(needle) for f in forms) or any(w.startswith(needle) for w in words):
             starts.append((index, name))
-        elif needle in folded:
+        elif any(needle in f for f in forms):
             contains.append((index, name))
     return (starts + contains)[:limit]
 

@@ -339,6 +339,9 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
     elif action == "k" and not q.required:
         await _answer(turn, q, None)
     elif action == "b":
+        if q.type == "multi" and turn.state.selection:
+            # Ticks given are an answer too: keep them when going back.
+            await _store(turn, q, list(turn.state.selection))
         await _back(turn, q)
     elif action == "rv":
         await show_review(turn)
@@ -393,15 +396,9 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
     survey = turn.campaign.survey
     assert survey is not None
+    await _store(turn, q, value)
     response = await _response(turn)
-    if response is None:
-        response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
-        _set_response(turn, response)
-    encoded = None if value is None else json.dumps(value, ensure_ascii=False)
-    store.record_answer(turn.tx, response.id, q.id, encoded, value is None, turn.now)
-    if response.status == "submitted":
-        store.touch_response(turn.tx, response.id, turn.now)
-    turn.record_answer_in_view(q.id, encoded, value is None)
+    assert response is not None
     values = answer_values(response)
     visible = visible_questions(survey, values)
     if turn.state.editing:
@@ -412,8 +409,11 @@ async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None
                 turn, missing, editing=True, note=_("Saved. Your change brings up a new question.")
             )
             return
-        if response.status == "submitted":
-            _forget_hidden(turn, response, visible)
+        removed = _forget_hidden(turn, response, visible) if response.status == "submitted" else []
+        if removed:
+            note = _("Saved. These answers no longer apply and were removed: {questions}").format(
+                questions=", ".join(removed)
+            )
         await show_review(turn, intro=note or _("Saved."))
         return
     order = _order(survey)
@@ -422,6 +422,21 @@ async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None
         await show_review(turn, intro=note)
     else:
         await ask(turn, following, note=note)
+
+
+async def _store(turn: Turn, q: Question, value: Value | None) -> None:
+    """Write one answer (starting the response if needed) and keep the turn's view in step."""
+    survey = turn.campaign.survey
+    assert survey is not None
+    response = await _response(turn)
+    if response is None:
+        response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
+        _set_response(turn, response)
+    encoded = None if value is None else json.dumps(value, ensure_ascii=False)
+    store.record_answer(turn.tx, response.id, q.id, encoded, value is None, turn.now)
+    if response.status == "submitted":
+        store.touch_response(turn.tx, response.id, turn.now)
+    turn.record_answer_in_view(q.id, encoded, value is None)
 
 
 async def _back(turn: Turn, q: Question) -> None:
@@ -541,15 +556,19 @@ async def _submit(turn: Turn) -> None:
     )
 
 
-def _forget_hidden(turn: Turn, response: ResponseRecord, visible: list[Question]) -> None:
+def _forget_hidden(turn: Turn, response: ResponseRecord, visible: list[Question]) -> list[str]:
     """Drop answers to questions the person's other answers now hide: a sent response keeps
-    only what its questions asked (before sending, they stay, in case the person goes back)."""
+    only what its questions asked (before sending, they stay, in case the person goes back).
+    Returns the short names of the questions whose answers went."""
+    survey = turn.campaign.survey
+    assert survey is not None
     shown = {q.id for q in visible}
     hidden = [qid for qid in response.answers if qid not in shown]
     if hidden:
         store.forget_answers(turn.tx, response.id, hidden)
         for qid in hidden:
             del response.answers[qid]
+    return [_short(turn, q) for qid in hidden if (q := survey.question(qid)) is not None]
 
 
 def _menu_button() -> Any:

@@ -86,6 +86,7 @@ class Turn:
     outbox: list[tuple[int, str, str, Outgoing]] = field(default_factory=list)
     """Messages to others: (participant id, kind, dedupe key, message)."""
     participant_changed: bool = False
+    stale_press: bool = False
     _response: ResponseRecord | None = None
     _response_loaded: bool = False
 

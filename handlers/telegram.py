@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
+OPEN_KEYBOARDS_MAX = 100_000
 SELECTED_MARK = "\u2705 "
 CHOSEN_MARK = "\u2714 "
 TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH
@@ -150,6 +151,8 @@ class TelegramHandler:
         self.engine = engine
         self.bot = bot
         self._chat_tail: dict[int, asyncio.Task[None]] = {}
+        self._open_keyboards: dict[int, int] = {}
+        """chat id -> the message whose buttons are still live (the newest question)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
 
@@ -247,7 +250,9 @@ class TelegramHandler:
             if before is not None:
                 await asyncio.gather(before, return_exceptions=True)
             try:
-                sent = await self._send_replies(chat_id, replies, origin, pressed, incoming.ref)
+                sent = await self._send_replies(
+                    chat_id, replies, origin, pressed, incoming.ref, incoming.payload
+                )
             finally:
                 if self._chat_tail.get(chat_id) is task:
                     del self._chat_tail[chat_id]
@@ -264,17 +269,33 @@ class TelegramHandler:
         origin: Message | None,
         pressed: str | None,
         ref: ParticipantRef | None = None,
+        payload: str = "",
     ) -> bool:
-        """Send the replies; True when they went out (or can never go out)."""
+        """Send the replies; True when they went out (or can never go out).
+
+        Only the newest question keeps its buttons: the pressed message is closed (showing
+        the choice, unless it was a stale or navigation button), and a keyboard left open by a
+        typed answer is removed when a new one arrives.
+        """
         try:
             if origin is not None:
                 if replies and replies[0].replaces_origin:
                     await self._edit(origin, replies[0])
                     replies = replies[1:]
-                elif origin.reply_markup is not None and pressed is not None:
-                    await self._close_question(origin, pressed)
+                elif origin.reply_markup is not None:
+                    navigation = payload.startswith("g:") or (
+                        bool(replies) and replies[0].origin_stale
+                    )
+                    await self._close_question(origin, None if navigation else pressed)
+                    self._forget_keyboard(chat_id, origin.message_id)
+            if any(r.buttons for r in replies):
+                await self._close_open_keyboard(chat_id)
             for reply in replies:
-                await self.send(chat_id, reply)
+                message_id = await self.send(chat_id, reply)
+                if message_id is not None:
+                    self._open_keyboards[chat_id] = message_id
+                    while len(self._open_keyboards) > OPEN_KEYBOARDS_MAX:
+                        self._open_keyboards.pop(next(iter(self._open_keyboards)))
             return True
         except Forbidden:
             if ref is not None:
@@ -288,30 +309,48 @@ class TelegramHandler:
             log.warning("sending to Telegram failed: %s", type(exc).__name__)
             return False
 
-    async def send(self, chat_id: int, reply: Outgoing) -> None:
-        """One ``Outgoing`` as one or more Telegram messages."""
+    def _forget_keyboard(self, chat_id: int, message_id: int) -> None:
+        if self._open_keyboards.get(chat_id) == message_id:
+            del self._open_keyboards[chat_id]
+
+    async def _close_open_keyboard(self, chat_id: int) -> None:
+        message_id = self._open_keyboards.pop(chat_id, None)
+        if message_id is None:
+            return
+        try:
+            await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except BadRequest as exc:  # already closed, deleted or too old
+            log.debug("could not remove an old keyboard: %s", type(exc).__name__)
+
+    async def send(self, chat_id: int, reply: Outgoing) -> int | None:
+        """One ``Outgoing`` as one or more Telegram messages; the id of the one with buttons."""
         markup = keyboard(reply)
         if reply.attachment is not None:
             attachment = reply.attachment
             caption, rest = reply.text[:CAPTION_LIMIT], reply.text[CAPTION_LIMIT:]
-            await self.bot.send_document(
+            document = await self.bot.send_document(
                 chat_id,
                 InputFile(attachment.data, filename=attachment.filename),
                 caption=caption or None,
                 reply_markup=markup if not rest else None,
             )
             if rest:
-                await self._send_text(chat_id, rest, markup)
-            return
-        await self._send_text(chat_id, reply.text, markup)
+                return await self._send_text(chat_id, rest, markup)
+            return document.message_id if markup is not None else None
+        return await self._send_text(chat_id, reply.text, markup)
 
     async def _send_text(
         self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None
-    ) -> None:
+    ) -> int | None:
         pieces = split_text(text or "\u2026")
+        message_id = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            await self.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
+            sent = await self.bot.send_message(
+                chat_id, piece, reply_markup=markup if last else None
+            )
+            message_id = sent.message_id
+        return message_id if markup is not None else None
 
     async def _edit(self, origin: Message, reply: Outgoing) -> None:
         text = split_text(reply.text)[0]
@@ -326,11 +365,16 @@ class TelegramHandler:
             if "not modified" not in str(exc).lower():
                 raise
 
-    async def _close_question(self, origin: Message, pressed: str) -> None:
+    async def _close_question(self, origin: Message, pressed: str | None) -> None:
         """The answered question keeps its text and shows the choice, without buttons, so an
-        old button cannot be pressed by mistake."""
+        old button cannot be pressed by mistake (``pressed`` None: just the buttons go)."""
         text = origin.text or origin.caption or ""
         try:
+            if pressed is None:
+                await self.bot.edit_message_reply_markup(
+                    origin.chat_id, origin.message_id, reply_markup=None
+                )
+                return
             await self.bot.edit_message_text(
                 split_text(f"{text}\n\n{CHOSEN_MARK}{pressed}")[0],
                 chat_id=origin.chat_id,
@@ -384,12 +428,19 @@ def _seconds(exc: RetryAfter) -> float:
 
 
 def _pressed_label(origin: Message | None, data: str | None) -> str | None:
+    """What the press chose, as the person reads it: the ticked options when a multi-select
+    is confirmed, else the pressed button's label."""
     if origin is None or origin.reply_markup is None or data is None:
         return None
-    for row in origin.reply_markup.inline_keyboard:
-        for button in row:
-            if button.callback_data == data:
-                return button.text.removeprefix(SELECTED_MARK)
+    buttons = [b for row in origin.reply_markup.inline_keyboard for b in row]
+    ticked = [
+        b.text.removeprefix(SELECTED_MARK) for b in buttons if b.text.startswith(SELECTED_MARK)
+    ]
+    for button in buttons:
+        if button.callback_data == data:
+            if ticked and not button.text.startswith(SELECTED_MARK):
+                return ", ".join(ticked)
+            return button.text.removeprefix(SELECTED_MARK)
     return None
 
 

@@ -75,7 +75,6 @@ async def test_redelivered_confirmation_after_restart_does_not_register_twice(
     await chat.command("start", "signup-info")
     await chat.send("Kari")
     await chat.press("Resident")
-    await chat.press("None / not relevant")
     await chat.send("Moss")
     confirm = chat.incoming(Kind.BUTTON, payload=chat.button("Confirm sign-up").payload)
     await chat.deliver(confirm)
@@ -143,7 +142,6 @@ async def test_fifty_people_at_once_do_not_cross_talk(engine: Engine, db: Databa
         await chat.send(f"Person-{i}")
         await chat.press("Resident")
         await asyncio.sleep(rng.random() / 100)
-        await chat.press("None / not relevant")
         await chat.send(municipalities[i % 5])
 
     await asyncio.gather(*(person(i, c) for i, c in enumerate(people)))

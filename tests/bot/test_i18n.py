@@ -55,7 +55,7 @@ def test_dates_in_each_language() -> None:
         assert fmt_date(meeting, OSLO) == "tirsdag 1. juni 2021"
         assert fmt_day_and_time(meeting, OSLO) == "tirsdag 1. juni 2021 kl. 14:00"
     with use_language("en"):
-        assert fmt_date(meeting, OSLO) == "Tuesday, June 1, 2021"
+        assert fmt_date(meeting, OSLO) == "Tuesday, 1 June 2021"
 
 
 def test_platform_hints_map_to_offered_languages() -> None:

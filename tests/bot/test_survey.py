@@ -196,7 +196,7 @@ async def test_review_lists_every_answer_and_submit(chat: Chat, db: Database) ->
     assert "A quiet room for homework" in chat.text
     assert "(skipped)" in chat.text
     await chat.press("Send my answers")
-    assert "change your answers until Monday, June 14, 2021" in chat.text
+    assert "change your answers until Monday, 14 June 2021" in chat.text
     await chat.command("start")
     assert "Change my survey answers" in chat.labels
 
@@ -224,7 +224,7 @@ async def test_change_answers_after_submitting_until_the_deadline(
 
     clock.set(oslo(2021, 6, 14, 12, 0))
     await chat.command("survey")
-    assert "The survey closed Monday, June 14, 2021" in chat.text
+    assert "The survey closed Monday, 14 June 2021" in chat.text
     assert "Your answers are kept" in chat.text
     assert (await stored_answers(db))["category"] == "resident"
 
