@@ -9,6 +9,7 @@ Errors name the file, the key path (``survey.questions[3].show_if.question``) an
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from datetime import date, datetime, time, timedelta
@@ -329,13 +330,120 @@ def load_campaign(path: str | Path | None = None) -> Campaign:
         raw = path.read_bytes()
     except OSError as exc:
         raise CampaignError(name, [CampaignProblem("", f"cannot read: {exc.strerror}")]) from exc
+    data = _read_toml(raw, name)
+    overlays = translation_files(path)
+    if overlays:
+        data = _with_translations(data, name, overlays)
+    return parse_campaign(data, name)
+
+
+def _read_toml(raw: bytes, name: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise CampaignError(name, [CampaignProblem("", "not UTF-8 text")]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(name, [CampaignProblem("", f"not valid TOML: {exc}")]) from exc
-    return parse_campaign(data, name)
+
+
+# -- translations of a campaign: one file per language beside it ---------------------------
+#
+# viken-2021.toml holds the default language (and any others inline); viken-2021.se.toml
+# holds Northern Sami: a [strings] table from a string's key to its text. Keys name items by
+# their id ("meetings.info.title", "survey.questions.age.options.13-15.label"), so they stay
+# right when items are reordered. Adding a language is adding such a file (and a catalog).
+
+_LANG_FILE = re.compile(r"^(?P<stem>.+)\.(?P<lang>[a-z]{2,3}(?:_[A-Za-z]{2,4})?)\.toml$")
+
+
+def translation_files(path: Path) -> dict[str, Path]:
+    """The campaign's translation files beside it, by language."""
+    found = {}
+    for candidate in sorted(path.parent.glob(f"{path.stem}.*.toml")):
+        match = _LANG_FILE.match(candidate.name)
+        if match and match["stem"] == path.stem:
+            found[match["lang"]] = candidate
+    return found
+
+
+def string_keys(campaign: Campaign) -> dict[str, LocalizedText]:
+    """Every human-facing string of the campaign by its translation key."""
+    found: dict[str, LocalizedText] = {}
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, LocalizedText):
+            found[key] = node
+        elif isinstance(node, BaseModel):
+            for field_name in type(node).model_fields:
+                walk(getattr(node, field_name), f"{key}.{field_name}" if key else field_name)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{key}.{getattr(item, 'id', i)}")
+
+    walk(campaign, "")
+    return found
+
+
+def _raw_locations(data: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """Translation key -> where the string's table sits in the raw TOML data."""
+    locations: dict[str, tuple[Any, ...]] = {}
+
+    def walk(node: Any, key: str, where: tuple[Any, ...]) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                walk(value, f"{key}.{name}" if key else name, (*where, name))
+            locations[key] = where
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                item_id = item.get("id", i) if isinstance(item, dict) else i
+                walk(item, f"{key}.{item_id}", (*where, i))
+
+    walk(data, "", ())
+    return locations
+
+
+def _with_translations(
+    data: dict[str, Any], name: str, overlays: dict[str, Path]
+) -> dict[str, Any]:
+    """The campaign data with each translation file's strings put into its tables."""
+    base = parse_campaign(data, name)
+    keys = string_keys(base)
+    locations = _raw_locations(data)
+    merged = copy.deepcopy(data)
+    languages = list(base.campaign.languages)
+    problems: list[CampaignError] = []
+    for lang, file in overlays.items():
+        overlay = _read_toml(file.read_bytes(), str(file))
+        unknown = set(overlay) - {"strings"}
+        file_problems = [CampaignProblem(k, "unknown key (only [strings])") for k in unknown]
+        for key, text in overlay.get("strings", {}).items():
+            if key not in keys:
+                file_problems.append(CampaignProblem(f"strings.{key}", "no such campaign string"))
+            elif not isinstance(text, str):
+                file_problems.append(CampaignProblem(f"strings.{key}", "must be text"))
+            else:
+                table: Any = merged
+                for step in locations[key]:
+                    table = table[step]
+                table[lang] = text
+        if file_problems:
+            problems.append(CampaignError(str(file), file_problems))
+        if lang not in languages:
+            languages.append(lang)
+    if problems:
+        raise problems[0]
+    merged["campaign"]["languages"] = languages
+    return merged
+
+
+def missing_translations(campaign: Campaign) -> list[CampaignProblem]:
+    """Every campaign string missing in a language the campaign declares."""
+    problems = []
+    for key, text in string_keys(campaign).items():
+        for lang in campaign.campaign.languages:
+            if not text.root.get(lang, "").strip():
+                problems.append(CampaignProblem(key, f"no text in '{lang}'"))
+    return problems
 
 
 def parse_campaign(data: dict[str, Any], name: str = "<campaign>") -> Campaign:

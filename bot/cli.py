@@ -9,7 +9,7 @@ import logging
 import sys
 from datetime import datetime
 
-from bot.campaign import Campaign, load_campaign
+from bot.campaign import Campaign, load_campaign, missing_translations
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.engine import Engine
 from bot.errors import CampaignError
@@ -47,8 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--language", help="your language hint, e.g. en (default: the campaign's default language)"
     )
-    check = sub.add_parser("check-campaign", help="validate campaign files; exit 1 on errors")
+    check = sub.add_parser(
+        "check-campaign",
+        help="validate campaign files and every language's texts; exit 1 on any problem",
+    )
     check.add_argument("files", nargs="*", help="campaign files (default: the shipped one)")
+    template = sub.add_parser(
+        "translation-template",
+        help="print the file a translator fills in for a campaign's strings in a language",
+    )
+    template.add_argument("language", help="language code, e.g. nn, se, pl")
+    template.add_argument("--campaign", help="campaign file (default: the shipped one)")
     return parser
 
 
@@ -60,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "check-campaign":
         return check_campaign(args.files or [None])
+    if args.command == "translation-template":
+        from bot.translations import campaign_template
+
+        print(campaign_template(load_campaign(args.campaign), args.language))
+        return 0
     try:
         campaign = load_campaign(args.campaign or settings.campaign_file)
         clock = _clock(args.now, campaign)
@@ -77,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_campaign(files: list[str | None]) -> int:
-    """Validate each file; print what is wrong; 0 when all are valid."""
+    """Validate each file and its languages; print what is wrong; 0 when all is well."""
+    from bot.i18n import SOURCE_LANGUAGE
+    from bot.translations import catalog_problems
+
     failed = False
     for path in files:
         try:
@@ -85,6 +102,16 @@ def check_campaign(files: list[str | None]) -> int:
         except CampaignError as exc:
             failed = True
             print(exc, file=sys.stderr)
+            continue
+        name = path or "default campaign"
+        problems = [f"{name}: {p}" for p in missing_translations(campaign)]
+        for lang in campaign.campaign.languages:
+            if lang != SOURCE_LANGUAGE:
+                problems += [str(p) for p in catalog_problems(lang)]
+        if problems:
+            failed = True
+            print("\n".join(problems), file=sys.stderr)
+            print(f"{name}: {len(problems)} translation problem(s)", file=sys.stderr)
             continue
         survey = campaign.survey
         print(
