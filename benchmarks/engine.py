@@ -32,6 +32,7 @@ from storage.database import Database
 # Labels pressed, in order; text answers are typed. English, so it reads as a script.
 SIGNUP = [
     ("cmd", "start signup-info"),
+    ("press", "OK, go on"),
     ("text", "Benchmark Person"),
     ("press", "Library employee"),
     ("text", "Benchmark library"),

@@ -57,7 +57,15 @@ COMMON = [
     ("text", "Longer opening hours, please", "new"),
     ("press", "No", "new"),
 ]
-SCRIPTS = {"ours": [*COMMON, ("press", "Send my answers", "new")], "plain": COMMON}
+SCRIPTS = {
+    "ours": [
+        COMMON[0],
+        ("press", "OK, go on", "new"),
+        *COMMON[1:],
+        ("press", "Send my answers", "new"),
+    ],
+    "plain": COMMON,
+}
 
 
 # -- the fake Bot API and the people, in their own process --------------------------------

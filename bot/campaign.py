@@ -230,10 +230,25 @@ class CampaignInfo(_Model):
         return self
 
 
+class Privacy(_Model):
+    """The privacy notice, and how long personal data is kept."""
+
+    version: str
+    """Changes whenever the notice changes: people are asked to read it again."""
+    notice: Text
+    """Who is responsible, what is kept and why, how long, how to get a copy or erase it."""
+    full_text_url: str = ""
+    retention_until: date | None = None
+    """After this day, personal data is erased (``participation-bot purge``)."""
+    keep_anonymous_answers: bool = True
+    """On erasure, keep survey answers without any link to the person (else erase them)."""
+
+
 class Campaign(_Model):
     """A whole consultation, as read from its file."""
 
     campaign: CampaignInfo
+    privacy: Privacy | None = None
     meetings: list[Meeting] = []
     signup: Signup = Signup(fields=[])
     municipalities: list[str] = []

@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from datetime import datetime
+from typing import Any
 
 from bot.campaign import Campaign, load_campaign, missing_translations
 from bot.clock import Clock, OffsetClock, SystemClock
@@ -52,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
         help="validate campaign files and every language's texts; exit 1 on any problem",
     )
     check.add_argument("files", nargs="*", help="campaign files (default: the shipped one)")
+    purge = sub.add_parser(
+        "purge", help="erase personal data if the campaign's retention date has passed"
+    )
+    common(purge)
     template = sub.add_parser(
         "translation-template",
         help="print the file a translator fills in for a campaign's strings in a language",
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"participation-bot: {exc}", file=sys.stderr)
         return 2
     database = args.database or settings.database_path
+    if args.command == "purge":
+        return asyncio.run(_purge_once(campaign, clock, database))
     try:
         return asyncio.run(_serve(args, settings, campaign, clock, database))
     except KeyboardInterrupt:
@@ -143,19 +150,26 @@ async def _serve(
 
     async with await Database.open(database) as db:
         engine = Engine(campaign, db, clock)
-        platforms = []
+        platforms: list[Any] = []
+        purging = (
+            asyncio.ensure_future(_purge_daily(engine, clock)) if args.command == "run" else None
+        )
         if args.command == "run":
             if settings.slack_bot_token is not None:
                 log.warning("SLACK_BOT_TOKEN is set, but this version has no Slack support yet")
             if settings.telegram_bot_token is not None:
                 platforms.append(_telegram(engine, settings, clock))
-        if platforms:
-            log.info("serving %d platform(s)", len(platforms))
-            await asyncio.gather(*platforms)
-            return 0
-        user = getattr(args, "user", None) or _login_name()
-        console = Console(engine, user=user, language=getattr(args, "language", None))
-        await console.run()
+        try:
+            if platforms:
+                log.info("serving %d platform(s)", len(platforms))
+                await asyncio.gather(*platforms)
+                return 0
+            user = getattr(args, "user", None) or _login_name()
+            console = Console(engine, user=user, language=getattr(args, "language", None))
+            await console.run()
+        finally:
+            if purging is not None:
+                purging.cancel()
     return 0
 
 
@@ -177,6 +191,36 @@ async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
         port=settings.port,
         outbox=outbox,
     )
+
+
+async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
+    from bot.privacy import purge
+
+    privacy = campaign.privacy
+    if privacy is None or privacy.retention_until is None:
+        print("the campaign sets no retention date: nothing to purge")
+        return 0
+    if clock.now().astimezone(campaign.tz).date() <= privacy.retention_until:
+        print(f"not yet: personal data is kept until {privacy.retention_until}")
+        return 0
+    async with await Database.open(database) as db:
+        erased = await db.transact(lambda tx: purge(tx, campaign, clock.now()))
+    print(f"erased {erased} participant(s)")
+    return 0
+
+
+async def _purge_daily(engine: Engine, clock: Clock) -> None:
+    """``run`` purges by itself once a day (and at start)."""
+    from bot.privacy import purge
+
+    while True:
+        try:
+            erased = await engine.db.transact(lambda tx: purge(tx, engine.campaign, clock.now()))
+            if erased:
+                log.info("purged %d participants after the retention date", erased)
+        except Exception as exc:
+            log.error("purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(24 * 3600)
 
 
 def _login_name() -> str:

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot import meetings, menu, survey
+from bot import meetings, menu, privacy, survey
 from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.i18n import SOURCE_LANGUAGE, _, available_languages, pick_language, use_language
@@ -167,8 +167,10 @@ class Engine:
                     ]
             if result.duplicate is not None:
                 return self._unsent(result.duplicate)
-            assert result.view is not None
-            self._remember(key, result.view)
+            if result.view is None:  # erased: nothing of theirs stays, in memory either
+                self._cache.pop(key, None)
+            else:
+                self._remember(key, result.view)
             return result.replies
 
     def replies_sent(self, incoming: Incoming) -> None:
@@ -182,6 +184,8 @@ class Engine:
         async def job(tx: Transaction) -> list[PendingReplies]:
             found = []
             for stored in await events.unsent_replies(tx, platform):
+                if stored.participant_id is None:
+                    continue
                 p = await participant_by_id(tx, stored.participant_id)
                 if p is None:
                     continue
@@ -287,14 +291,18 @@ class Engine:
                 for b in row
             }
 
-        if state != view.state or new_person:
-            save_state(tx, participant.id, state.model_dump_json(), now)
-        if turn.participant_changed:
-            save_participant(tx, participant)
+        if not turn.erased:
+            if state != view.state or new_person:
+                save_state(tx, participant.id, state.model_dump_json(), now)
+            if turn.participant_changed:
+                save_participant(tx, participant)
         for recipient, kind, key, message in turn.outbox:
             await enqueue_message(tx, recipient, kind, key, message.model_dump_json(), now)
         replies = json.dumps([r.model_dump(mode="json") for r in turn.replies])
-        events.record_event(tx, incoming.scoped_event_id, participant.id, replies, now)
+        owner = None if turn.erased else participant.id
+        events.record_event(tx, incoming.scoped_event_id, owner, replies, now)
+        if turn.erased:
+            return _Result(None, turn.replies)
         new_view = View(
             participant=participant,
             state=state,
@@ -356,7 +364,7 @@ class Engine:
     async def _deep_link(self, turn: Turn, payload: str) -> None:
         """``/start <payload>``: a link from a poster or web page straight to a place."""
         if payload.startswith("signup-"):
-            await meetings.start_signup(turn, payload.removeprefix("signup-"))
+            await self._global(turn, "su", payload.removeprefix("signup-"))
         elif payload in DEEP_LINKS:
             await self._global(turn, DEEP_LINKS[payload], "")
         else:
@@ -379,6 +387,10 @@ class Engine:
             )
             return
         action, _sep, arg = rest.partition(":")
+        if turn.state.step == "privacy.notice" and action == "ok":
+            then, _sep, then_arg = privacy.accept(turn).partition(":")
+            await self._global(turn, then, then_arg)
+            return
         handler = _step_handlers(turn.state.step)
         if handler is None:
             await menu.show_menu(turn)
@@ -397,6 +409,9 @@ class Engine:
             await handlers[1](turn, text)
 
     async def _global(self, turn: Turn, action: str, arg: str) -> None:
+        if action in GATED and privacy.needs_notice(turn):
+            await privacy.ask(turn, f"{action}:{arg}" if arg else action)
+            return
         if action == "menu":
             await menu.show_menu(turn)
         elif action == "pause":
@@ -426,6 +441,12 @@ class Engine:
             await menu.show_help(turn)
         elif action == "resume":
             await self._show_current(turn, None)
+        elif action == "privacy":
+            await privacy.show_privacy(turn)
+        elif action == "mydata":
+            await privacy.my_data(turn)
+        elif action == "delete":
+            await privacy.ask_delete(turn)
         else:
             await menu.show_menu(turn)
 
@@ -452,7 +473,12 @@ GLOBAL_COMMANDS = {
     "registrations": "mine",
     "about": "about",
     "cancel": "menu",
+    "privacy": "privacy",
+    "mydata": "mydata",
+    "delete": "delete",
 }
+GATED = {"su", "survey"}
+"""Actions that store what a person says: the privacy notice comes first."""
 DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about": "about"}
 
 
@@ -476,7 +502,27 @@ def _step_handlers(step: str) -> tuple[Handler, TextHandler, Show] | None:
         return meetings.on_button, meetings.on_text, meetings.show_step
     if step == "cancel.confirm":
         return meetings.on_cancel_button, _cancel_text, meetings.show_cancel
+    if step == "privacy.notice":
+        return _notice_button, _notice_text, privacy.show_notice
+    if step == "privacy.delete":
+        return _delete_button, _delete_text, privacy.show_delete
     return None
+
+
+async def _notice_button(turn: Turn, action: str, arg: str) -> None:
+    await privacy.show_notice(turn)
+
+
+async def _notice_text(turn: Turn, text: str) -> None:
+    await privacy.show_notice(turn, _("Please use the buttons below."))
+
+
+async def _delete_button(turn: Turn, action: str, arg: str) -> None:
+    await privacy.on_delete_button(turn, action, arg)
+
+
+async def _delete_text(turn: Turn, text: str) -> None:
+    await privacy.show_delete(turn, _("Please answer with the buttons below."))
 
 
 async def _cancel_text(turn: Turn, text: str) -> None:

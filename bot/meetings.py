@@ -509,10 +509,10 @@ async def on_cancel_button(turn: Turn, action: str, arg: str) -> None:
         [[global_button(_("Meetings"), "meetings"), _menu_button()]],
     )
     if before.status == "confirmed":
-        await _move_up_from_waitlist(turn, meeting)
+        await move_up_from_waitlist(turn, meeting)
 
 
-async def _move_up_from_waitlist(turn: Turn, meeting: Meeting) -> None:
+async def move_up_from_waitlist(turn: Turn, meeting: Meeting) -> None:
     """Give the freed place to the first person waiting, and tell them through the outbox."""
     promoted = await store.promote_first_waiting(turn.tx, meeting.id, turn.now)
     if promoted is None:

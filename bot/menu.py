@@ -22,6 +22,7 @@ async def show_menu(turn: Turn, greeting: str | None = None) -> None:
         rows.append([global_button(await survey.progress_label(turn), "survey")])
     rows.append([global_button(_("My registrations"), "mine")])
     rows.append([global_button(_("Language"), "lang"), global_button(_("Help"), "help")])
+    rows.append([global_button(_("Privacy and my data"), "privacy")])
     turn.say(text, rows)
 
 

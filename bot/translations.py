@@ -43,19 +43,19 @@ def catalog_problems(lang: str, base: Path | None = None) -> list[CampaignProble
     for source in template:
         if not source.id:
             continue
-        key = source.id[0] if isinstance(source.id, tuple) else source.id
+        sources = _texts(source.id)
+        key = sources[0]
         where = f"{po.name} ({lang}): {key!r}"
         message = catalog.get(source.id)
         if message is None:
             problems.append(CampaignProblem(where, "missing"))
             continue
-        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        forms = _texts(message.string)
         if not all(forms):
             problems.append(CampaignProblem(where, "empty translation"))
             continue
         if message.fuzzy:
             problems.append(CampaignProblem(where, "marked fuzzy (needs review)"))
-        sources = source.id if isinstance(source.id, tuple) else (source.id,)
         allowed = {tuple(placeholders(s)) for s in sources}
         for form in forms:
             if tuple(placeholders(form)) not in allowed:
@@ -68,6 +68,13 @@ def catalog_problems(lang: str, base: Path | None = None) -> list[CampaignProble
                 )
                 break
     return problems
+
+
+def _texts(value: object) -> list[str]:
+    """A message's id or string as a list (plural messages have several)."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [""]
 
 
 def campaign_template(campaign: Campaign, lang: str) -> str:

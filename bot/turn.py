@@ -87,6 +87,8 @@ class Turn:
     """Messages to others: (participant id, kind, dedupe key, message)."""
     participant_changed: bool = False
     stale_press: bool = False
+    erased: bool = False
+    """The person asked to be erased in this turn: nothing of theirs may be written after."""
     _response: ResponseRecord | None = None
     _response_loaded: bool = False
 

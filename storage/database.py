@@ -162,6 +162,8 @@ class Database:
         # COMMIT); only a power cut can lose the last transactions.
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA foreign_keys=ON")
+        # Erased data is overwritten in the file, not just unlinked.
+        await conn.execute("PRAGMA secure_delete=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         db = cls(conn, path)
         await db._migrate()

@@ -18,7 +18,7 @@ class EventAlreadyRecorded(Exception):
 
 
 def record_event(
-    tx: Transaction, event_id: str, participant_id: int, replies: str, now: datetime
+    tx: Transaction, event_id: str, participant_id: int | None, replies: str, now: datetime
 ) -> None:
     """Record an event with its replies; the transaction fails with ``EventAlreadyRecorded``
     if the event id was recorded before."""

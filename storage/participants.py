@@ -7,11 +7,11 @@ from datetime import datetime
 
 from storage.database import Transaction
 from storage.records import ParticipantRecord
-from storage.timestamps import from_db, to_db
+from storage.timestamps import from_db, maybe_from_db, to_db
 
 _COLUMNS = (
     "id, platform, workspace, user_id, language, language_chosen, name, role, organisation, "
-    "municipality, unreachable, created_at"
+    "municipality, unreachable, created_at, privacy_version, privacy_accepted_at"
 )
 
 
@@ -29,6 +29,8 @@ def _record(row: sqlite3.Row) -> ParticipantRecord:
         municipality=row["municipality"],
         unreachable=bool(row["unreachable"]),
         created_at=from_db(row["created_at"]),
+        privacy_version=row["privacy_version"],
+        privacy_accepted_at=maybe_from_db(row["privacy_accepted_at"]),
     )
 
 
@@ -84,7 +86,8 @@ def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
     """Write a participant's changeable fields (language, details, reachability)."""
     tx.write(
         "UPDATE participants SET language = ?, language_chosen = ?, name = ?, role = ?, "
-        "organisation = ?, municipality = ?, unreachable = ? WHERE id = ?",
+        "organisation = ?, municipality = ?, unreachable = ?, privacy_version = ?, "
+        "privacy_accepted_at = ? WHERE id = ?",
         (
             p.language,
             int(p.language_chosen),
@@ -93,14 +96,42 @@ def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
             p.organisation,
             p.municipality,
             int(p.unreachable),
+            p.privacy_version,
+            None if p.privacy_accepted_at is None else to_db(p.privacy_accepted_at),
             p.id,
         ),
     )
 
 
-async def delete_participant(tx: Transaction, participant_id: int) -> None:
-    """Erase a participant and, through the foreign keys, every row that is theirs."""
+async def delete_participant(
+    tx: Transaction,
+    participant_id: int,
+    *,
+    keep_anonymous_answers: bool = False,
+    written_questions: tuple[str, ...] = (),
+) -> None:
+    """Erase a participant and, through the foreign keys, every row that is theirs: state,
+    events with the replies they got, registrations, outbox rows, survey responses. With
+    ``keep_anonymous_answers`` the survey answers stay, without any link to the person,
+    except the answers to ``written_questions`` (free text may say who wrote it)."""
+    if keep_anonymous_answers:
+        marks = ", ".join("?" for _q in written_questions)
+        if written_questions:
+            await tx.execute(
+                f"DELETE FROM answers WHERE question_id IN ({marks}) AND response_id IN "
+                "(SELECT id FROM responses WHERE participant_id = ?)",
+                (*written_questions, participant_id),
+            )
+        await tx.execute(
+            "UPDATE responses SET participant_id = NULL WHERE participant_id = ?",
+            (participant_id,),
+        )
     await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))
+
+
+async def all_participant_ids(tx: Transaction) -> list[int]:
+    """Every participant's row id (for purging after the retention date)."""
+    return [r[0] for r in await tx.fetchall("SELECT id FROM participants ORDER BY id")]
 
 
 async def set_unreachable(

@@ -22,6 +22,8 @@ class ParticipantRecord:
     municipality: str | None
     unreachable: bool
     created_at: datetime
+    privacy_version: str | None = None
+    privacy_accepted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class StoredReplies:
     """The replies an event produced, kept until the handler confirms they went out."""
 
     event_id: str
-    participant_id: int
+    participant_id: int | None
     replies: str
     sent: bool
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 from bot.engine import Engine
 from bot.messages import Button, Incoming, Kind, Outgoing, ParticipantRef
@@ -21,6 +22,7 @@ class Chat:
         platform: str = "test",
         language: str | None = "en",
         profile_name: str | None = None,
+        accept_privacy: bool = True,
     ) -> None:
         self.engine = engine
         self.ref = ParticipantRef(platform=platform, user_id=user)
@@ -28,6 +30,8 @@ class Chat:
         self.profile_name = profile_name
         self.replies: list[Outgoing] = []
         self.history: list[Outgoing] = []
+        self.accept_privacy = accept_privacy
+        """Go on past the privacy notice at once, as most tests are about something else."""
 
     def incoming(self, kind: Kind, **fields: str) -> Incoming:
         """An event from this person with a fresh event id."""
@@ -47,6 +51,15 @@ class Chat:
         if replies:
             self.replies = replies
             self.history.extend(replies)
+        notice = [
+            b
+            for r in replies
+            for row in r.buttons
+            for b in row
+            if re.fullmatch(r"\d+:ok", b.payload)
+        ]
+        if notice and self.accept_privacy:
+            return await self.press_button(notice[0])
         return replies
 
     async def send(self, text: str) -> list[Outgoing]:

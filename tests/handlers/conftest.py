@@ -22,6 +22,16 @@ class TelegramUser:
 
     async def say(self, text: str) -> Sent:
         await self.fake.settle(self.fake.send_text(self.id, text), self.id)
+        return await self._past_notice()
+
+    async def _past_notice(self) -> Sent:
+        """Go on past the privacy notice when it is shown (tests are about other things)."""
+        last = self.fake.last(self.id)
+        ok = [b for b in last.buttons if b["callback_data"].endswith(":ok")]
+        if ok:
+            await self.fake.settle(
+                self.fake.press_data(self.id, last, ok[0]["callback_data"]), self.id
+            )
         return self.fake.last(self.id)
 
     async def sticker(self) -> Sent:
@@ -31,7 +41,7 @@ class TelegramUser:
     async def press(self, label: str, message: Sent | None = None) -> Sent:
         message = message or self.fake.last_with_buttons(self.id)
         await self.fake.settle(self.fake.press(self.id, message, label), self.id)
-        return self.fake.last(self.id)
+        return await self._past_notice()
 
     @property
     def last(self) -> Sent:

@@ -13,6 +13,7 @@ from handlers.console import render, to_incoming
 SESSION = """\
 Meetings and sign-up
 Sign up: Information meeting
+OK, go on
 Kari Nordmann
 Library employee
 Asker bibliotek
@@ -80,7 +81,7 @@ def test_piped_console_session_signs_up_and_completes_the_survey(tmp_path: Path)
 
 def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> None:
     db = tmp_path / "console.sqlite3"
-    run_console(db, "/survey\nResident\n/quit\n")
+    run_console(db, "/survey\nOK, go on\nResident\n/quit\n")
     result = run_console(db, "/survey\n/quit\n")
     assert "Welcome back" in result.stdout
     assert "Which municipality" in result.stdout

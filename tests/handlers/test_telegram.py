@@ -52,7 +52,7 @@ async def test_full_sign_up_from_start(
     assert "You are signed up! Welcome." in kari.text
     answered = fake_telegram.message(kari.id, role_question.message_id)
     assert answered.buttons == [] and answered.text.endswith("\u2714 Library employee")
-    assert len(fake_telegram.callback_answers) == 6
+    assert len(fake_telegram.callback_answers) == 7  # six presses and the privacy notice
 
 
 async def test_deep_link_goes_straight_to_sign_up(kari: TelegramUser) -> None:
@@ -227,3 +227,24 @@ async def test_moved_up_from_the_waiting_list_is_told_in_telegram(
         polling.cancel()
         await asyncio.gather(polling, return_exceptions=True)
         await handler.stop()
+
+
+async def test_info_logs_of_a_telegram_session_hold_no_personal_data(
+    fake_telegram: FakeTelegram, telegram: TelegramHandler, caplog
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    person = TelegramUser(fake_telegram, 987654321, first_name="Ingrid", last_name="Infolog")
+    await person.say("/start signup-info")
+    await person.press("Use")
+    await person.press("Library employee")
+    await person.say("Hidden Org")
+    await person.say("Asker")
+    await person.press("Confirm sign-up")
+    await person.say("/survey")
+    await person.press("Resident")
+    await person.sticker()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for trace in ("987654321", "Ingrid", "Infolog", "Hidden Org", "Asker"):
+        assert trace not in logged

@@ -1,0 +1,276 @@
+"""Privacy: the notice before anything is stored, a copy of one's data, erasure, purge.
+
+The county is the controller of what the bot keeps. Before a person's details or answers are
+first stored, they read the campaign's notice and go on with one button; the notice's version
+and the time are recorded. ``/mydata`` sends everything kept about the person as a JSON file
+with a short summary; ``/delete`` erases it after a confirmation.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.campaign import Campaign
+from bot.i18n import _, ngettext
+from bot.messages import Attachment, Outgoing
+from bot.survey import answer_values, describe_answer
+from bot.turn import Turn, global_button
+from storage import outbox as outbox_store
+from storage import registrations as registration_store
+from storage.database import Transaction
+from storage.participants import all_participant_ids, delete_participant
+from storage.records import RegistrationRecord
+
+
+def written_questions(campaign: Campaign) -> tuple[str, ...]:
+    """Questions answered in free text: never kept after erasure, even anonymously."""
+    if campaign.survey is None:
+        return ()
+    return tuple(q.id for q in campaign.survey.questions if q.type == "text")
+
+
+def needs_notice(turn: Turn) -> bool:
+    """Whether the person has yet to read (this version of) the notice."""
+    privacy = turn.campaign.privacy
+    return privacy is not None and turn.participant.privacy_version != privacy.version
+
+
+async def ask(turn: Turn, then: str) -> None:
+    """Show the notice; ``then`` is the global action to go on with once accepted."""
+    turn.goto("privacy.notice", draft={"then": then})
+    await show_notice(turn)
+
+
+async def show_notice(turn: Turn, hint: str | None = None) -> None:
+    """The notice with its one button to go on."""
+    privacy = turn.campaign.privacy
+    assert privacy is not None
+    lines = [hint, ""] if hint else []
+    lines.append(turn.text(privacy.notice))
+    if privacy.full_text_url:
+        lines.append(_("Full text: {url}").format(url=privacy.full_text_url))
+    turn.say(
+        "\n".join(lines),
+        [[turn.button(_("OK, go on"), "ok")], [global_button(_("Main menu"), "menu")]],
+    )
+
+
+def accept(turn: Turn) -> str:
+    """Record that the person read the notice; return where they were going."""
+    privacy = turn.campaign.privacy
+    assert privacy is not None
+    turn.participant.privacy_version = privacy.version
+    turn.participant.privacy_accepted_at = turn.now
+    turn.participant_changed = True
+    return turn.state.draft.get("then") or "menu"
+
+
+async def show_privacy(turn: Turn) -> None:
+    """The privacy page: the notice, and the person's rights as buttons."""
+    turn.goto("menu")
+    privacy = turn.campaign.privacy
+    lines = [_("Privacy and your data")]
+    if privacy is not None:
+        lines += ["", turn.text(privacy.notice)]
+        if privacy.full_text_url:
+            lines.append(_("Full text: {url}").format(url=privacy.full_text_url))
+    turn.say(
+        "\n".join(lines),
+        [
+            [global_button(_("Get a copy of my data"), "mydata")],
+            [global_button(_("Delete my data"), "delete")],
+            [global_button(_("Main menu"), "menu")],
+        ],
+    )
+
+
+# -- a copy of one's data ------------------------------------------------------------------
+
+
+async def my_data(turn: Turn) -> None:
+    """Everything kept about the person, as a JSON file and a short summary."""
+    turn.goto("menu")
+    data = await collect(turn)
+    registrations = len(data["registrations"])
+    answers = len(data["survey"]["answers"]) if data["survey"] else 0
+    summary = [
+        _("Here is everything we keep about you, as a file."),
+        ngettext(
+            "{n} registration for a meeting.", "{n} registrations for meetings.", registrations
+        ).format(n=registrations),
+        ngettext("{n} survey answer.", "{n} survey answers.", answers).format(n=answers),
+        _("Language: {language}").format(language=data["you"]["language"] or "-"),
+    ]
+    body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    turn.replies.append(
+        Outgoing(
+            text="\n".join(summary),
+            attachment=Attachment(
+                filename="my-data.json", mime_type="application/json", data=body
+            ),
+            buttons=[
+                [global_button(_("Delete my data"), "delete")],
+                [global_button(_("Main menu"), "menu")],
+            ],
+        )
+    )
+
+
+async def collect(turn: Turn) -> dict[str, Any]:
+    """All data kept about the person, readable."""
+    p = turn.participant
+    campaign = turn.campaign
+    registrations = await registration_store.registrations_of(turn.tx, p.id)
+    response = await turn.response()
+    messages = await outbox_store.outbox_for(turn.tx, p.id)
+    survey = campaign.survey
+    answers: list[dict[str, Any]] = []
+    if survey is not None and response is not None:
+        values = answer_values(response)
+        for q in survey.questions:
+            if q.id in response.answers:
+                answers.append(
+                    {
+                        "question": turn.text(q.text),
+                        "answer": describe_answer(turn, q, values[q.id]),
+                        "answered_at": _iso(response.answers[q.id].answered_at),
+                    }
+                )
+    return {
+        "controller": turn.text(campaign.campaign.organiser),
+        "consultation": turn.text(campaign.campaign.title),
+        "you": {
+            "platform": p.platform,
+            "workspace": p.workspace or None,
+            "user_id": p.user_id,
+            "language": p.language,
+            "language_chosen_by_you": p.language_chosen,
+            "name": p.name,
+            "role": p.role,
+            "organisation": p.organisation,
+            "municipality": p.municipality,
+            "first_seen": _iso(p.created_at),
+            "privacy_notice_version": p.privacy_version,
+            "privacy_notice_accepted_at": _iso(p.privacy_accepted_at),
+        },
+        "registrations": [_registration(turn, r) for r in registrations],
+        "survey": None
+        if response is None
+        else {
+            "status": response.status,
+            "started_at": _iso(response.started_at),
+            "submitted_at": _iso(response.submitted_at),
+            "answers": answers,
+        },
+        "messages_waiting_for_you": [
+            {"kind": m.kind, "status": m.status, "created_at": _iso(m.created_at)}
+            for m in messages
+        ],
+    }
+
+
+def _registration(turn: Turn, r: RegistrationRecord) -> dict[str, Any]:
+    meeting = turn.campaign.meeting(r.meeting_id)
+    return {
+        "meeting": turn.text(meeting.title) if meeting else r.meeting_id,
+        "status": r.status,
+        "name": r.details.name,
+        "role": r.details.role,
+        "organisation": r.details.organisation,
+        "municipality": r.details.municipality,
+        "registered_at": _iso(r.created_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+async def ask_delete(turn: Turn) -> None:
+    """Say what erasure does, and ask."""
+    turn.goto("privacy.delete")
+    await show_delete(turn)
+
+
+async def show_delete(turn: Turn, hint: str | None = None) -> None:
+    """The question 'erase everything?' with what happens to the survey answers."""
+    privacy = turn.campaign.privacy
+    keep = privacy is None or privacy.keep_anonymous_answers
+    lines = [hint, ""] if hint else []
+    lines.append(
+        _(
+            "Delete everything we keep about you? Your registrations are cancelled and "
+            "your details are erased. This cannot be undone."
+        )
+    )
+    if keep:
+        lines.append(
+            _(
+                "Your answers to the survey's choice questions are kept, but without any link "
+                "to you; your written answers are erased."
+            )
+        )
+    else:
+        lines.append(_("Your survey answers are erased too."))
+    turn.say(
+        "\n".join(lines),
+        [[turn.button(_("Yes, delete my data"), "y")], [turn.button(_("No, keep it"), "n")]],
+    )
+
+
+async def on_delete_button(turn: Turn, action: str, arg: str) -> bool:
+    """The answer to 'erase everything?'; True when the person was erased."""
+    if action != "y":
+        turn.goto("menu")
+        turn.say(_("Nothing was deleted."), [[global_button(_("Main menu"), "menu")]])
+        return False
+    await erase(turn)
+    turn.erased = True
+    turn.say(_("Everything we kept about you is deleted. If you write again, you start afresh."))
+    return True
+
+
+async def erase(turn: Turn) -> None:
+    """Erase the person: cancel their places (moving waiting lists up), then every row."""
+    from bot.meetings import move_up_from_waitlist
+
+    privacy = turn.campaign.privacy
+    keep = privacy is None or privacy.keep_anonymous_answers
+    pid = turn.participant.id
+    for registration in await registration_store.registrations_of(turn.tx, pid):
+        before = await registration_store.cancel_registration(
+            turn.tx, pid, registration.meeting_id, turn.now
+        )
+        meeting = turn.campaign.meeting(registration.meeting_id)
+        if before is not None and before.status == "confirmed" and meeting is not None:
+            await move_up_from_waitlist(turn, meeting)
+    await delete_participant(
+        turn.tx,
+        pid,
+        keep_anonymous_answers=keep,
+        written_questions=written_questions(turn.campaign),
+    )
+
+
+async def purge(tx: Transaction, campaign: Campaign, now: datetime) -> int:
+    """After the retention date, erase every participant; return how many."""
+    privacy = campaign.privacy
+    if privacy is None or privacy.retention_until is None:
+        return 0
+    if now.astimezone(campaign.tz).date() <= privacy.retention_until:
+        return 0
+    ids = await all_participant_ids(tx)
+    for participant_id in ids:
+        await delete_participant(
+            tx,
+            participant_id,
+            keep_anonymous_answers=privacy.keep_anonymous_answers,
+            written_questions=written_questions(campaign),
+        )
+    await tx.execute("DELETE FROM processed_events")
+    return len(ids)
