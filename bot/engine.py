@@ -251,6 +251,8 @@ class Engine:
         participant = replace(view.participant)
         state = view.state.copy_for_turn()
         lang = self._language_for(participant, incoming)
+        reachable_again = participant.unreachable  # they wrote: they no longer block the bot
+        participant.unreachable = False
 
         async def response_loader() -> ResponseRecord | None:
             if view.response_loaded:
@@ -269,7 +271,8 @@ class Engine:
             lang=lang,
             offered_languages=self.offered_languages,
             load_response=response_loader,
-            participant_changed=participant.language != view.participant.language,
+            participant_changed=reachable_again
+            or participant.language != view.participant.language,
         )
         with use_language(lang):
             await self._route(turn, new_person)

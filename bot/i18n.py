@@ -22,6 +22,7 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -137,6 +138,11 @@ def _babel_locale(lang: str) -> Locale:
         return Locale.parse(DATE_LOCALES.get(lang, lang))
     except (ValueError, UnknownLocaleError):
         return Locale.parse(SOURCE_LANGUAGE)
+
+
+def fmt_list(items: list[str]) -> str:
+    """Items joined as the current language joins a list ("a, b og c", "a، b و c")."""
+    return format_list(items, locale=_locale()) if items else ""
 
 
 def fmt_date(value: datetime, tz: tzinfo) -> str:

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from bot.campaign import Question, Survey, survey_state
-from bot.i18n import _, fmt_day_and_time, ngettext
+from bot.i18n import _, fmt_day_and_time, fmt_list, ngettext
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
 from bot.turn import Turn, global_button
 from storage import responses as store
@@ -81,7 +81,7 @@ def describe_answer(turn: Turn, q: Question, value: Value | None) -> str:
     if q.type in ("single", "multi"):
         ids = value if isinstance(value, list) else [str(value)]
         labels = [turn.text(opt.label) for i in ids if (opt := q.option(i)) is not None]
-        return ", ".join(labels) if labels else _("(nothing chosen)")
+        return fmt_list(labels) if labels else _("(nothing chosen)")
     if q.type == "yes_no":
         return _("Yes") if value == "yes" else _("No")
     if q.type == "municipality":
@@ -212,7 +212,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     if q.type == "scale":
         low = turn.text(q.min_label) or str(q.min)
         high = turn.text(q.max_label) or str(q.max)
-        lines.append(f"{q.min} = {low}, {q.max} = {high}")
+        lines.append(f"{q.min} = {low}\n{q.max} = {high}")
     if q.type == "multi":
         if q.max_choices == 1:
             lines.append(_("Choose one option, then press Done."))
@@ -412,7 +412,7 @@ async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None
         removed = _forget_hidden(turn, response, visible) if response.status == "submitted" else []
         if removed:
             note = _("Saved. These answers no longer apply and were removed: {questions}").format(
-                questions=", ".join(removed)
+                questions=fmt_list(removed)
             )
         await show_review(turn, intro=note or _("Saved."))
         return

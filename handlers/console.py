@@ -11,14 +11,26 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from pathlib import Path
 from typing import TextIO
 
 from bot.engine import Engine
 from bot.i18n import _, use_language
-from bot.messages import Button, Incoming, Kind, Outgoing, ParticipantRef
+from bot.messages import Attachment, Button, Incoming, Kind, Outgoing, ParticipantRef
 
 PLATFORM = "console"
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
+
+
+FILES_DIR = Path("participation-bot-files")
+
+
+def save_attachment(attachment: Attachment) -> Path:
+    """A file the bot sent, saved where the person can open it."""
+    FILES_DIR.mkdir(exist_ok=True)
+    path = FILES_DIR / Path(attachment.filename).name
+    path.write_bytes(attachment.data)
+    return path
 
 
 def render(replies: list[Outgoing]) -> tuple[str, list[Button]]:
@@ -36,7 +48,7 @@ def render(replies: list[Outgoing]) -> tuple[str, list[Button]]:
                 cells.append(f"[{mark}{len(numbered)}] {tick}{button.label}")
             lines.append("   ".join(cells))
         if reply.attachment is not None:
-            lines.append(f"(file: {reply.attachment.filename})")
+            lines.append(f"(file: {save_attachment(reply.attachment)})")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks), numbered
 

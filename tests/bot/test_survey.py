@@ -113,7 +113,7 @@ async def test_scale_has_end_labels(chat: Chat) -> None:
     await chat.press("Skip")
     await chat.press("Getting people reading")
     await chat.press("Done")
-    assert "1 = Not important, 5 = Very important" in chat.text
+    assert "1 = Not important\n5 = Very important" in chat.text
     assert chat.labels[:5] == ["1", "2", "3", "4", "5"]
 
 
