@@ -139,6 +139,19 @@ class Survey(_Model):
     opens: datetime | None = None
     deadline: datetime
     questions: Annotated[list[Question], Field(min_length=1)]
+    breakdowns: list[str] = []
+    """Questions the results are also split by (e.g. respondent category, municipality)."""
+
+    @model_validator(mode="after")
+    def _breakdowns_known(self) -> Survey:
+        for qid in self.breakdowns:
+            q = self.question(qid)
+            if q is None or q.type not in ("single", "municipality", "yes_no"):
+                raise ValueError(
+                    f"breakdowns: '{qid}' must name a single-choice, yes/no or municipality "
+                    "question"
+                )
+        return self
 
     def question(self, question_id: str) -> Question | None:
         """The question with this id, if any."""

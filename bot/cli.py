@@ -57,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
         "purge", help="erase personal data if the campaign's retention date has passed"
     )
     common(purge)
+    export = sub.add_parser("export", help="write the results for a report")
+    common(export)
+    export.add_argument("--format", choices=["xlsx", "csv", "html"], default="xlsx")
+    export.add_argument("--output", help="file (xlsx, html) or folder (csv) to write")
+    export.add_argument("--language", help="language of the texts (default: the campaign's)")
+    export.add_argument(
+        "--with-contacts", action="store_true", help="include names and platform ids"
+    )
+    staff = sub.add_parser("staff", help="grant, list or remove the staff role")
+    common(staff)
+    staff.add_argument("action", choices=["add", "list", "remove"])
+    staff.add_argument(
+        "who", nargs="?", help="telegram:<user id>, slack:<team>:<user> or console:<name>"
+    )
     template = sub.add_parser(
         "translation-template",
         help="print the file a translator fills in for a campaign's strings in a language",
@@ -91,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     database = args.database or settings.database_path
     if args.command == "purge":
         return asyncio.run(_purge_once(campaign, clock, database))
+    if args.command == "export":
+        return asyncio.run(_export(args, campaign, clock, database))
+    if args.command == "staff":
+        return asyncio.run(_staff(args, clock, database))
     try:
         return asyncio.run(_serve(args, settings, campaign, clock, database))
     except KeyboardInterrupt:
@@ -206,6 +224,72 @@ async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
     async with await Database.open(database) as db:
         erased = await db.transact(lambda tx: purge(tx, campaign, clock.now()))
     print(f"erased {erased} participant(s)")
+    return 0
+
+
+async def _export(
+    args: argparse.Namespace, campaign: Campaign, clock: Clock, database: str
+) -> int:
+    from pathlib import Path
+
+    from bot.export import write_csv, write_html, write_xlsx
+    from bot.results import build_results
+
+    async with await Database.open(database) as db:
+        results = await build_results(
+            db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
+        )
+    default = {"xlsx": "results.xlsx", "csv": "results-csv", "html": "results.html"}
+    output = Path(args.output or default[args.format])
+    if args.format == "csv":
+        written = write_csv(results, output)
+        print(f"wrote {len(written)} files to {output}/")
+    elif args.format == "xlsx":
+        print(f"wrote {write_xlsx(results, output)}")
+    else:
+        print(f"wrote {write_html(results, output)}")
+    if not args.with_contacts:
+        print("names and platform ids are left out (--with-contacts to include them)")
+    return 0
+
+
+def parse_who(who: str) -> tuple[str, str, str]:
+    """``telegram:<id>``, ``slack:<team>:<user>``, ``console:<name>`` as (platform,
+    workspace, user id)."""
+    parts = who.split(":")
+    if len(parts) == 2 and parts[0] in ("telegram", "console") and parts[1]:
+        return parts[0], "", parts[1]
+    if len(parts) == 3 and parts[0] == "slack" and parts[1] and parts[2]:
+        return "slack", parts[1], parts[2]
+    raise ValueError(
+        f"not a person: {who!r} (telegram:<user id>, slack:<team>:<user>, console:<name>)"
+    )
+
+
+async def _staff(args: argparse.Namespace, clock: Clock, database: str) -> int:
+    from storage.staff import grant_staff, list_staff, revoke_staff
+
+    async with await Database.open(database) as db:
+        if args.action == "list":
+            for platform, workspace, user in await db.transact(list_staff):
+                print(":".join(p for p in (platform, workspace, user) if p))
+            return 0
+        if not args.who:
+            print("participation-bot staff: say who", file=sys.stderr)
+            return 2
+        try:
+            platform, workspace, user = parse_who(args.who)
+        except ValueError as exc:
+            print(f"participation-bot staff: {exc}", file=sys.stderr)
+            return 2
+        if args.action == "add":
+            done = await db.transact(
+                lambda tx: grant_staff(tx, platform, workspace, user, clock.now())
+            )
+            print(f"{args.who} is staff" + ("" if done else " (already)"))
+        else:
+            done = await db.transact(lambda tx: revoke_staff(tx, platform, workspace, user))
+            print(f"{args.who} is no longer staff" if done else f"{args.who} was not staff")
     return 0
 
 

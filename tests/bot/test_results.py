@@ -1,0 +1,160 @@
+"""Staff exports: the results as a spreadsheet, CSV and an HTML report, and the staff CLI."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from bot.clock import FixedClock
+from bot.engine import Engine
+from bot.export import write_csv, write_html, write_xlsx
+from bot.results import NOT_ASKED, SKIPPED, build_results
+from storage.database import Database
+from tests.auxil.chat import Chat
+
+PEOPLE = [
+    # user, category label, municipality, priorities
+    ("r1", "Resident", "Moss", ["Getting people reading", "Digital inclusion"]),
+    ("r2", "Resident", "Asker", ["Digital inclusion"]),
+    ("y1", "Young person (under 26)", "Asker", ["Getting people reading"]),
+]
+
+
+async def answer(engine: Engine, user: str, category: str, town: str, picks: list[str]) -> None:
+    chat = Chat(engine, user, profile_name=f"Name of {user}")
+    await chat.command("start", "signup-info")
+    await chat.press(f"Use \u201cName of {user}\u201d")
+    await chat.press("Resident")
+    await chat.send(town)
+    await chat.press("Confirm sign-up")
+    await chat.command("survey")
+    await chat.press(category)
+    await chat.send(town)
+    if category.startswith("Young"):
+        await chat.press("16–19")
+    await chat.press("Never")
+    for pick in picks:
+        await chat.press(pick)
+    await chat.press("Done")
+    await chat.press("4")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    if category.startswith("Young"):
+        await chat.send(f"free text from {user}")
+    await chat.press("Skip")  # ideas
+    await chat.press("No")
+    await chat.press("Send my answers")
+
+
+async def results_of(engine: Engine, db: Database, clock: FixedClock, **options: object):  # type: ignore[no-untyped-def]
+    for person in PEOPLE:
+        await answer(engine, *person)
+    return await build_results(db, engine.campaign, clock.now(), lang="en", **options)
+
+
+async def test_xlsx_counts_match_the_answers_given(
+    engine: Engine, db: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    results = await results_of(engine, db, clock)
+    path = write_xlsx(results, tmp_path / "results.xlsx")
+
+    workbook = load_workbook(path)
+    rows = list(workbook["Responses"].iter_rows(values_only=True))
+    header, data = rows[0], rows[1:]
+    assert len(data) == 3
+    reading = header.index("Priorities: Getting people reading")
+    assert [r[reading] for r in data] == [1, 0, 1]
+    age = header.index("Age")
+    assert [r[age] for r in data] == [NOT_ASKED, NOT_ASKED, "16–19"]
+    ideas = header.index("Ideas")
+    assert all(r[ideas] == SKIPPED for r in data)
+    counts = list(workbook["Counts"].iter_rows(values_only=True))
+    digital = next(r for r in counts if r[0] == "Digital inclusion")
+    assert digital[1] == 2 and digital[2] == round(100 * 2 / 3, 1)
+    assert "Charts" in workbook.sheetnames
+
+
+async def test_csv_parses_back_and_leaves_out_names_and_ids(
+    engine: Engine, db: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    results = await results_of(engine, db, clock)
+    write_csv(results, tmp_path / "csv")
+    with (tmp_path / "csv" / "responses.csv").open(encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == 4
+    everything = "".join(p.read_text("utf-8-sig") for p in (tmp_path / "csv").glob("*.csv"))
+    assert "Name of r1" not in everything and "r1" not in rows[1]
+    assert "free text from y1" in everything
+    breakdowns = (tmp_path / "csv" / "breakdowns.csv").read_text("utf-8-sig")
+    assert "Resident" in breakdowns and "Asker" in breakdowns
+
+
+async def test_contacts_only_when_asked_for(
+    engine: Engine, db: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    results = await results_of(engine, db, clock, with_contacts=True)
+    table = results.registrations[0]
+    assert "name" in table.header and "Name of r1" in {row[1] for row in table.rows}
+
+
+async def test_html_report_has_every_chart_and_table(
+    engine: Engine, db: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    results = await results_of(engine, db, clock)
+    page = write_html(results, tmp_path / "report.html").read_text("utf-8")
+    choice_questions = [
+        q
+        for q in engine.campaign.survey.questions
+        if q.type in ("single", "multi", "scale", "yes_no", "municipality")
+    ]
+    assert page.count("<img ") == len(choice_questions) == len(results.charts)
+    assert page.count("data:image/png;base64,") == len(choice_questions)
+    assert "Information meeting on the three strategies: 3 confirmed, 0 waiting" in page
+    assert "Name of" not in page
+
+
+def test_staff_can_be_granted_listed_and_removed(tmp_path: Path) -> None:
+    database = str(tmp_path / "staff.sqlite3")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "staff", *args, "--database", database],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert cli("add", "telegram:12345").returncode == 0
+    assert cli("add", "slack:T1:U2").returncode == 0
+    assert cli("list").stdout.split() == ["slack:T1:U2", "telegram:12345"]
+    assert "no longer staff" in cli("remove", "telegram:12345").stdout
+    assert cli("list").stdout.split() == ["slack:T1:U2"]
+    bad = cli("add", "nobody")
+    assert bad.returncode == 2 and "not a person" in bad.stderr
+
+
+def test_export_command_writes_each_format(tmp_path: Path) -> None:
+    for fmt, name in (("xlsx", "r.xlsx"), ("csv", "r-csv"), ("html", "r.html")):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "export",
+                "--format",
+                fmt,
+                "--output",
+                str(tmp_path / name),
+                "--database",
+                str(tmp_path / "e.sqlite3"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / name).exists()
