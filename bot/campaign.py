@@ -464,6 +464,26 @@ def _with_translations(
     return merged
 
 
+BUTTON_TEXT_MAX = 30
+"""A button's text fits a phone's width (about 30 characters)."""
+
+
+def long_button_texts(campaign: Campaign) -> list[CampaignProblem]:
+    """Campaign texts shown on buttons (labels, short titles) that are too long to fit."""
+    problems = []
+    for key, text in string_keys(campaign).items():
+        if key.endswith((".label", ".short")):
+            for lang, value in text.root.items():
+                if len(value) > BUTTON_TEXT_MAX:
+                    problems.append(
+                        CampaignProblem(
+                            f"{key}.{lang}",
+                            f"{len(value)} characters; a button fits about {BUTTON_TEXT_MAX}",
+                        )
+                    )
+    return problems
+
+
 def missing_translations(campaign: Campaign) -> list[CampaignProblem]:
     """Every campaign string missing in a language the campaign declares."""
     problems = []

@@ -10,7 +10,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from bot.campaign import Campaign, load_campaign, missing_translations
+from bot.campaign import Campaign, load_campaign, long_button_texts, missing_translations
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.engine import Engine
 from bot.errors import CampaignError
@@ -130,6 +130,7 @@ def check_campaign(files: list[str | None]) -> int:
             continue
         name = path or "default campaign"
         problems = [f"{name}: {p}" for p in missing_translations(campaign)]
+        problems += [f"{name}: {p}" for p in long_button_texts(campaign)]
         for lang in campaign.campaign.languages:
             if lang != SOURCE_LANGUAGE:
                 problems += [str(p) for p in catalog_problems(lang)]

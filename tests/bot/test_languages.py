@@ -10,7 +10,13 @@ from babel import Locale
 from babel.dates import get_day_names, get_month_names
 from babel.messages.pofile import read_po
 
-from bot.campaign import Campaign, load_campaign, missing_translations, string_keys
+from bot.campaign import (
+    Campaign,
+    load_campaign,
+    long_button_texts,
+    missing_translations,
+    string_keys,
+)
 from bot.clock import FixedClock
 from bot.engine import Engine
 from bot.i18n import (
@@ -139,6 +145,7 @@ def test_catalogs_and_campaign_strings_are_complete() -> None:
         str(p) for lang in LANGUAGES if lang != SOURCE_LANGUAGE for p in catalog_problems(lang)
     ]
     problems += [str(p) for p in missing_translations(SHIPPED)]
+    problems += [str(p) for p in long_button_texts(SHIPPED)]
     assert problems == []
 
 
