@@ -141,6 +141,8 @@ class Survey(_Model):
     questions: Annotated[list[Question], Field(min_length=1)]
     breakdowns: list[str] = []
     """Questions the results are also split by (e.g. respondent category, municipality)."""
+    follow_question: str | None = None
+    """A yes/no question: those who answer yes want to follow the process (a segment)."""
 
     @model_validator(mode="after")
     def _breakdowns_known(self) -> Survey:
@@ -224,6 +226,8 @@ class CampaignInfo(_Model):
     more_info_url: str = ""
     follow_url: str = ""
     contact: Text | None = None
+    quiet_hours: tuple[int, int] = (21, 8)
+    """No reminder goes out from the first hour to the second (local time)."""
 
     @field_validator("timezone")
     @classmethod
@@ -240,6 +244,22 @@ class CampaignInfo(_Model):
             raise ValueError(
                 f"default_language '{self.default_language}' is not in languages {self.languages}"
             )
+        return self
+
+
+class Reminder(_Model):
+    """A message sent by itself before a meeting (to its registrants) or before the survey's
+    deadline (to those who started it and have not sent it)."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    meeting: str | None = None
+    survey: bool = False
+    hours_before: Annotated[int, Field(ge=1, le=24 * 14)]
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Reminder:
+        if (self.meeting is None) == (not self.survey):
+            raise ValueError("a reminder is for either one meeting or the survey")
         return self
 
 
@@ -263,6 +283,7 @@ class Campaign(_Model):
     campaign: CampaignInfo
     privacy: Privacy | None = None
     meetings: list[Meeting] = []
+    reminders: list[Reminder] = []
     signup: Signup = Signup(fields=[])
     municipalities: list[str] = []
     survey: Survey | None = None
@@ -280,6 +301,11 @@ class Campaign(_Model):
             raise ValueError("a municipality question or sign-up field needs 'municipalities'")
         if self.meetings and not self.signup.fields:
             raise ValueError("meetings need [signup] fields (at least 'name')")
+        for reminder in self.reminders:
+            if reminder.meeting is not None and self.meeting(reminder.meeting) is None:
+                raise ValueError(f"reminder '{reminder.id}' names no meeting '{reminder.meeting}'")
+            if reminder.survey and self.survey is None:
+                raise ValueError(f"reminder '{reminder.id}' is for a survey the campaign lacks")
         return self
 
     # -- derived facts, all in the campaign's time zone ----------------------------------

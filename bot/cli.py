@@ -65,6 +65,33 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--with-contacts", action="store_true", help="include names and platform ids"
     )
+    broadcast = sub.add_parser(
+        "broadcast", help="send a message to a segment (shows the recipients until --yes)"
+    )
+    common(broadcast)
+    broadcast.add_argument(
+        "--segment",
+        required=True,
+        help="registrants:<meeting>, waiting:<meeting>, unfinished, followers or everyone",
+    )
+    broadcast.add_argument(
+        "--message",
+        action="append",
+        required=True,
+        metavar="LANG=TEXT",
+        help="the text in one language (repeat per language; the default one is required)",
+    )
+    broadcast.add_argument("--platform", help="only people on this platform")
+    broadcast.add_argument("--only-language", help="only people who speak this language")
+    broadcast.add_argument(
+        "--id",
+        help="a name for the broadcast (sending it again adds "
+        "nobody twice); default: from its texts and segment",
+    )
+    broadcast.add_argument("--yes", action="store_true", help="send it (else only show)")
+    status = sub.add_parser("broadcast-status", help="how far a broadcast or reminder got")
+    common(status)
+    status.add_argument("id", help="the broadcast's id, or reminder:<id>")
     staff = sub.add_parser("staff", help="grant, list or remove the staff role")
     common(staff)
     staff.add_argument("action", choices=["add", "list", "remove"])
@@ -109,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_export(args, campaign, clock, database))
     if args.command == "staff":
         return asyncio.run(_staff(args, clock, database))
+    if args.command == "broadcast":
+        return asyncio.run(_broadcast(args, campaign, clock, database))
+    if args.command == "broadcast-status":
+        return asyncio.run(_broadcast_status(args.id, database))
     try:
         return asyncio.run(_serve(args, settings, campaign, clock, database))
     except KeyboardInterrupt:
@@ -170,9 +201,9 @@ async def _serve(
     async with await Database.open(database) as db:
         engine = Engine(campaign, db, clock)
         platforms: list[Any] = []
-        purging = (
-            asyncio.ensure_future(_purge_daily(engine, clock)) if args.command == "run" else None
-        )
+        purging = None
+        if args.command == "run":
+            purging = asyncio.gather(_purge_daily(engine, clock), _remind(engine, clock))
         if args.command == "run":
             if settings.slack_bot_token is not None:
                 log.warning("SLACK_BOT_TOKEN is set, but this version has no Slack support yet")
@@ -254,6 +285,62 @@ async def _export(
     return 0
 
 
+async def _broadcast(
+    args: argparse.Namespace, campaign: Campaign, clock: Clock, database: str
+) -> int:
+    import hashlib
+
+    from bot import broadcast
+
+    messages = {}
+    for item in args.message:
+        lang, sep, text = item.partition("=")
+        if not sep or not text.strip():
+            print(
+                f"participation-bot broadcast: --message {item!r} is not LANG=TEXT",
+                file=sys.stderr,
+            )
+            return 2
+        messages[lang] = text.replace("\\n", "\n")
+    try:
+        segment = broadcast.Segment.parse(
+            args.segment, campaign, platform=args.platform, language=args.only_language
+        )
+        async with await Database.open(database) as db:
+            plan = await broadcast.plan(db, campaign, segment, messages)
+            languages = ", ".join(f"{k}: {v}" for k, v in sorted(plan.by_language.items()))
+            print(f"{plan.recipients} recipient(s) ({languages or 'none'})")
+            for lang, text in plan.preview.items():
+                print(f"--- {lang} ---\n{text}")
+            if not args.yes:
+                print("nothing sent: run again with --yes to send it")
+                return 0
+            digest = hashlib.sha256(repr((args.segment, sorted(messages.items()))).encode())
+            batch = f"broadcast:{args.id or digest.hexdigest()[:12]}"
+            total = await broadcast.send(db, campaign, segment, messages, batch, clock.now())
+    except ValueError as exc:
+        print(f"participation-bot broadcast: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{batch}: {total} message(s) in the outbox; the running bot sends them "
+        f"(participation-bot broadcast-status {batch})"
+    )
+    return 0
+
+
+async def _broadcast_status(batch: str, database: str) -> int:
+    from storage.outbox import batch_progress
+
+    async with await Database.open(database) as db:
+        progress = await db.transact(lambda tx: batch_progress(tx, batch))
+    if not progress:
+        print(f"{batch}: no such broadcast or reminder")
+        return 1
+    order = ("sent", "pending", "sending", "failed", "unreachable", "in_doubt")
+    print(f"{batch}: " + ", ".join(f"{s} {progress.get(s, 0)}" for s in order))
+    return 0
+
+
 def parse_who(who: str) -> tuple[str, str, str]:
     """``telegram:<id>``, ``slack:<team>:<user>``, ``console:<name>`` as (platform,
     workspace, user id)."""
@@ -292,6 +379,20 @@ async def _staff(args: argparse.Namespace, clock: Clock, database: str) -> int:
             done = await db.transact(lambda tx: revoke_staff(tx, platform, workspace, user))
             print(f"{args.who} is no longer staff" if done else f"{args.who} was not staff")
     return 0
+
+
+async def _remind(engine: Engine, clock: Clock) -> None:
+    """``run`` queues the campaign's reminders as they fall due (checked every minute)."""
+    from bot.broadcast import queue_due_reminders
+
+    while True:
+        try:
+            queued = await queue_due_reminders(engine.db, engine.campaign, clock.now())
+            if queued:
+                log.info("queued %d reminders", queued)
+        except Exception as exc:
+            log.error("reminders failed: %s", type(exc).__name__)
+        await asyncio.sleep(60)
 
 
 async def _purge_daily(engine: Engine, clock: Clock) -> None:

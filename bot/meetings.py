@@ -7,13 +7,14 @@ never in a meeting's public description.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 
 from bot.campaign import Meeting, sign_up_open
 from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_time, use_language
 from bot.messages import Button, Outgoing
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
-from bot.turn import Turn, global_button
+from bot.turn import Speaker, Speaks, Turn, global_button
 from storage import registrations as store
 from storage.participants import participant_by_id
 from storage.records import RegistrationDetails, RegistrationRecord
@@ -25,23 +26,23 @@ ORGANISATION_MAX = 150
 # -- describing meetings -------------------------------------------------------------------
 
 
-def meeting_title(turn: Turn, meeting: Meeting) -> str:
+def meeting_title(turn: Speaks, meeting: Meeting) -> str:
     """The meeting's full title in the person's language."""
     return turn.text(meeting.title)
 
 
-def _short_title(turn: Turn, meeting: Meeting) -> str:
+def _short_title(turn: Speaks, meeting: Meeting) -> str:
     return turn.text(meeting.short) or turn.text(meeting.title)
 
 
-def meeting_date(turn: Turn, meeting: Meeting) -> str:
+def meeting_date(turn: Speaks, meeting: Meeting) -> str:
     """The meeting's date with weekday, in the person's language."""
     campaign = turn.campaign
     noon = datetime.combine(meeting.date, time(12, 0), tzinfo=campaign.tz)
     return fmt_date(noon, campaign.tz)
 
 
-def when_and_where(turn: Turn, meeting: Meeting) -> list[str]:
+def when_and_where(turn: Speaks, meeting: Meeting) -> list[str]:
     """Date, time and place lines; unknown facts are 'to be announced'."""
     campaign = turn.campaign
     start = campaign.meeting_start(meeting)
@@ -84,7 +85,7 @@ def public_description(turn: Turn, meeting: Meeting) -> str:
     return "\n".join(lines)
 
 
-def private_details(turn: Turn, meeting: Meeting, registration: RegistrationRecord) -> list[str]:
+def private_details(turn: Speaks, meeting: Meeting, registration: RegistrationRecord) -> list[str]:
     """What only this registrant sees: their status, and the link if they have a place."""
     if registration.status == "waiting":
         return []
@@ -521,34 +522,39 @@ async def move_up_from_waitlist(turn: Turn, meeting: Meeting) -> None:
     if person is None:
         return
     lang = person.language or turn.campaign.default_language
-    with use_language(lang):
-        other = Turn(
-            campaign=turn.campaign,
-            tx=turn.tx,
-            now=turn.now,
-            incoming=turn.incoming,
-            participant=person,
-            state=turn.state.model_copy(),
-            lang=lang,
-            offered_languages=turn.offered_languages,
-            load_response=turn.load_response,
-        )
+    message = meeting_message(
+        Speaker(turn.campaign, lang),
+        meeting,
+        promoted,
+        lambda: _("Good news: a place became free, and it is yours."),
+    )
+    key = f"waitlist:{meeting.id}:{promoted.id}:{promoted.updated_at.isoformat()}"
+    turn.outbox.append((person.id, "waitlist_promoted", key, message))
+
+
+def meeting_message(
+    speaker: Speaker,
+    meeting: Meeting,
+    registration: RegistrationRecord,
+    headline: Callable[[], str],
+) -> Outgoing:
+    """A message to a registrant about their meeting (moved up, reminders), in their
+    language: the meeting's facts, the link if they have a place, and a Cancel button."""
+    with use_language(speaker.lang):
         lines = [
-            _("Good news: a place became free, and it is yours."),
+            headline(),
             "",
-            meeting_title(other, meeting),
-            *when_and_where(other, meeting),
-            *private_details(other, meeting, promoted),
+            meeting_title(speaker, meeting),
+            *when_and_where(speaker, meeting),
+            *private_details(speaker, meeting, registration),
         ]
-        message = Outgoing(
+        return Outgoing(
             text="\n".join(lines),
             buttons=[
                 [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
                 [global_button(_("My registrations"), "mine")],
             ],
         )
-    key = f"waitlist:{meeting.id}:{promoted.id}:{promoted.updated_at.isoformat()}"
-    turn.outbox.append((person.id, "waitlist_promoted", key, message))
 
 
 def _menu_button() -> Button:

@@ -2,29 +2,34 @@
 
 A dispatcher per platform takes due rows oldest first, hands each to the platform's send
 function, and records what happened: sent, unreachable (blocked: never again), or a passing
-failure (tried again later, with backoff, a few times). A row is marked sent right after its
-send, so a crash in between can send it once more, never lose it.
+failure (tried again later, with backoff, a few times, then failed). Every row ends sent,
+failed, unreachable, or in doubt (a crash while it was on its way): never sent twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
 from functools import partial
 
+from aiolimiter import AsyncLimiter
+
 from bot.clock import Clock
 from bot.messages import Outgoing, ParticipantRef
 from storage.database import Database, Transaction
 from storage.outbox import (
+    claim_message,
     due_deliveries,
+    mark_in_doubt,
     mark_message_sent,
     mark_message_unreachable,
     retry_message_later,
 )
-from storage.records import OutboxRecord
+from storage.records import Delivery, OutboxRecord
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,15 @@ Send = Callable[[ParticipantRef, Outgoing], Awaitable[DeliveryResult]]
 
 
 class OutboxDispatcher:
-    """Sends one platform's due outbox rows, forever or once."""
+    """Sends one platform's due outbox rows at the platform's rate, forever or once.
+
+    Every row is claimed ('sending') in a committed transaction before its send and marked
+    after it, so a row is never sent twice by itself: rows a crash left 'sending' become
+    'in doubt' at the next start (``recover``) for staff to judge. Sends keep to ``rate`` a
+    second in all (a bucket of one: no burst over the limit) and ``per_chat`` a second to
+    each person (aiolimiter), with up to ``concurrency`` on the way at once, so a round trip
+    of tens of milliseconds does not slow the rate.
+    """
 
     def __init__(
         self,
@@ -52,8 +65,11 @@ class OutboxDispatcher:
         send: Send,
         clock: Clock,
         *,
+        rate: float = 30.0,
+        per_chat: float = 1.0,
+        concurrency: int = 64,
         interval: float = 1.0,
-        batch: int = 100,
+        batch: int = 500,
     ) -> None:
         self.db = db
         self.platform = platform
@@ -61,27 +77,51 @@ class OutboxDispatcher:
         self.clock = clock
         self.interval = interval
         self.batch = batch
+        self._limiter = AsyncLimiter(1, 1 / rate)
+        self._per_chat = per_chat
+        self._chat_limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def recover(self) -> int:
+        """At start: rows left 'sending' by a crash become 'in doubt'; returns how many."""
+        count = await self.db.transact(lambda tx: mark_in_doubt(tx, self.platform))
+        if count:
+            log.warning("%d outbox rows were being sent when the bot stopped: in doubt", count)
+        return count
+
+    def _chat_limiter(self, user_id: str) -> AsyncLimiter:
+        limiter = self._chat_limiters.pop(user_id, None) or AsyncLimiter(1, 1 / self._per_chat)
+        self._chat_limiters[user_id] = limiter
+        if len(self._chat_limiters) > 10_000:
+            self._chat_limiters.popitem(last=False)
+        return limiter
 
     async def run_once(self) -> int:
         """Send what is due now; return how many rows were handled."""
         now = self.clock.now()
         due = await self.db.transact(lambda tx: due_deliveries(tx, self.platform, now, self.batch))
-        for delivery in due:
-            row = delivery.message
-            ref = ParticipantRef(
-                platform=delivery.platform, workspace=delivery.workspace, user_id=delivery.user_id
-            )
+        await asyncio.gather(*(self._deliver(d) for d in due))
+        return len(due)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        row = delivery.message
+        ref = ParticipantRef(
+            platform=delivery.platform, workspace=delivery.workspace, user_id=delivery.user_id
+        )
+        async with self._slots, self._chat_limiter(delivery.user_id), self._limiter:
+            claimed_at = self.clock.now()
+            if not await self.db.transact(lambda tx: claim_message(tx, row.id, claimed_at)):
+                return
             try:
                 result = await self.send(ref, Outgoing.model_validate_json(row.message))
             except Exception as exc:  # a bug or an unexpected answer: try again later
                 log.warning("outbox row %s failed: %s", row.id, type(exc).__name__)
                 result = DeliveryResult.RETRY
-            await self.db.transact(partial(self._record, row=row, result=result))
-        return len(due)
+        await self.db.transact(partial(self._record, row=row, result=result))
 
     async def _record(self, tx: Transaction, row: OutboxRecord, result: DeliveryResult) -> None:
         if result is DeliveryResult.SENT:
-            await mark_message_sent(tx, row.id, self.clock.now())
+            mark_message_sent(tx, row.id, self.clock.now())
         elif result is DeliveryResult.UNREACHABLE:
             await mark_message_unreachable(tx, row.id, "unreachable")
         else:
@@ -89,7 +129,8 @@ class OutboxDispatcher:
             await retry_message_later(tx, row.id, later, "retry", MAX_ATTEMPTS)
 
     async def run_forever(self) -> None:
-        """Keep sending what becomes due."""
+        """Recover, then keep sending what becomes due."""
+        await self.recover()
         while True:
             try:
                 handled = await self.run_once()

@@ -151,6 +151,22 @@ class Turn:
         return self.campaign.text(value, self.lang)
 
 
+@dataclass(frozen=True)
+class Speaker:
+    """The campaign in one language, for texts made outside a turn (reminders, outbox)."""
+
+    campaign: Campaign
+    lang: str
+
+    def text(self, value: Any) -> str:
+        """A campaign string in this language."""
+        return self.campaign.text(value, self.lang)
+
+
+Speaks = Turn | Speaker
+"""Anything that can say campaign texts in a language."""
+
+
 def global_button(label: str, action: str) -> Button:
     """A button that works from any step (navigation)."""
     return Button(label=label, payload=f"g:{action}")

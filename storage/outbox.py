@@ -37,15 +37,36 @@ async def enqueue_message(
     dedupe_key: str,
     message: str,
     now: datetime,
+    batch: str = "",
 ) -> bool:
     """Queue a message for one person; False when ``dedupe_key`` was queued before."""
     stamp = to_db(now)
     changed = await tx.execute(
-        "INSERT INTO outbox (participant_id, kind, dedupe_key, message, next_attempt_at, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        (participant_id, kind, dedupe_key, message, stamp, stamp),
+        "INSERT INTO outbox (participant_id, kind, batch, dedupe_key, message, next_attempt_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+        (participant_id, kind, batch, dedupe_key, message, stamp, stamp),
     )
     return changed > 0
+
+
+async def enqueue_many(
+    tx: Transaction,
+    kind: str,
+    batch: str,
+    rows: list[tuple[int, str, str]],
+    now: datetime,
+) -> int:
+    """Queue one message per (participant id, dedupe key, message) in one statement; rows
+    whose key was queued before are skipped. Returns how many rows the outbox holds for
+    ``batch`` now."""
+    stamp = to_db(now)
+    await tx.executemany(
+        "INSERT INTO outbox (participant_id, kind, batch, dedupe_key, message, next_attempt_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+        [(pid, kind, batch, key, message, stamp, stamp) for pid, key, message in rows],
+    )
+    row = await tx.fetchone("SELECT COUNT(*) FROM outbox WHERE batch = ?", (batch,))
+    return int(row[0]) if row else 0
 
 
 async def outbox_for(tx: Transaction, participant_id: int) -> list[OutboxRecord]:
@@ -54,6 +75,34 @@ async def outbox_for(tx: Transaction, participant_id: int) -> list[OutboxRecord]
         f"SELECT {_COLUMNS} FROM outbox WHERE participant_id = ? ORDER BY id", (participant_id,)
     )
     return [_record(r) for r in rows]
+
+
+async def claim_message(tx: Transaction, message_id: int, now: datetime) -> bool:
+    """Mark a pending row 'sending', just before its send; False if another took it. A crash
+    after this leaves it 'sending', never silently pending again."""
+    changed = await tx.execute(
+        "UPDATE outbox SET status = 'sending', claimed_at = ? WHERE id = ? AND status = 'pending'",
+        (to_db(now), message_id),
+    )
+    return changed > 0
+
+
+async def mark_in_doubt(tx: Transaction, platform: str) -> int:
+    """After a crash: rows that were being sent may or may not have arrived. They are not
+    sent again by themselves; staff see them as 'in doubt'."""
+    return await tx.execute(
+        "UPDATE outbox SET status = 'in_doubt' WHERE status = 'sending' AND participant_id IN "
+        "(SELECT id FROM participants WHERE platform = ?)",
+        (platform,),
+    )
+
+
+async def batch_progress(tx: Transaction, batch: str) -> dict[str, int]:
+    """How many rows of a broadcast or reminder are in each state."""
+    rows = await tx.fetchall(
+        "SELECT status, COUNT(*) FROM outbox WHERE batch = ? GROUP BY status", (batch,)
+    )
+    return {r[0]: int(r[1]) for r in rows}
 
 
 async def due_deliveries(
@@ -71,9 +120,9 @@ async def due_deliveries(
     return [Delivery(_record(r), r["platform"], r["workspace"], r["user_id"]) for r in rows]
 
 
-async def mark_message_sent(tx: Transaction, message_id: int, now: datetime) -> None:
+def mark_message_sent(tx: Transaction, message_id: int, now: datetime) -> None:
     """The dispatcher delivered the row."""
-    await tx.execute(
+    tx.write(
         "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
         (to_db(now), message_id),
     )

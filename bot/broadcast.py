@@ -1,0 +1,242 @@
+"""Broadcasts and reminders: messages to a segment, written to the outbox in one transaction.
+
+A broadcast is staff's message (one text per language; a missing language falls back to the
+campaign's default) to a segment: registrants or the waiting list of a meeting, people who
+started the survey and have not sent it, people who asked to follow the process, everyone;
+narrowed by platform and language. ``plan`` says who would get what; ``send`` writes one
+outbox row per recipient, keyed so that sending the same broadcast again adds nobody twice.
+
+Reminders come from the campaign file and go out by themselves (``due_reminders`` and
+``queue_reminder`` once a minute in ``run``): each to each person once, at most, even across
+restarts; never in quiet hours, unless waiting for the morning would be too late.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from functools import partial
+
+from bot.campaign import Campaign, Reminder
+from bot.i18n import _, fmt_day_and_time, use_language
+from bot.meetings import meeting_message
+from bot.messages import Outgoing
+from bot.turn import Speaker, global_button
+from storage.database import Database, Transaction
+from storage.outbox import batch_progress, enqueue_many
+from storage.registrations import registration_for
+from storage.segments import SEGMENTS, Member, segment_members
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Who: a kind of segment, its meeting if any, and the narrowing filters."""
+
+    kind: str
+    meeting: str | None = None
+    platform: str | None = None
+    language: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, campaign: Campaign, **filters: str | None) -> Segment:
+        """``registrants:info``, ``waiting:info``, ``unfinished``, ``followers``, ``everyone``."""
+        kind, _sep, meeting = text.partition(":")
+        if kind not in SEGMENTS:
+            raise ValueError(f"unknown segment {kind!r}: one of {', '.join(SEGMENTS)}")
+        if kind in ("registrants", "waiting"):
+            if campaign.meeting(meeting) is None:
+                ids = ", ".join(m.id for m in campaign.meetings)
+                raise ValueError(f"{kind}:<meeting> needs a meeting id: one of {ids}")
+        elif meeting:
+            raise ValueError(f"segment {kind!r} takes no meeting")
+        if kind == "followers" and (
+            campaign.survey is None or not campaign.survey.follow_question
+        ):
+            raise ValueError("the campaign's survey names no follow_question")
+        return cls(kind, meeting or None, **filters)
+
+
+async def members(tx: Transaction, campaign: Campaign, segment: Segment) -> list[Member]:
+    """The reachable people of the segment, now."""
+    survey = campaign.survey
+    return await segment_members(
+        tx,
+        segment.kind,
+        meeting=segment.meeting,
+        survey_id=survey.id if survey else None,
+        follow_question=survey.follow_question if survey else None,
+        default_language=campaign.default_language,
+        platform=segment.platform,
+        language=segment.language,
+    )
+
+
+def text_for(messages: dict[str, str], lang: str, default: str) -> str:
+    """The broadcast's text in ``lang``, else in the default language."""
+    return messages.get(lang) or messages[default]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who would get the broadcast, by language, and what each language reads."""
+
+    recipients: int
+    by_language: dict[str, int]
+    preview: dict[str, str]
+
+
+async def plan(
+    db: Database, campaign: Campaign, segment: Segment, messages: dict[str, str]
+) -> Plan:
+    """Count the recipients and show the text each language gets, without sending."""
+    if campaign.default_language not in messages:
+        raise ValueError(f"a broadcast needs a text in '{campaign.default_language}'")
+    found = await db.transact(lambda tx: members(tx, campaign, segment))
+    by_language = Counter(m.language for m in found)
+    preview = {
+        lang: text_for(messages, lang, campaign.default_language) for lang in sorted(by_language)
+    }
+    return Plan(len(found), dict(by_language), preview)
+
+
+async def send(
+    db: Database,
+    campaign: Campaign,
+    segment: Segment,
+    messages: dict[str, str],
+    batch: str,
+    now: datetime,
+) -> int:
+    """Write the broadcast to the outbox, one row per recipient, in one transaction; return
+    how many rows the broadcast has (sending it again adds nobody twice)."""
+    if campaign.default_language not in messages:
+        raise ValueError(f"a broadcast needs a text in '{campaign.default_language}'")
+
+    async def job(tx: Transaction) -> int:
+        rows = []
+        bodies: dict[str, str] = {}
+        for member in await members(tx, campaign, segment):
+            if member.language not in bodies:
+                with use_language(member.language):
+                    bodies[member.language] = Outgoing(
+                        text=text_for(messages, member.language, campaign.default_language),
+                        buttons=[[global_button(_("Main menu"), "menu")]],
+                    ).model_dump_json()
+            rows.append(
+                (
+                    member.participant_id,
+                    f"{batch}:{member.participant_id}",
+                    bodies[member.language],
+                )
+            )
+        return await enqueue_many(tx, "broadcast", batch, rows, now)
+
+    return await db.transact(job)
+
+
+# -- reminders -----------------------------------------------------------------------------
+
+
+def reminder_target(campaign: Campaign, reminder: Reminder) -> datetime | None:
+    """What the reminder is before: the meeting's start, or the survey's deadline."""
+    if reminder.survey:
+        return campaign.survey_deadline()
+    meeting = campaign.meeting(reminder.meeting or "")
+    return campaign.meeting_start(meeting) if meeting else None
+
+
+def in_quiet_hours(campaign: Campaign, moment: datetime) -> bool:
+    """Whether ``moment`` falls in the campaign's quiet hours (local time)."""
+    start, end = campaign.campaign.quiet_hours
+    hour = moment.astimezone(campaign.tz).hour
+    return (hour >= start or hour < end) if start > end else (start <= hour < end)
+
+
+def _quiet_ends(campaign: Campaign, moment: datetime) -> datetime:
+    local = moment.astimezone(campaign.tz)
+    end = datetime.combine(
+        local.date(), time(campaign.campaign.quiet_hours[1]), tzinfo=campaign.tz
+    )
+    return end if end > local else end + timedelta(days=1)
+
+
+def due_reminders(campaign: Campaign, now: datetime) -> list[Reminder]:
+    """The reminders that should go out now."""
+    due = []
+    for reminder in campaign.reminders:
+        target = reminder_target(campaign, reminder)
+        if target is None or now >= target:
+            continue
+        if now < target - timedelta(hours=reminder.hours_before):
+            continue
+        # In quiet hours a reminder waits for the morning, unless the morning is too late.
+        if in_quiet_hours(campaign, now) and _quiet_ends(campaign, now) < target:
+            continue
+        due.append(reminder)
+    return due
+
+
+async def queue_reminder(
+    tx: Transaction, campaign: Campaign, reminder: Reminder, now: datetime
+) -> int:
+    """Write the reminder to the outbox for everyone it is for who has not had it."""
+    batch = f"reminder:{reminder.id}"
+    rows = []
+    if reminder.survey:
+        target = campaign.survey_deadline()
+        assert target is not None
+        for member in await members(tx, campaign, Segment("unfinished")):
+            with use_language(member.language):
+                message = Outgoing(
+                    text=_(
+                        "Reminder: the survey closes {when}. You have started it; finishing "
+                        "takes a few minutes."
+                    ).format(when=fmt_day_and_time(target, campaign.tz)),
+                    buttons=[[global_button(_("Continue the survey"), "survey")]],
+                )
+            rows.append(
+                (
+                    member.participant_id,
+                    f"{batch}:{member.participant_id}",
+                    message.model_dump_json(),
+                )
+            )
+    else:
+        meeting = campaign.meeting(reminder.meeting or "")
+        assert meeting is not None
+        for member in await members(tx, campaign, Segment("registrants", meeting.id)):
+            registration = await registration_for(tx, member.participant_id, meeting.id)
+            if registration is None:
+                continue
+            speaker = Speaker(campaign, member.language)
+            title = speaker.text(meeting.title)
+            message = meeting_message(
+                speaker,
+                meeting,
+                registration,
+                partial(_reminder_headline, title),
+            )
+            rows.append(
+                (
+                    member.participant_id,
+                    f"{batch}:{member.participant_id}",
+                    message.model_dump_json(),
+                )
+            )
+    before = sum((await batch_progress(tx, batch)).values())
+    return await enqueue_many(tx, "reminder", batch, rows, now) - before
+
+
+def _reminder_headline(title: str) -> str:
+    return _("Reminder: {meeting}").format(meeting=title)
+
+
+async def queue_due_reminders(db: Database, campaign: Campaign, now: datetime) -> int:
+    """One tick of the reminder schedule; returns how many new rows were queued."""
+    queued = 0
+    for reminder in due_reminders(campaign, now):
+        queued += await db.transact(
+            partial(queue_reminder, campaign=campaign, reminder=reminder, now=now)
+        )
+    return queued

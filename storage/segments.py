@@ -1,0 +1,77 @@
+"""Who a broadcast or reminder goes to: the people of a segment, as plain rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.database import Transaction
+
+
+@dataclass(frozen=True)
+class Member:
+    """A recipient: their row id, language and platform identity."""
+
+    participant_id: int
+    language: str
+    platform: str
+    workspace: str
+    user_id: str
+
+
+SEGMENTS = ("registrants", "waiting", "unfinished", "followers", "everyone")
+
+
+async def segment_members(
+    tx: Transaction,
+    kind: str,
+    *,
+    meeting: str | None = None,
+    survey_id: str | None = None,
+    follow_question: str | None = None,
+    default_language: str,
+    platform: str | None = None,
+    language: str | None = None,
+) -> list[Member]:
+    """The reachable people of a segment, optionally of one platform and language.
+
+    ``registrants``/``waiting``: those with a place / on the waiting list of ``meeting``;
+    ``unfinished``: started the survey, not sent it; ``followers``: answered yes to
+    ``follow_question``; ``everyone``.
+    """
+    if kind == "registrants" or kind == "waiting":
+        status = "confirmed" if kind == "registrants" else "waiting"
+        where, params = (
+            "p.id IN (SELECT participant_id FROM registrations WHERE meeting_id = ? "
+            "AND status = ?)",
+            [meeting, status],
+        )
+    elif kind == "unfinished":
+        where, params = (
+            "p.id IN (SELECT participant_id FROM responses WHERE survey_id = ? "
+            "AND status = 'in_progress')",
+            [survey_id],
+        )
+    elif kind == "followers":
+        where, params = (
+            "p.id IN (SELECT r.participant_id FROM responses r JOIN answers a "
+            "ON a.response_id = r.id WHERE r.survey_id = ? AND a.question_id = ? "
+            "AND a.value = '\"yes\"')",
+            [survey_id, follow_question],
+        )
+    elif kind == "everyone":
+        where, params = "1 = 1", []
+    else:
+        raise ValueError(f"unknown segment {kind!r} (one of {', '.join(SEGMENTS)})")
+    sql = (
+        "SELECT p.id, COALESCE(p.language, ?), p.platform, p.workspace, p.user_id "
+        f"FROM participants p WHERE p.unreachable = 0 AND {where}"
+    )
+    all_params: list[object] = [default_language, *params]
+    if platform is not None:
+        sql += " AND p.platform = ?"
+        all_params.append(platform)
+    if language is not None:
+        sql += " AND COALESCE(p.language, ?) = ?"
+        all_params += [default_language, language]
+    rows = await tx.fetchall(sql + " ORDER BY p.id", all_params)
+    return [Member(r[0], r[1], r[2], r[3], r[4]) for r in rows]
