@@ -398,12 +398,15 @@ async def _remind(engine: Engine, clock: Clock) -> None:
 async def _purge_daily(engine: Engine, clock: Clock) -> None:
     """``run`` purges by itself once a day (and at start)."""
     from bot.privacy import purge
+    from storage.events import EVENT_MEMORY, prune_events
 
     while True:
         try:
             erased = await engine.db.transact(lambda tx: purge(tx, engine.campaign, clock.now()))
             if erased:
+                engine.forget_all()
                 log.info("purged %d participants after the retention date", erased)
+            await engine.db.transact(lambda tx: prune_events(tx, clock.now() - EVENT_MEMORY))
         except Exception as exc:
             log.error("purge failed: %s", type(exc).__name__)
         await asyncio.sleep(24 * 3600)

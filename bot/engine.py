@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from bot import meetings, menu, privacy, survey
@@ -41,7 +42,7 @@ from storage.participants import (
     save_participant,
     set_unreachable,
 )
-from storage.records import ResponseRecord, StoredReplies
+from storage.records import ParticipantRecord, ResponseRecord, StoredReplies
 from storage.responses import load_response
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class _Result:
     view: View | None
     replies: list[Outgoing]
     duplicate: StoredReplies | None = None
+    stranger: bool = False
 
 
 class KeyedLock:
@@ -167,6 +169,8 @@ class Engine:
                     ]
             if result.duplicate is not None:
                 return self._unsent(result.duplicate)
+            if result.stranger:
+                return result.replies
             if result.view is None:  # erased: nothing of theirs stays, in memory either
                 self._cache.pop(key, None)
             else:
@@ -196,6 +200,15 @@ class Engine:
             return found
 
         return await self.db.transact(job)
+
+    def forget_all(self) -> None:
+        """Drop everything kept in memory about people (after a purge)."""
+        self._cache.clear()
+        self._handed_out.clear()
+
+    def replies_failed(self, incoming: Incoming) -> None:
+        """The handler could not send the replies: a redelivery may get them again."""
+        self._handed_out.pop(incoming.scoped_event_id, None)
 
     async def mark_unreachable(self, ref: ParticipantRef) -> None:
         """The platform says this person blocked the bot: stop sending them anything."""
@@ -232,6 +245,10 @@ class Engine:
             if stored is not None:
                 return _Result(None, [], duplicate=stored)
             participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            if participant is None and incoming.kind is Kind.BUTTON:
+                # A button from before this person was erased (or from another database):
+                # answer with the menu and store nothing about them.
+                return await self._stranger(tx, incoming, now)
             if participant is None:
                 hint = pick_language(
                     incoming.language_hint, self.offered_languages, self.campaign.default_language
@@ -314,6 +331,45 @@ class Engine:
         )
         return _Result(new_view, turn.replies)
 
+    async def _stranger(self, tx: Transaction, incoming: Incoming, now: datetime) -> _Result:
+        """Replies for someone the bot keeps nothing about; nothing is written."""
+        lang = pick_language(
+            incoming.language_hint, self.offered_languages, self.campaign.default_language
+        )
+        ref = incoming.ref
+        nobody = ParticipantRecord(
+            id=0,
+            platform=ref.platform,
+            workspace=ref.workspace,
+            user_id=ref.user_id,
+            language=lang,
+            language_chosen=False,
+            name=None,
+            role=None,
+            organisation=None,
+            municipality=None,
+            unreachable=False,
+            created_at=now,
+        )
+
+        async def no_response() -> ResponseRecord | None:
+            return None
+
+        turn = Turn(
+            campaign=self.campaign,
+            tx=tx,
+            now=now,
+            incoming=incoming,
+            participant=nobody,
+            state=ConversationState(),
+            lang=lang,
+            offered_languages=self.offered_languages,
+            load_response=no_response,
+        )
+        with use_language(lang):
+            await menu.show_menu(turn, greeting=menu.welcome(turn))
+        return _Result(None, turn.replies, stranger=True)
+
     def _language_for(self, participant: Any, incoming: Incoming) -> str:
         """The participant's chosen language; until they choose, the platform's hint."""
         default = self.campaign.default_language
@@ -334,6 +390,15 @@ class Engine:
 
     async def _route(self, turn: Turn, new_person: bool) -> None:
         incoming = turn.incoming
+        if (
+            incoming.kind is not Kind.COMMAND
+            and turn.state.step.startswith(("signup.", "survey.", "cancel."))
+            and privacy.needs_notice(turn)
+        ):
+            # In the middle of something that stores what they say, but the notice is new to
+            # them (it changed, or they began before it existed): the notice first.
+            await privacy.ask(turn, "resume")
+            return
         if incoming.kind is Kind.COMMAND:
             await self._command(turn, incoming.command.lower().lstrip("/"), incoming.args)
         elif incoming.kind is Kind.BUTTON:

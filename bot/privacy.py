@@ -38,8 +38,9 @@ def needs_notice(turn: Turn) -> bool:
 
 
 async def ask(turn: Turn, then: str) -> None:
-    """Show the notice; ``then`` is the global action to go on with once accepted."""
-    turn.goto("privacy.notice", draft={"then": then})
+    """Show the notice; ``then`` is the global action to go on with once accepted ("resume":
+    back to the step it interrupted, with what the person had entered there)."""
+    turn.goto("privacy.notice", after_notice=then, resume_step=turn.state.step)
     await show_notice(turn)
 
 
@@ -64,7 +65,11 @@ def accept(turn: Turn) -> str:
     turn.participant.privacy_version = privacy.version
     turn.participant.privacy_accepted_at = turn.now
     turn.participant_changed = True
-    return turn.state.draft.get("then") or "menu"
+    then = turn.state.after_notice or "menu"
+    if then == "resume" and turn.state.resume_step:
+        turn.goto(turn.state.resume_step)
+    turn.state.after_notice = turn.state.resume_step = None
+    return then
 
 
 async def show_privacy(turn: Turn) -> None:

@@ -38,6 +38,10 @@ class ConversationState(BaseModel):
     """Ticks of a multi-select question not yet confirmed with Done."""
     search: str | None = None
     """The last text typed to find a municipality."""
+    after_notice: str | None = None
+    """Where to go once the privacy notice is accepted (a global action, or "resume")."""
+    resume_step: str | None = None
+    """The step the notice interrupted, to return to with "resume"."""
     buttons: dict[str, str] = {}
     """Label (case-folded) -> payload of the buttons last shown: typing a label presses it."""
 

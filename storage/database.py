@@ -59,6 +59,11 @@ class Transaction:
         self._conn = conn
         self._buffer: list[_Write] = []
         self._isolated = isolated
+        self.truncate_wal = False
+
+    def truncate_wal_after_commit(self) -> None:
+        """After this transaction, empty the WAL file: erased data must not linger there."""
+        self.truncate_wal = True
 
     def write(self, sql: str, params: Sequence[Any], *, conflict: Exception | None = None) -> None:
         """Buffer a write; ``conflict`` is raised instead if it breaks a uniqueness rule."""
@@ -252,6 +257,7 @@ class Database:
                     return
             await tx.flush()
             await self._conn.execute("COMMIT")
+            await self._after_commit(tx)
         except WriteFailed:
             # Some job's buffered write broke a rule (a redelivered event id): find which.
             await self._rollback()
@@ -276,12 +282,17 @@ class Database:
             result = await pending.job(tx)
             await tx.flush()
             await self._conn.execute("COMMIT")
+            await self._after_commit(tx)
         except Exception as exc:
             await self._rollback()
             _fail([pending], exc)
             return
         if not pending.future.done():
             pending.future.set_result(result)
+
+    async def _after_commit(self, tx: Transaction) -> None:
+        if tx.truncate_wal:
+            await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _requeue_deferred(self, deferred: _Deferred) -> None:
         for sql, rows in deferred.statements.items():

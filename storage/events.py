@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from storage.database import Database, Transaction
 from storage.records import StoredReplies
@@ -42,15 +42,29 @@ async def stored_replies(tx: Transaction, event_id: str) -> StoredReplies | None
     return StoredReplies(row[0], row[1], row[2], bool(row[3]))
 
 
+# Once sent, the replies are not kept: they may echo what a person said.
+_SENT = "UPDATE processed_events SET replies_sent = 1, replies = '[]' WHERE event_id = ?"
+
+EVENT_MEMORY = timedelta(days=7)
+"""How long event ids are remembered: platforms redeliver within hours (Telegram keeps
+updates 24 hours)."""
+
+
 def mark_replies_sent(db: Database, event_id: str) -> None:
     """Note that an event's replies went out (written with the next transaction)."""
-    db.defer("UPDATE processed_events SET replies_sent = 1 WHERE event_id = ?", (event_id,))
+    db.defer(_SENT, (event_id,))
 
 
 async def mark_replies_sent_now(tx: Transaction, event_id: str) -> None:
     """Note at once that an event's replies went out."""
-    await tx.execute(
-        "UPDATE processed_events SET replies_sent = 1 WHERE event_id = ?", (event_id,)
+    await tx.execute(_SENT, (event_id,))
+
+
+async def prune_events(tx: Transaction, before: datetime) -> int:
+    """Forget events older than ``before`` whose replies went out."""
+    return await tx.execute(
+        "DELETE FROM processed_events WHERE received_at < ? AND replies_sent = 1",
+        (to_db(before),),
     )
 
 

@@ -114,7 +114,32 @@ async def delete_participant(
     events with the replies they got, registrations, outbox rows, survey responses. With
     ``keep_anonymous_answers`` the survey answers stay, without any link to the person,
     except the answers to ``written_questions`` (free text may say who wrote it)."""
+    who = await participant_by_id(tx, participant_id)
+    if who is not None:
+        await tx.execute(
+            "DELETE FROM staff WHERE platform = ? AND workspace = ? AND user_id = ?",
+            (who.platform, who.workspace, who.user_id),
+        )
+    # Their events stay known (a redelivered one must change nothing), but without them and
+    # without the replies they got.
+    await tx.execute(
+        "UPDATE processed_events SET participant_id = NULL, replies = '[]', replies_sent = 1 "
+        "WHERE participant_id = ?",
+        (participant_id,),
+    )
     if keep_anonymous_answers:
+        # Kept answers keep only the day they were given: exact times could point back.
+        await tx.execute(
+            "UPDATE answers SET answered_at = substr(answered_at, 1, 10) WHERE response_id IN "
+            "(SELECT id FROM responses WHERE participant_id = ?)",
+            (participant_id,),
+        )
+        await tx.execute(
+            "UPDATE responses SET started_at = substr(started_at, 1, 10), "
+            "updated_at = substr(updated_at, 1, 10), "
+            "submitted_at = substr(submitted_at, 1, 10) WHERE participant_id = ?",
+            (participant_id,),
+        )
         marks = ", ".join("?" for _q in written_questions)
         if written_questions:
             await tx.execute(
@@ -127,6 +152,7 @@ async def delete_participant(
             (participant_id,),
         )
     await tx.execute("DELETE FROM participants WHERE id = ?", (participant_id,))
+    tx.truncate_wal_after_commit()
 
 
 async def all_participant_ids(tx: Transaction) -> list[int]:

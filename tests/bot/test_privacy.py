@@ -117,8 +117,7 @@ def everything_in(path: Path) -> str:
 
 
 def raw_bytes(path: Path) -> bytes:
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """The database file and its WAL as they are on disk (no checkpoint of our own)."""
     data = path.read_bytes()
     wal = path.with_name(path.name + "-wal")
     return data + (wal.read_bytes() if wal.exists() else b"")
@@ -244,3 +243,59 @@ async def test_info_logs_hold_no_names_ids_or_answers(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for trace in (NAME, USER, ORGANISATION, IDEA, "Asker"):
         assert trace not in logged
+
+
+async def test_a_new_notice_stops_someone_in_the_middle_until_they_read_it(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(), db, clock)
+    chat = Chat(engine, "midway")
+    await chat.command("survey")
+    await chat.press("Resident")
+
+    def new_version(data: dict[str, Any]) -> None:
+        data["privacy"]["version"] = "2021-06-01"
+
+    engine.reload(make_campaign(new_version))
+    chat.accept_privacy = False
+    await chat.send("Moss")
+    assert "OK, go on" in chat.labels
+    assert "municipality" not in {r[0] for r in await rows(db, "SELECT question_id FROM answers")}
+    await chat.press("OK, go on")
+    assert "Which municipality" in chat.text
+    await chat.send("Moss")
+    assert "How often" in chat.text
+
+
+async def test_after_erasure_old_events_and_buttons_bring_nobody_back(
+    engine: Engine, db: Database
+) -> None:
+    from bot.messages import Kind
+
+    chat = Chat(engine, USER)
+    await give_everything(chat)
+    earlier = chat.incoming(Kind.TEXT, text="redelivered later")
+    await chat.deliver(earlier)
+    old_button = (
+        chat.button("Main menu") if "Main menu" in chat.labels else chat.history[0].buttons[0][0]
+    )
+    await chat.command("delete")
+    yes = chat.button("Yes, delete my data")
+    await chat.press_button(yes)
+
+    assert await engine.handle(earlier) == []  # the platform redelivers an old event
+    await chat.press_button(yes)  # a double tap
+    replies = await engine.handle(chat.incoming(Kind.BUTTON, payload=old_button.payload))
+    assert "What would you like to do?" in replies[0].text
+    assert await rows(db, "SELECT * FROM participants") == []
+
+
+async def test_after_a_purge_a_cached_person_starts_afresh(engine: Engine, db: Database) -> None:
+    from bot.privacy import purge
+
+    chat = Chat(engine, USER)
+    await give_everything(chat)
+    await db.transact(lambda tx: purge(tx, engine.campaign, oslo(2022, 7, 2, 9, 0)))
+    engine.forget_all()
+    await chat.command("start")
+    assert "Hello!" in chat.text and "something went wrong" not in chat.text
