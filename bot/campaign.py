@@ -468,6 +468,8 @@ def _with_translations(
     problems: list[CampaignError] = []
     for lang, file in overlays.items():
         overlay = _read_toml(file.read_bytes(), str(file))
+        if "strings" not in overlay:
+            continue  # not a translation (a copy or backup of the campaign beside it)
         unknown = set(overlay) - {"strings"}
         file_problems = [CampaignProblem(k, "unknown key (only [strings])") for k in unknown]
         for key, text in overlay.get("strings", {}).items():
@@ -485,7 +487,9 @@ def _with_translations(
         if lang not in languages:
             languages.append(lang)
     if problems:
-        raise problems[0]
+        raise CampaignError(
+            ", ".join(p.path for p in problems), [q for p in problems for q in p.problems]
+        )
     merged["campaign"]["languages"] = languages
     return merged
 

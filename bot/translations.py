@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from string import Formatter
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
@@ -18,12 +19,22 @@ from bot.campaign import Campaign, string_keys
 from bot.errors import CampaignProblem
 from bot.i18n import DOMAIN, locales_dir
 
-_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}|%\([A-Za-z_][A-Za-z0-9_]*\)[sd]")
+_PERCENT = re.compile(r"%\([A-Za-z_][A-Za-z0-9_]*\)[sd]")
 
 
 def placeholders(text: str) -> list[str]:
-    """The placeholders of a message, sorted (the order may differ between languages)."""
-    return sorted(_PLACEHOLDER.findall(text))
+    """The placeholders of a message, sorted (the order may differ between languages).
+
+    ``{name}`` fields are read the way ``str.format`` reads them, so a broken brace (which
+    would make the message fail for everyone speaking that language) is reported as one.
+    """
+    try:
+        fields = [
+            f"{{{name}}}" for _t, name, _s, _c in Formatter().parse(text) if name is not None
+        ]
+    except ValueError:
+        return ["<broken braces>"]
+    return sorted(fields + _PERCENT.findall(text))
 
 
 def _read(path: Path, locale: str | None = None) -> Catalog:

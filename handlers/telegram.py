@@ -28,7 +28,15 @@ from telegram import (
     Update,
 )
 from telegram.constants import MessageLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.engine import Engine
@@ -42,6 +50,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 OPEN_KEYBOARDS_MAX = 100_000
+SEND_ATTEMPTS = 3
+"""A send that could not reach Telegram is tried again twice (after 0.5 s and 1 s)."""
 SELECTED_MARK = "\u2705 "
 CHOSEN_MARK = "\u2714 "
 TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH
@@ -162,8 +172,8 @@ class TelegramHandler:
         await self.set_commands()
         for pending in await self.engine.unsent_replies(PLATFORM):
             chat_id = int(pending.ref.user_id)
-            await self._send_replies(chat_id, pending.replies, None, None, pending.ref)
-            await self.engine.confirm_pending(pending)
+            if await self._send_replies(chat_id, pending.replies, None, None, pending.ref):
+                await self.engine.confirm_pending(pending)
 
     async def stop(self) -> None:
         """Finish sending what was committed, then disconnect."""
@@ -177,9 +187,14 @@ class TelegramHandler:
         languages = self.engine.offered_languages
         default = self.engine.campaign.default_language
         for code in (None, *languages):
+            if code is not None and not (len(code) == 2 and code.isalpha()):
+                continue  # the Bot API takes two-letter ISO 639-1 codes only
             with use_language(code or default):
                 commands = [BotCommand(name, describe()) for name, describe in COMMANDS.items()]
-            await self.bot.set_my_commands(commands, language_code=code)
+            try:
+                await self.bot.set_my_commands(commands, language_code=code)
+            except BadRequest as exc:  # one language refused must not stop the bot
+                log.warning("setMyCommands(%s) refused: %s", code, type(exc).__name__)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -195,12 +210,22 @@ class TelegramHandler:
             except RetryAfter as exc:
                 await asyncio.sleep(_seconds(exc))
                 continue
+            except Conflict:
+                # Another instance polls this bot (an overlapping restart): wait it out.
+                log.warning("another instance is polling this bot; retrying")
+                await asyncio.sleep(5.0)
+                continue
             except NetworkError:
                 await asyncio.sleep(1.0)
                 continue
             if not updates:
                 continue
-            await asyncio.gather(*(self.process(u) for u in updates))
+            outcomes = await asyncio.gather(
+                *(self.process(u) for u in updates), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):  # the engine answered the person already
+                    log.error("an update failed: %s", type(outcome).__name__)
             offset = updates[-1].update_id + 1
 
     async def process(self, update: Update) -> None:
@@ -258,6 +283,8 @@ class TelegramHandler:
                     del self._chat_tail[chat_id]
             if sent:
                 self.engine.replies_sent(incoming)
+            else:
+                self.engine.replies_failed(incoming)
 
         task = self._spawn(deliver())
         self._chat_tail[chat_id] = task
@@ -309,6 +336,18 @@ class TelegramHandler:
             log.warning("sending to Telegram failed: %s", type(exc).__name__)
             return False
 
+    async def send(self, chat_id: int, reply: Outgoing) -> int | None:
+        """One ``Outgoing`` as Telegram messages, tried again when it could not connect."""
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                return await self._send_once(chat_id, reply)
+            except NetworkError as exc:
+                # A timed-out send may have arrived: trying again could send it twice.
+                if isinstance(exc, BadRequest | TimedOut) or attempt == SEND_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5 * 2**attempt)
+        return None
+
     def _forget_keyboard(self, chat_id: int, message_id: int) -> None:
         if self._open_keyboards.get(chat_id) == message_id:
             del self._open_keyboards[chat_id]
@@ -322,7 +361,7 @@ class TelegramHandler:
         except BadRequest as exc:  # already closed, deleted or too old
             log.debug("could not remove an old keyboard: %s", type(exc).__name__)
 
-    async def send(self, chat_id: int, reply: Outgoing) -> int | None:
+    async def _send_once(self, chat_id: int, reply: Outgoing) -> int | None:
         """One ``Outgoing`` as one or more Telegram messages; the id of the one with buttons."""
         markup = keyboard(reply)
         if reply.attachment is not None:

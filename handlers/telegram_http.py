@@ -44,6 +44,7 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit),
                 headers={"User-Agent": self.USER_AGENT},
+                trust_env=True,  # HTTPS_PROXY and friends, as PTB's httpx default honours
             )
 
     async def shutdown(self) -> None:
@@ -68,7 +69,10 @@ class AiohttpRequest(BaseRequest):
         connect = (
             self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
         )
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+        # connect bounds waiting for a pooled connection and connecting; sock_read each read.
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect, sock_connect=connect, sock_read=read
+        )
         data: Any = None
         if request_data is not None:
             files = request_data.multipart_data

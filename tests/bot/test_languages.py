@@ -245,3 +245,19 @@ async def test_unsupported_message_hint_in_each_language(db: Database, clock: Fi
         await chat.deliver(chat.incoming(Kind.UNSUPPORTED))
         texts.add(chat.replies[0].text.split("\n")[0])
     assert len(texts) == len(LANGUAGES)
+
+
+def test_the_check_reports_broken_braces(tmp_path: Path) -> None:
+    base = _catalog(
+        tmp_path, 'msgid "Hello {name}"\nmsgstr "Hallo {name"\n\nmsgid "Bye"\nmsgstr "Ha det"\n'
+    )
+    [problem] = catalog_problems("xx", base)
+    assert "broken braces" in problem.problem
+
+
+def test_a_copy_of_the_campaign_beside_it_is_not_a_language(tmp_path: Path) -> None:
+    source = load_campaign.__globals__["default_campaign_path"]()
+    text = source.read_text(encoding="utf-8")
+    (tmp_path / "c.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "c.old.toml").write_text(text, encoding="utf-8")
+    assert "old" not in load_campaign(tmp_path / "c.toml").campaign.languages
