@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.campaign import Campaign
-from bot.i18n import _, ngettext
+from bot.i18n import _, language_name, ngettext
 from bot.messages import Attachment, Outgoing
 from bot.survey import answer_values, describe_answer
 from bot.turn import Turn, global_button
@@ -106,7 +106,7 @@ async def my_data(turn: Turn) -> None:
             "{n} registration for a meeting.", "{n} registrations for meetings.", registrations
         ).format(n=registrations),
         ngettext("{n} survey answer.", "{n} survey answers.", answers).format(n=answers),
-        _("Language: {language}").format(language=data["you"]["language"] or "-"),
+        _("Language: {language}").format(language=language_name(data["you"]["language"] or "-")),
     ]
     body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     turn.replies.append(
