@@ -423,17 +423,25 @@ class TelegramHandler:
             log.debug("could not close a question: %s", type(exc).__name__)
 
     async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
-        """Send one outbox message (for the dispatcher)."""
-        try:
-            await self.send(int(ref.user_id), reply)
-        except Forbidden:
-            await self.engine.mark_unreachable(ref)
-            return DeliveryResult.UNREACHABLE
-        except BadRequest:
-            return DeliveryResult.UNREACHABLE
-        except TelegramError:
-            return DeliveryResult.RETRY
-        return DeliveryResult.SENT
+        """Send one outbox message (for the dispatcher): a 429 is waited out; a lost answer
+        makes the row 'in doubt' rather than risk sending it twice."""
+        for _attempt in range(SEND_ATTEMPTS):
+            try:
+                await self.send(int(ref.user_id), reply)
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc))
+                continue
+            except Forbidden:
+                await self.engine.mark_unreachable(ref)
+                return DeliveryResult.UNREACHABLE
+            except BadRequest:
+                return DeliveryResult.UNREACHABLE
+            except TimedOut:
+                return DeliveryResult.IN_DOUBT
+            except TelegramError:
+                return DeliveryResult.RETRY
+            return DeliveryResult.SENT
+        return DeliveryResult.RETRY
 
     # -- webhook ---------------------------------------------------------------------------
 

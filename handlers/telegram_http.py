@@ -90,5 +90,10 @@ class AiohttpRequest(BaseRequest):
                 return resp.status, await resp.read()
         except TimeoutError as exc:
             raise TimedOut from exc
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientConnectorError as exc:
+            # Never reached the server: safe to try again.
             raise NetworkError(f"aiohttp: {type(exc).__name__}") from exc
+        except aiohttp.ClientError as exc:
+            # Sent, but the answer was lost (a dropped connection): it may have arrived, as
+            # after a timeout.
+            raise TimedOut(f"aiohttp: {type(exc).__name__}") from exc

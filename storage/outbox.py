@@ -128,6 +128,15 @@ def mark_message_sent(tx: Transaction, message_id: int, now: datetime) -> None:
     )
 
 
+async def mark_message_in_doubt(tx: Transaction, message_id: int) -> None:
+    """The send's outcome is unknown (its answer was lost): not sent again by itself."""
+    await tx.execute(
+        "UPDATE outbox SET status = 'in_doubt', attempts = attempts + 1, "
+        "last_error = 'answer lost' WHERE id = ?",
+        (message_id,),
+    )
+
+
 async def mark_message_unreachable(tx: Transaction, message_id: int, error: str) -> None:
     """The recipient blocked the bot or left: never try this row again."""
     await tx.execute(

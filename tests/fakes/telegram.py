@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,13 @@ class FakeTelegram:
     throttle: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     """method -> retry_after seconds for each of its next calls (a 429 each)."""
     webhook: dict[str, Any] = field(default_factory=dict)
+    rate_limit: float | None = None
+    """Messages a second the fake accepts in all (sliding second); more get a 429."""
+    per_chat_interval: float | None = None
+    """Seconds that must pass between two messages to one chat; sooner gets a 429."""
+    drop_responses: float = 0.0
+    """Share of sendMessage calls whose message is delivered but whose answer is lost."""
+    seed: int = 1
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(1)
@@ -124,6 +132,11 @@ class FakeTelegram:
         self.people: dict[int, Person] = {}
         self.on_message: list[Any] = []
         """Callbacks ``f(chat_id, Sent)`` run when the bot sends or edits a message."""
+        self._recent: deque[float] = deque()
+        self._last_to_chat: dict[int, float] = {}
+        self.throttled = 0
+        self.dropped = 0
+        self._random = random.Random(self.seed)
 
     # -- server -----------------------------------------------------------------------------
 
@@ -186,6 +199,17 @@ class FakeTelegram:
         chat_id = params.get("chat_id")
         if chat_id is not None and int(chat_id) in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
+        if method == "sendMessage" and self._over_limit(int(params["chat_id"])):
+            self.throttled += 1
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests: retry after 1",
+                    "parameters": {"retry_after": 1},
+                },
+                status=429,
+            )
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             return _error(404, f"Not Found: method {method} is not faked")
@@ -193,7 +217,29 @@ class FakeTelegram:
             result = await handler(params)
         except ApiError as exc:
             return _error(exc.status, exc.description)
+        if method == "sendMessage" and self._random.random() < self.drop_responses:
+            # The message arrived; its answer is lost on the way back.
+            self.dropped += 1
+            assert request.transport is not None
+            request.transport.close()
+            raise ConnectionResetError("answer dropped")
         return web.json_response({"ok": True, "result": result})
+
+    def _over_limit(self, chat_id: int) -> bool:
+        now = time.monotonic()
+        if self.rate_limit is not None:
+            while self._recent and now - self._recent[0] >= 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.rate_limit:
+                return True
+        if self.per_chat_interval is not None:
+            last = self._last_to_chat.get(chat_id)
+            if last is not None and now - last < self.per_chat_interval:
+                return True
+        if self.rate_limit is not None:
+            self._recent.append(now)
+        self._last_to_chat[chat_id] = now
+        return False
 
     # -- API methods ----------------------------------------------------------------------
 
