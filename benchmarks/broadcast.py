@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -125,6 +126,8 @@ async def run(people: int, rate: float, *, faulty: bool) -> dict[str, float]:
 
 
 async def main() -> None:
+    # The fake drops connections on purpose; aiohttp's server would log each one.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument(
