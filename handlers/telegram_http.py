@@ -9,12 +9,22 @@ over it and maps its errors onto PTB's (``TimedOut``, ``NetworkError``).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
 
 
 class AiohttpRequest(BaseRequest):
@@ -44,7 +54,9 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit),
                 headers={"User-Agent": self.USER_AGENT},
-                trust_env=True,  # HTTPS_PROXY and friends, as PTB's httpx default honours
+                # Proxies from the environment, as PTB's httpx default honours them; only when
+                # one is set, as looking them (and ~/.netrc) up costs on every request.
+                trust_env=any(os.environ.get(name) for name in PROXY_VARIABLES),
             )
 
     async def shutdown(self) -> None:
