@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import sys
@@ -216,10 +217,21 @@ async def _serve(
                 return 0
             user = getattr(args, "user", None) or _login_name()
             console = Console(engine, user=user, language=getattr(args, "language", None))
-            await console.run()
+            from bot.outbox import OutboxDispatcher
+
+            outbox = OutboxDispatcher(db, "console", console.deliver_outbox, clock, interval=2.0)
+            delivering = asyncio.ensure_future(outbox.run_forever())
+            try:
+                await console.run()
+            finally:
+                delivering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivering
         finally:
             if purging is not None:
                 purging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purging
     return 0
 
 

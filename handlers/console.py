@@ -17,6 +17,7 @@ from typing import TextIO
 from bot.engine import Engine
 from bot.i18n import _, use_language
 from bot.messages import Attachment, Button, Incoming, Kind, Outgoing, ParticipantRef
+from bot.outbox import DeliveryResult
 
 PLATFORM = "console"
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
@@ -118,6 +119,13 @@ class Console:
             self._print(text)
         self.engine.replies_sent(incoming)
         return replies
+
+    async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """Show a message from the outbox (a reminder, a broadcast) if it is for this user."""
+        if ref != self.ref:
+            return DeliveryResult.RETRY  # someone else's: they are not at this terminal
+        self._print("\n" + render([reply])[0])
+        return DeliveryResult.SENT
 
     async def run(self) -> None:
         """Chat until end of input or /quit."""
