@@ -337,20 +337,7 @@ class Engine:
             incoming.language_hint, self.offered_languages, self.campaign.default_language
         )
         ref = incoming.ref
-        nobody = ParticipantRecord(
-            id=0,
-            platform=ref.platform,
-            workspace=ref.workspace,
-            user_id=ref.user_id,
-            language=lang,
-            language_chosen=False,
-            name=None,
-            role=None,
-            organisation=None,
-            municipality=None,
-            unreachable=False,
-            created_at=now,
-        )
+        nobody = ParticipantRecord.fresh(0, ref.platform, ref.workspace, ref.user_id, lang, now)
 
         async def no_response() -> ResponseRecord | None:
             return None

@@ -66,20 +66,7 @@ async def create_participant(
         "VALUES (?, ?, ?, ?, ?)",
         (platform, workspace, user_id, language, to_db(now)),
     )
-    return ParticipantRecord(
-        id=pid,
-        platform=platform,
-        workspace=workspace,
-        user_id=user_id,
-        language=language,
-        language_chosen=False,
-        name=None,
-        role=None,
-        organisation=None,
-        municipality=None,
-        unreachable=False,
-        created_at=now,
-    )
+    return ParticipantRecord.fresh(pid, platform, workspace, user_id, language, now)
 
 
 def save_participant(tx: Transaction, p: ParticipantRecord) -> None:

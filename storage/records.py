@@ -25,6 +25,32 @@ class ParticipantRecord:
     privacy_version: str | None = None
     privacy_accepted_at: datetime | None = None
 
+    @classmethod
+    def fresh(
+        cls,
+        id: int,
+        platform: str,
+        workspace: str,
+        user_id: str,
+        language: str | None,
+        now: datetime,
+    ) -> ParticipantRecord:
+        """A participant the bot knows nothing about yet."""
+        return cls(
+            id=id,
+            platform=platform,
+            workspace=workspace,
+            user_id=user_id,
+            language=language,
+            language_chosen=False,
+            name=None,
+            role=None,
+            organisation=None,
+            municipality=None,
+            unreachable=False,
+            created_at=now,
+        )
+
 
 @dataclass(frozen=True)
 class RegistrationDetails:
