@@ -35,8 +35,6 @@ from storage.records import Delivery, OutboxRecord
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-RATE_SHARE = 0.98
-"""The share of the platform's limit the dispatcher aims at."""
 
 
 class DeliveryResult(StrEnum):
@@ -59,7 +57,7 @@ class OutboxDispatcher:
     Every row is claimed ('sending') in a committed transaction before its send and marked
     after it, so a row is never sent twice by itself: rows a crash left 'sending' become
     'in doubt' at the next start (``recover``) for staff to judge. Sends keep to ``rate`` a
-    second in all (no burst of more than two) and ``per_chat`` a second to each person
+    second in all (never more in any second) and ``per_chat`` a second to each person
     (aiolimiter), with up to ``concurrency`` on the way at once, so a round trip
     of tens of milliseconds does not slow the rate.
     """
@@ -83,10 +81,12 @@ class OutboxDispatcher:
         self.clock = clock
         self.interval = interval
         self.batch = batch
-        # A bucket of two paced at 98% of the limit: timers lag a little, so a bucket of one
-        # reached only ~0.9 of the limit, while a second's burst can never exceed it by more
-        # than two messages.
-        self._limiter = AsyncLimiter(2, 2 / (rate * RATE_SHARE))
+        # Paced just under the limit, so that no second, however it is cut, holds more than
+        # the limit, also on a platform that counts strictly: a bucket of one at low rates
+        # (1 + 0.99 * 30 < 31), of two from 100/s (2 + 0.98 * rate <= rate), where timers
+        # lag enough to cost a bucket of one some 10% of the rate.
+        burst = 2 if rate >= 100 else 1
+        self._limiter = AsyncLimiter(burst, burst / (rate * (0.98 if burst == 2 else 0.99)))
         self._per_chat = per_chat
         self._chat_limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
         self._slots = asyncio.Semaphore(concurrency)

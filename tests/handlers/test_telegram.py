@@ -248,3 +248,45 @@ async def test_info_logs_of_a_telegram_session_hold_no_personal_data(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for trace in ("987654321", "Ingrid", "Infolog", "Hidden Org", "Asker"):
         assert trace not in logged
+
+
+async def test_a_broadcast_reaches_telegram_people_in_their_language_at_the_limit(
+    engine: Engine, db: Database, clock, fake_telegram: FakeTelegram
+) -> None:
+    from bot.broadcast import Segment, send
+    from storage.outbox import batch_progress
+
+    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    await handler.start()
+    polling = asyncio.create_task(handler.poll())
+    try:
+        people = [
+            TelegramUser(fake_telegram, 3000 + i, language_code=("nb" if i % 2 else "en"))
+            for i in range(6)
+        ]
+        for person in people:
+            await person.say("/start")
+        fake_telegram.blocked.add(3005)
+        fake_telegram.rate_limit = 4  # a strict limit: more than 4 a second get a 429
+        messages = {"nb": "Hei fra fylkesbiblioteket", "en": "Hello from the county library"}
+        await send(
+            db,
+            engine.campaign,
+            Segment("everyone", platform="telegram"),
+            messages,
+            "broadcast:hello",
+            clock.now(),
+        )
+        dispatcher = OutboxDispatcher(db, "telegram", handler.deliver_outbox, clock, rate=4)
+        await dispatcher.run_once()
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await handler.stop()
+
+    for person in people[:5]:
+        expected = messages["nb" if person.id % 2 else "en"]
+        assert [t for t in fake_telegram.texts(person.id) if t == expected] == [expected]
+    assert fake_telegram.throttled == 0  # the dispatcher kept to the limit by itself
+    progress = await db.transact(lambda tx: batch_progress(tx, "broadcast:hello"))
+    assert progress == {"sent": 5, "unreachable": 1}
