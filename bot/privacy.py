@@ -20,6 +20,7 @@ from bot.turn import Turn, global_button
 from storage import outbox as outbox_store
 from storage import registrations as registration_store
 from storage.database import Transaction
+from storage.events import forget_all_events
 from storage.participants import all_participant_ids, delete_participant
 from storage.records import RegistrationRecord
 
@@ -277,5 +278,5 @@ async def purge(tx: Transaction, campaign: Campaign, now: datetime) -> int:
             keep_anonymous_answers=privacy.keep_anonymous_answers,
             written_questions=written_questions(campaign),
         )
-    await tx.execute("DELETE FROM processed_events")
+    await forget_all_events(tx)
     return len(ids)

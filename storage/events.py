@@ -77,3 +77,8 @@ async def unsent_replies(tx: Transaction, platform: str) -> list[StoredReplies]:
         (platform,),
     )
     return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+async def forget_all_events(tx: Transaction) -> None:
+    """Forget every event (a purge: nobody is left whose events could come again)."""
+    await tx.execute("DELETE FROM processed_events")
