@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -290,3 +291,24 @@ async def test_a_broadcast_reaches_telegram_people_in_their_language_at_the_limi
     assert fake_telegram.throttled == 0  # the dispatcher kept to the limit by itself
     progress = await db.transact(lambda tx: batch_progress(tx, "broadcast:hello"))
     assert progress == {"sent": 5, "unreachable": 1}
+
+
+async def test_mydata_and_delete_in_telegram(
+    kari: TelegramUser, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    await kari.say("/start signup-info")
+    await kari.press("Use")
+    await kari.press("Resident")
+    await kari.say("Moss")
+    await kari.press("Confirm sign-up")
+
+    await kari.say("/mydata")
+    sent = fake_telegram.last(kari.id)
+    assert sent.document == "my-data.json"
+    data = json.loads(sent.document_bytes)
+    assert data["you"]["user_id"] == str(kari.id) and data["you"]["name"] == "Kari Nordmann"
+
+    await kari.say("/delete")
+    await kari.press("Yes, delete my data")
+    assert "Everything we kept about you is deleted" in kari.text
+    assert await db.transact(lambda tx: find_participant(tx, "telegram", "", str(kari.id))) is None
