@@ -25,7 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot import meetings, menu, privacy, survey
+from pydantic import TypeAdapter
+
+from bot import meetings, menu, privacy, staff, survey
 from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.i18n import SOURCE_LANGUAGE, _, available_languages, pick_language, use_language
@@ -496,6 +498,12 @@ class Engine:
             await menu.show_help(turn)
         elif action == "resume":
             await self._show_current(turn, None)
+        elif action == "staff":
+            await staff.show_staff_menu(turn)
+        elif action == "results":
+            await staff.send_results(turn)
+        elif action == "batches":
+            await staff.show_batches(turn)
         elif action == "privacy":
             await privacy.show_privacy(turn)
         elif action == "mydata":
@@ -514,8 +522,12 @@ class Engine:
             await handlers[2](turn, hint)
 
 
+_REPLIES = TypeAdapter(list[Outgoing])
+
+
 def _decode(replies: str) -> list[Outgoing]:
-    return [Outgoing.model_validate(r) for r in json.loads(replies)]
+    # JSON mode: attachments are stored as base64.
+    return _REPLIES.validate_json(replies)
 
 
 GLOBAL_COMMANDS = {
@@ -529,6 +541,8 @@ GLOBAL_COMMANDS = {
     "about": "about",
     "cancel": "menu",
     "privacy": "privacy",
+    "staff": "staff",
+    "results": "results",
     "mydata": "mydata",
     "delete": "delete",
 }

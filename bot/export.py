@@ -41,7 +41,14 @@ def write_csv(results: Results, folder: Path) -> list[Path]:
     return written
 
 
-def write_xlsx(results: Results, path: Path) -> Path:
+def xlsx_bytes(results: Results) -> bytes:
+    """The workbook as bytes (to send in a chat)."""
+    buffer = io.BytesIO()
+    write_xlsx(results, buffer)
+    return buffer.getvalue()
+
+
+def write_xlsx(results: Results, path: Path | io.BytesIO) -> Path | io.BytesIO:
     """A workbook: one sheet per kind of table, and the charts."""
     from openpyxl import Workbook
     from openpyxl.drawing.image import Image

@@ -67,7 +67,9 @@ class Button(BaseModel):
 
 
 class Attachment(BaseModel):
-    """A file sent with a message."""
+    """A file sent with a message (kept as base64 in stored replies: files are binary)."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
     filename: str
     mime_type: str

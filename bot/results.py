@@ -21,7 +21,7 @@ from bot.campaign import Campaign, Question
 from bot.i18n import _, fmt_datetime, use_language
 from bot.municipalities import municipality_label
 from bot.survey import visible_questions
-from storage.database import Database
+from storage.database import Database, Transaction
 from storage.results import RegistrationRow, ResponseRow, all_registrations, all_responses
 
 NOT_ASKED = "(not asked)"
@@ -70,12 +70,27 @@ async def build_results(
     charts: bool = True,
 ) -> Results:
     """Read and shape the results."""
+    return await db.transact(
+        lambda tx: results_in(
+            tx, campaign, now, lang=lang, with_contacts=with_contacts, charts=charts
+        )
+    )
+
+
+async def results_in(
+    tx: Transaction,
+    campaign: Campaign,
+    now: datetime,
+    *,
+    lang: str | None = None,
+    with_contacts: bool = False,
+    charts: bool = True,
+) -> Results:
+    """Read and shape the results inside an open transaction."""
     lang = lang or campaign.default_language
     survey = campaign.survey
-    responses = (
-        await db.transact(lambda tx: all_responses(tx, survey.id)) if survey is not None else []
-    )
-    registrations = await db.transact(all_registrations)
+    responses = await all_responses(tx, survey.id) if survey is not None else []
+    registrations = await all_registrations(tx)
     with use_language(lang):
         return Results(
             title=campaign.text(campaign.campaign.title, lang),

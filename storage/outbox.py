@@ -156,3 +156,15 @@ async def retry_message_later(
         "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END WHERE id = ?",
         (to_db(at), error, max_attempts, message_id),
     )
+
+
+async def all_batches(tx: Transaction) -> dict[str, dict[str, int]]:
+    """Every broadcast and reminder with how many of its rows are in each state."""
+    rows = await tx.fetchall(
+        "SELECT batch, status, COUNT(*) FROM outbox WHERE batch != '' GROUP BY batch, status "
+        "ORDER BY batch"
+    )
+    found: dict[str, dict[str, int]] = {}
+    for batch, status, count in rows:
+        found.setdefault(batch, {})[status] = int(count)
+    return found

@@ -229,3 +229,21 @@ async def test_help_from_the_middle_of_a_question_keeps_the_place(chat: Chat) ->
     assert "Your answers are saved" in chat.text
     await chat.press("Continue where I was")
     assert "Which municipality" in chat.text
+
+
+async def test_a_kept_reply_with_a_file_comes_back_whole(
+    campaign: Campaign, db_path, clock: FixedClock
+) -> None:
+    db = await Database.open(db_path)
+    chat = Chat(Engine(campaign, db, clock))
+    await chat.command("start")
+    event = chat.incoming(Kind.COMMAND, command="mydata")
+    first = await chat.engine.handle(event)  # the process dies before sending
+    await db.close()
+    db = await Database.open(db_path)
+    try:
+        again = await Engine(campaign, db, clock).handle(event)
+        assert again[0].attachment.data == first[0].attachment.data
+        assert json.loads(again[0].attachment.data)["you"]["user_id"] == "u1"
+    finally:
+        await db.close()

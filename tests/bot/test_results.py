@@ -158,3 +158,38 @@ def test_export_command_writes_each_format(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert (tmp_path / name).exists()
+
+
+async def test_staff_actions_are_refused_to_anyone_else(engine: Engine, db: Database) -> None:
+    from bot.messages import Kind
+
+    chat = Chat(engine, "not-staff")
+    await chat.command("staff")
+    assert "only for the consultation's staff" in chat.text
+    for action in ("g:results", "g:batches", "g:staff"):
+        replies = await chat.deliver(chat.incoming(Kind.BUTTON, payload=action))
+        assert "only for the consultation's staff" in replies[0].text
+        assert all(r.attachment is None for r in replies)
+    assert await db.transact(lambda tx: tx.fetchall("SELECT * FROM staff")) == []
+
+
+async def test_staff_get_the_results_file_in_the_chat(
+    engine: Engine, db: Database, clock: FixedClock
+) -> None:
+    import io
+
+    from storage.staff import grant_staff
+
+    for person in PEOPLE:
+        await answer(engine, *person)
+    await db.transact(lambda tx: grant_staff(tx, "test", "", "boss", clock.now()))
+    chat = Chat(engine, "boss")
+    await chat.command("staff")
+    await chat.press("Results as a spreadsheet")
+    reply = chat.replies[0]
+    assert reply.attachment is not None and reply.attachment.filename == "results.xlsx"
+    workbook = load_workbook(io.BytesIO(reply.attachment.data))
+    assert len(list(workbook["Responses"].iter_rows())) == 1 + len(PEOPLE)
+    await chat.press("Staff")
+    await chat.press("Broadcasts and reminders")
+    assert "No broadcasts yet." in chat.text
