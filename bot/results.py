@@ -11,7 +11,6 @@ chart per choice question. Names and platform ids are left out unless asked for.
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,12 +114,6 @@ def _label(campaign: Campaign, lang: str, q: Question, value: Any) -> str:
     return str(value)
 
 
-def _values(row: ResponseRow) -> dict[str, Any]:
-    return {
-        qid: (None if a.value is None else json.loads(a.value)) for qid, a in row.answers.items()
-    }
-
-
 def _short(campaign: Campaign, lang: str, q: Question) -> str:
     return campaign.text(q.short, lang) or campaign.text(q.text, lang)
 
@@ -176,7 +169,7 @@ def _response_table(
             header.append(short)
     table = Table("Responses", header)
     for number, row in enumerate(rows, 1):
-        values = _values(row)
+        values = row.values
         shown = {q.id for q in visible_questions(survey, values)}
         cells: list[Any] = [number, row.status, row.submitted_at or ""]
         if with_contacts:
@@ -204,7 +197,7 @@ def _counter(
     counts: Counter[str] = Counter()
     answered = 0
     for row in rows:
-        value = _values(row).get(q.id)
+        value = row.values.get(q.id)
         if value is None:
             continue
         answered += 1
@@ -253,7 +246,7 @@ def _breakdown_tables(campaign: Campaign, lang: str, rows: list[ResponseRow]) ->
             continue
         groups: dict[str, list[ResponseRow]] = {}
         for row in rows:
-            value = _values(row).get(by.id)
+            value = row.values.get(by.id)
             if value is not None and not isinstance(value, list):
                 groups.setdefault(_label(campaign, lang, by, value), []).append(row)
         names = sorted(groups)
@@ -287,7 +280,7 @@ def _free_text_tables(campaign: Campaign, lang: str, rows: list[ResponseRow]) ->
             continue
         table = Table(campaign.text(q.text, lang), ["response", "answer"])
         for number, row in enumerate(rows, 1):
-            value = _values(row).get(q.id)
+            value = row.values.get(q.id)
             if value:
                 table.rows.append([number, value])
         tables.append(table)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 from storage.database import Transaction
 from storage.records import AnswerRecord
 from storage.timestamps import from_db, maybe_from_db
 
 
-@dataclass(frozen=True)
+@dataclass
 class ResponseRow:
     """One person's response with its answers (``who`` only when contacts are asked for)."""
 
@@ -20,6 +23,14 @@ class ResponseRow:
     answers: dict[str, AnswerRecord]
     who: tuple[str, str, str] | None
     """(platform, workspace, user id); None for anonymous (erased) responses."""
+
+    @cached_property
+    def values(self) -> dict[str, Any]:
+        """The answers decoded once: question id -> value (None when skipped)."""
+        return {
+            qid: (None if a.value is None else json.loads(a.value))
+            for qid, a in self.answers.items()
+        }
 
 
 @dataclass(frozen=True)
