@@ -247,7 +247,7 @@ class Engine:
             if stored is not None:
                 return _Result(None, [], duplicate=stored)
             participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
-            if participant is None and incoming.kind is Kind.BUTTON:
+            if participant is None and incoming.kind in (Kind.BUTTON, Kind.FORM):
                 # A button from before this person was erased (or from another database):
                 # answer with the menu and store nothing about them.
                 return await self._stranger(tx, incoming, now)
@@ -390,7 +390,7 @@ class Engine:
             return
         if incoming.kind is Kind.COMMAND:
             await self._command(turn, incoming.command.lower().lstrip("/"), incoming.args)
-        elif incoming.kind is Kind.BUTTON:
+        elif incoming.kind in (Kind.BUTTON, Kind.FORM):
             await self._button(turn, incoming.payload)
         elif new_person:
             await menu.show_menu(turn, greeting=menu.welcome(turn))
@@ -484,6 +484,8 @@ class Engine:
             await meetings.show_meetings(turn)
         elif action == "su":
             await meetings.start_signup(turn, arg)
+        elif action == "sf":
+            await meetings.submit_form(turn, arg)
         elif action == "mine":
             await meetings.show_mine(turn)
         elif action == "cx":
@@ -546,7 +548,7 @@ GLOBAL_COMMANDS = {
     "mydata": "mydata",
     "delete": "delete",
 }
-GATED = {"su", "survey"}
+GATED = {"su", "sf", "survey"}
 """Actions that store what a person says: the privacy notice comes first."""
 DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about": "about"}
 

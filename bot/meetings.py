@@ -10,9 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, time
 
+from bot.calendar import meeting_invite
 from bot.campaign import Meeting, sign_up_open
 from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_time, use_language
-from bot.messages import Button, Outgoing
+from bot.messages import (
+    Attachment,
+    Button,
+    FieldKind,
+    Form,
+    FormField,
+    Option,
+    Outgoing,
+)
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
 from bot.turn import Speaker, Speaks, Turn, global_button
 from storage import registrations as store
@@ -130,6 +139,9 @@ async def start_signup(turn: Turn, meeting_id: str) -> None:
     if capacity and await store.count_confirmed(turn.tx, meeting.id) >= capacity:
         turn.goto("signup.waitlist", meeting=meeting.id, draft={}, editing=False)
         await show_step(turn)
+        return
+    if turn.incoming.forms:
+        _offer_form(turn, meeting)
         return
     turn.goto("signup.form", meeting=meeting.id, draft=_known_details(turn), editing=False)
     await _next_field(turn)
@@ -293,7 +305,10 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         turn.goto("menu", meeting=None, draft={})
         turn.say(_("Sign-up cancelled. Nothing was registered."), [[_menu_button()]])
         return
-    if step == "signup.waitlist" and action == "y":
+    meeting = turn.campaign.meeting(turn.state.meeting or "")
+    if step == "signup.waitlist" and action == "y" and turn.incoming.forms and meeting:
+        _offer_form(turn, meeting)
+    elif step == "signup.waitlist" and action == "y":
         turn.goto("signup.form", draft=_known_details(turn), editing=False)
         await _next_field(turn)
     elif step == "signup.name" and action == "un" and turn.incoming.profile_name:
@@ -390,6 +405,166 @@ async def _confirm(turn: Turn) -> None:
     else:
         intro = _("You are signed up! Welcome.")
     await _say_registration(turn, meeting, registration, intro)
+    invite = calendar_invite(turn, meeting, with_link=registration.status == "confirmed")
+    if invite is not None and registration.status == "confirmed":
+        turn.replies[-1].attachment = invite
+
+
+def calendar_invite(turn: Turn, meeting: Meeting, *, with_link: bool) -> Attachment | None:
+    """The meeting as a calendar file (.ics), or None while its time is unknown."""
+    campaign = turn.campaign
+    data = meeting_invite(
+        campaign,
+        meeting,
+        title=meeting_title(turn, meeting),
+        description=turn.text(meeting.description) if meeting.description else "",
+        place=turn.text(meeting.place) if meeting.place else None,
+        now=turn.now,
+        with_link=with_link,
+    )
+    if data is None:
+        return None
+    return Attachment(filename=f"{meeting.id}.ics", mime_type="text/calendar", data=data)
+
+
+# -- signing up with a form (platforms that have forms: Slack's modals) ------------------
+
+
+def _offer_form(turn: Turn, meeting: Meeting) -> None:
+    """The whole sign-up as one form, filled in with what we know already."""
+    known = _known_details(turn)
+    title = meeting_title(turn, meeting)
+    fields: list[FormField] = []
+    for field in _fields(turn):
+        if field == "name":
+            profile = (turn.incoming.profile_name or "").strip()[:NAME_MAX]
+            fields.append(
+                FormField(
+                    id="name",
+                    label=_("Name"),
+                    initial=known.get("name") or profile or None,
+                    max_length=NAME_MAX,
+                )
+            )
+        elif field == "role":
+            fields.append(
+                FormField(
+                    id="role",
+                    label=_("Which of these describes you best?"),
+                    kind=FieldKind.SELECT,
+                    options=[
+                        Option(label=turn.text(role.label), value=role.id)
+                        for role in turn.campaign.signup.roles
+                    ],
+                    initial=known.get("role"),
+                )
+            )
+        elif field == "organisation":
+            fields.append(
+                FormField(
+                    id="organisation",
+                    label=_("Organisation, school, library or municipality"),
+                    initial=known.get("organisation"),
+                    optional=True,
+                    max_length=ORGANISATION_MAX,
+                )
+            )
+        elif field == "municipality":
+            value = known.get("municipality")
+            fields.append(
+                FormField(
+                    id="municipality",
+                    label=_("Municipality"),
+                    kind=FieldKind.SEARCH,
+                    initial=municipality_value(turn, value) if value else None,
+                    initial_label=_municipality(turn, value) if value else None,
+                    hint=_("Type part of the name."),
+                )
+            )
+    form = Form(
+        title=_("Sign up"),
+        submit=_("Sign up"),
+        payload=f"g:sf:{meeting.id}",
+        fields=fields,
+        intro="\n".join([title, *when_and_where(turn, meeting)]),
+    )
+    turn.goto("menu", meeting=None, draft={})
+    turn.replies.append(
+        Outgoing(
+            text=_("Signing up for: {meeting}").format(meeting=title),
+            buttons=[[global_button(_("Open the sign-up form"), f"su:{meeting.id}")]],
+            form=form,
+        )
+    )
+
+
+def municipality_value(turn: Speaks, municipality: str) -> str:
+    """A municipality as a form option's value: its index in the campaign's list."""
+    if municipality == OTHER:
+        return OTHER
+    names = turn.campaign.municipalities
+    return str(names.index(municipality)) if municipality in names else OTHER
+
+
+def municipality_options(turn: Turn, typed: str) -> list[Option]:
+    """Municipalities matching what was typed, for a form's search field (the other choice
+    always last)."""
+    found = search_municipalities(turn.campaign, typed, limit=50) if typed.strip() else []
+    if not typed.strip():
+        found = list(enumerate(turn.campaign.municipalities))
+    options = [Option(label=name, value=str(index)) for index, name in found]
+    options.append(Option(label=_municipality(turn, OTHER), value=OTHER))
+    return options
+
+
+async def submit_form(turn: Turn, meeting_id: str) -> None:
+    """A filled-in sign-up form: register, or say what is wrong and store nothing."""
+    meeting = turn.campaign.meeting(meeting_id)
+    if meeting is None:
+        turn.say(_("I can't find that meeting."))
+        await show_meetings(turn)
+        return
+    if not await _can_sign_up(turn, meeting):
+        return
+    values = turn.incoming.fields
+    draft: dict[str, str | None] = {}
+    errors: dict[str, str] = {}
+    for field in _fields(turn):
+        value = " ".join(values.get(field, "").split())
+        if field == "name":
+            if not value:
+                errors[field] = _("Please type your name.")
+            elif len(value) > NAME_MAX:
+                errors[field] = _("That is too long for a name (at most {n} characters).").format(
+                    n=NAME_MAX
+                )
+            draft[field] = value
+        elif field == "role":
+            if turn.campaign.role(value) is None:
+                errors[field] = _("Which of these describes you best?")
+            draft[field] = value
+        elif field == "organisation":
+            if len(value) > ORGANISATION_MAX:
+                errors[field] = _("That is too long (at most {n} characters).").format(
+                    n=ORGANISATION_MAX
+                )
+            draft[field] = value or None
+        elif field == "municipality":
+            names = turn.campaign.municipalities
+            if value == OTHER:
+                draft[field] = OTHER
+            elif value.isdigit() and int(value) < len(names):
+                draft[field] = names[int(value)]
+            else:
+                errors[field] = _("Choose your municipality:")
+    if errors:
+        turn.replies.append(Outgoing(text="", field_errors=errors))
+        return
+    role = turn.campaign.role(draft.get("role") or "")
+    if role is not None and not role.organisation:
+        draft["organisation"] = None
+    turn.goto("signup.confirm", meeting=meeting.id, draft=draft, editing=False)
+    await _confirm(turn)
 
 
 async def _say_registration(

@@ -33,6 +33,8 @@ class Kind(StrEnum):
     COMMAND = "command"
     UNSUPPORTED = "unsupported"
     """A sticker, photo, voice message or file: something the bot cannot use."""
+    FORM = "form"
+    """A filled-in form (a Slack modal): ``payload`` names it, ``fields`` hold the values."""
 
 
 class Incoming(BaseModel):
@@ -50,6 +52,11 @@ class Incoming(BaseModel):
     language_hint: str | None = None
     profile_name: str | None = None
     """The name the platform's profile shows, offered when signing up."""
+    fields: dict[str, str] = {}
+    """For ``Kind.FORM``: field id -> the value given (empty when left blank)."""
+    forms: bool = False
+    """The platform can show a form in answer to this event (Slack can open a modal for a
+    button press or a slash command): the engine may answer with a ``Form``."""
 
     @property
     def scoped_event_id(self) -> str:
@@ -76,6 +83,49 @@ class Attachment(BaseModel):
     data: bytes
 
 
+class Option(BaseModel):
+    """One choice of a form's select field."""
+
+    label: str
+    value: str
+
+
+class FieldKind(StrEnum):
+    """How a form field is filled in."""
+
+    TEXT = "text"
+    SELECT = "select"
+    """One of ``options``."""
+    SEARCH = "search"
+    """One of many, found by typing part of it (the platform asks for matches)."""
+
+
+class FormField(BaseModel):
+    """One field of a form."""
+
+    id: str
+    label: str
+    kind: FieldKind = FieldKind.TEXT
+    initial: str | None = None
+    initial_label: str | None = None
+    """For a search field: what ``initial`` reads as."""
+    options: list[Option] = []
+    optional: bool = False
+    max_length: int | None = None
+    hint: str | None = None
+
+
+class Form(BaseModel):
+    """A form filled in at once (a Slack modal). Submitting sends ``payload`` with the
+    fields as an ``Incoming`` of ``Kind.FORM``."""
+
+    title: str
+    submit: str
+    payload: str = Field(max_length=PAYLOAD_MAX_BYTES)
+    fields: list[FormField]
+    intro: str = ""
+
+
 class Outgoing(BaseModel):
     """One message to a person."""
 
@@ -90,3 +140,8 @@ class Outgoing(BaseModel):
     replaces_origin: bool = False
     """This message is the pressed button's own message again, changed (ticks of a
     multi-select): platforms that can edit a message show it in place."""
+    form: Form | None = None
+    """A form to open (only in answer to an ``Incoming`` with ``forms``); ``text`` says
+    what it is for, where the form cannot be opened."""
+    field_errors: dict[str, str] = {}
+    """The submitted form was not accepted: field id -> what is wrong. Nothing was stored."""
