@@ -206,8 +206,8 @@ async def _serve(
         if args.command == "run":
             purging = asyncio.gather(_purge_daily(engine, clock), _remind(engine, clock))
         if args.command == "run":
-            if settings.slack_bot_token is not None:
-                log.warning("SLACK_BOT_TOKEN is set, but this version has no Slack support yet")
+            if settings.slack_bot_token is not None or settings.slack_client_id is not None:
+                platforms.append(_slack(engine, settings, clock))
             if settings.telegram_bot_token is not None:
                 platforms.append(_telegram(engine, settings, clock))
         try:
@@ -251,6 +251,44 @@ async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
         settings.telegram_api_base_url,
         webhook_url=settings.telegram_webhook_url,
         port=settings.port,
+        outbox=outbox,
+    )
+
+
+async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
+    from bot.outbox import OutboxDispatcher
+    from handlers import slack
+
+    if settings.slack_signing_secret is None:
+        raise SystemExit("participation-bot: Slack needs SLACK_SIGNING_SECRET")
+    handler = slack.SlackHandler(
+        engine,
+        clock,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
+        client_id=settings.slack_client_id,
+        client_secret=(
+            settings.slack_client_secret.get_secret_value()
+            if settings.slack_client_secret
+            else None
+        ),
+        redirect_uri=settings.slack_redirect_uri,
+        api_url=settings.slack_api_base_url,
+        command=settings.slack_command,
+    )
+
+    async def outbox(handler: slack.SlackHandler) -> None:
+        # chat.postMessage allows about one message a second per channel, and bursts beyond
+        # that briefly; the whole app stays well under Slack's per-workspace limits.
+        dispatcher = OutboxDispatcher(engine.db, slack.PLATFORM, handler.deliver_outbox, clock)
+        await dispatcher.run_forever()
+
+    await slack.serve(
+        handler,
+        port=settings.port,
+        app_token=settings.slack_app_token.get_secret_value()
+        if settings.slack_app_token
+        else None,
         outbox=outbox,
     )
 

@@ -179,6 +179,47 @@ class Engine:
                 self._remember(key, result.view)
             return result.replies
 
+    async def home(self, ref: ParticipantRef, language_hint: str | None = None) -> list[Outgoing]:
+        """What a platform's home page shows this person (Slack's App Home), read in a turn
+        that stores nothing: looking is not taking part."""
+
+        async def job(tx: Transaction) -> list[Outgoing]:
+            now = self.clock.now()
+            participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            if participant is None:
+                hint = pick_language(
+                    language_hint, self.offered_languages, self.campaign.default_language
+                )
+                participant = ParticipantRecord.fresh(
+                    0, ref.platform, ref.workspace, ref.user_id, hint, now
+                )
+            incoming = Incoming(
+                ref=ref, event_id="home", kind=Kind.COMMAND, language_hint=language_hint
+            )
+            lang = self._language_for(participant, incoming)
+            survey_id = self.campaign.survey.id if self.campaign.survey else None
+            pid = participant.id
+
+            async def response_loader() -> ResponseRecord | None:
+                return await load_response(tx, pid, survey_id) if survey_id and pid else None
+
+            turn = Turn(
+                campaign=self.campaign,
+                tx=tx,
+                now=now,
+                incoming=incoming,
+                participant=participant,
+                state=ConversationState(),
+                lang=lang,
+                offered_languages=self.offered_languages,
+                load_response=response_loader,
+            )
+            with use_language(lang):
+                await menu.show_home(turn)
+            return turn.replies
+
+        return await self.db.transact(job)
+
     def replies_sent(self, incoming: Incoming) -> None:
         """The handler sent the replies of ``incoming``: do not send them again."""
         self._handed_out.pop(incoming.scoped_event_id, None)

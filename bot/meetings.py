@@ -270,7 +270,7 @@ def _field_change_label(field: str) -> str:
     }[field]
 
 
-def _municipality(turn: Turn, value: str) -> str:
+def _municipality(turn: Speaks, value: str) -> str:
     return municipality_label(value, turn.text(turn.campaign.campaign.area))
 
 
@@ -487,6 +487,7 @@ def _offer_form(turn: Turn, meeting: Meeting) -> None:
         payload=f"g:sf:{meeting.id}",
         fields=fields,
         intro="\n".join([title, *when_and_where(turn, meeting)]),
+        language=turn.lang,
     )
     turn.goto("menu", meeting=None, draft={})
     turn.replies.append(
@@ -506,7 +507,7 @@ def municipality_value(turn: Speaks, municipality: str) -> str:
     return str(names.index(municipality)) if municipality in names else OTHER
 
 
-def municipality_options(turn: Turn, typed: str) -> list[Option]:
+def municipality_options(turn: Speaks, typed: str) -> list[Option]:
     """Municipalities matching what was typed, for a form's search field (the other choice
     always last)."""
     found = search_municipalities(turn.campaign, typed, limit=50) if typed.strip() else []
@@ -590,6 +591,11 @@ async def _say_registration(
 
 
 # -- my registrations and cancelling -----------------------------------------------------
+
+
+async def has_registrations(turn: Turn) -> bool:
+    """Whether the person has signed up for anything."""
+    return bool(await store.registrations_of(turn.tx, turn.participant.id))
 
 
 async def show_mine(turn: Turn) -> None:

@@ -134,3 +134,41 @@ async def set_language(turn: Turn, code: str) -> None:
             turn,
             greeting=_("Language changed to: {language}.").format(language=language_name(code)),
         )
+
+
+async def show_home(turn: Turn) -> None:
+    """Everything at a glance, for a platform's home page (Slack's App Home): the
+    consultation, the meetings, the person's registrations with their links, the survey's
+    deadline and a button to start or continue it. Built in a read-only turn: nothing is
+    stored by looking."""
+    campaign = turn.campaign
+    info = campaign.campaign
+    turn.say(
+        "\n".join([turn.text(info.title), turn.text(info.organiser), "", turn.text(info.summary)])
+    )
+    if campaign.meetings:
+        await meetings.show_meetings(turn)
+        turn.replies[-1].buttons = turn.replies[-1].buttons[:-1]  # no "my registrations, menu"
+    if await meetings.has_registrations(turn):
+        await meetings.show_mine(turn)
+        turn.replies[-1].buttons = turn.replies[-1].buttons[:-1]  # no "main menu" at home
+    deadline = campaign.survey_deadline()
+    if campaign.survey is not None and deadline is not None:
+        if survey_state(campaign, turn.now) == "open":
+            turn.say(
+                _("- Survey: answer by {when}").format(
+                    when=fmt_day_and_time(deadline, campaign.tz)
+                ),
+                [[global_button(await survey.progress_label(turn), "survey")]],
+            )
+        else:
+            turn.say(
+                _("- Survey: closed {when}").format(when=fmt_day_and_time(deadline, campaign.tz))
+            )
+    turn.say(
+        "",
+        [
+            [global_button(_("Language"), "lang"), global_button(_("Help"), "help")],
+            [global_button(_("Privacy and my data"), "privacy")],
+        ],
+    )

@@ -52,6 +52,10 @@ class Incoming(BaseModel):
     language_hint: str | None = None
     profile_name: str | None = None
     """The name the platform's profile shows, offered when signing up."""
+    selected: bool | None = None
+    """For a multi-select option: ticked (True) or unticked (False) as the person now sees
+    it, where the platform shows tick boxes itself (Slack's checkboxes); None: a press that
+    toggles it."""
     fields: dict[str, str] = {}
     """For ``Kind.FORM``: field id -> the value given (empty when left blank)."""
     forms: bool = False
@@ -124,6 +128,8 @@ class Form(BaseModel):
     payload: str = Field(max_length=PAYLOAD_MAX_BYTES)
     fields: list[FormField]
     intro: str = ""
+    language: str = ""
+    """The language it is in (for options asked for while it is open)."""
 
 
 class Outgoing(BaseModel):

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_api_base_url: str | None = None
     slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_redirect_uri: str | None = None
+    slack_command: str = "/consultation"
     port: int = 8080
     database_path: str = "data/participation-bot.sqlite3"
     campaign_file: str | None = None

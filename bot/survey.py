@@ -308,8 +308,11 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         await _answer(turn, q, int(arg) if q.type == "scale" else arg)
     elif action == "t" and q.type == "multi" and q.option(arg) is not None:
         selection = list(turn.state.selection)
-        if arg in selection:
+        wanted = turn.incoming.selected  # None: toggle; else the tick the person now sees
+        if arg in selection and wanted is not True:
             selection.remove(arg)
+        elif arg in selection or wanted is False:
+            pass
         elif q.max_choices and len(selection) >= q.max_choices:
             await show_question(
                 turn,

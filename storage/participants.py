@@ -107,6 +107,13 @@ async def delete_participant(
             "DELETE FROM staff WHERE platform = ? AND workspace = ? AND user_id = ?",
             (who.platform, who.workspace, who.user_id),
         )
+        if who.platform == "slack":
+            # Who installed the app in their workspace is theirs too; the bot token stays.
+            await tx.execute(
+                "UPDATE slack_installations SET installer_user_id = '' "
+                "WHERE team_id = ? AND installer_user_id = ?",
+                (who.workspace, who.user_id),
+            )
     # Their events stay known (a redelivered one must change nothing), but without them and
     # without the replies they got.
     await tx.execute(

@@ -1,0 +1,1010 @@
+"""Slack: a slack-bolt (async) app. Translates, nothing more.
+
+In: Events API (a direct message, an app mention, the App Home opened), block actions
+(buttons, tick boxes), view submissions (the sign-up modal), options requests (the
+municipality type-ahead) and the slash command become ``Incoming`` events. Out: each
+``Outgoing`` becomes Block Kit (a message in the person's DM, a modal for a form, the App
+Home view), files are uploaded with ``files_upload_v2``.
+
+Nothing is lost, and Slack never waits: the app runs with ``process_before_response`` so a
+request is answered only after the engine committed what it carries (well within Slack's 3
+seconds); the replies are sent after the answer, in order per person. Replies that could not
+be sent (the process died, Slack was unreachable) stay unsent in the database and go out at
+the next start. A redelivered event (``X-Slack-Retry-Num``, the same ``event_id``) and a
+double click (the same ``trigger_id``) are recognised by the engine and change nothing.
+
+The Web API client retries a 429 after its ``Retry-After`` and nothing else: slack_sdk's
+default retry of a reset connection could post a message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import Clock
+from bot.engine import Engine
+from bot.i18n import use_language
+from bot.meetings import municipality_options
+from bot.messages import (
+    FieldKind,
+    Form,
+    Incoming,
+    Kind,
+    Outgoing,
+    ParticipantRef,
+)
+from bot.outbox import DeliveryResult
+from bot.turn import Speaker
+from storage import slack as store
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+DEFAULT_API_URL = "https://slack.com/api/"
+BOT_SCOPES = ["chat:write", "commands", "im:history", "im:write", "users:read", "files:write"]
+DEFAULT_COMMAND = "/consultation"
+
+TICK = "tick"
+"""action_id of the tick boxes of a multi-select question."""
+FORM_CALLBACK = "form"
+SEARCH_ACTION = "search"
+TEXT_LIMIT = 3000
+"""Slack's limit for a section's text."""
+BUTTON_TEXT_LIMIT = 75
+CHECKBOXES_MAX = 10
+BLOCKS_MAX = 50
+CHOSEN_MARK = "\u2713 "
+SEND_ATTEMPTS = 3
+PEOPLE_CACHE_MAX = 10_000
+UNREACHABLE_ERRORS = {
+    "account_inactive",
+    "cannot_dm_bot",
+    "channel_not_found",
+    "is_archived",
+    "not_in_channel",
+    "user_not_found",
+    "user_disabled",
+    "invalid_auth",
+    "token_revoked",
+    "not_authed",
+    "missing_scope",
+}
+"""Errors that sending again will not mend: the person (or workspace) is out of reach."""
+IGNORED_SUBTYPES = {"message_changed", "message_deleted", "bot_message", "channel_join"}
+
+
+# -- Block Kit ----------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Text for a ``mrkdwn`` field: Slack reads &, < and > as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain(text: str, limit: int = BUTTON_TEXT_LIMIT) -> dict[str, Any]:
+    text = text or "\u2026"
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Text in pieces Slack takes, cut at paragraph or line ends where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text:
+        pieces.append(text)
+    return pieces
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": escape(piece), "verbatim": True}}
+        for piece in split_text(text)
+        if piece.strip()
+    ]
+
+
+def blocks_for(reply: Outgoing) -> list[dict[str, Any]]:
+    """A reply as Block Kit: its text, tick boxes for a multi-select, and its buttons."""
+    blocks = _sections(reply.text)
+    toggles = [b for row in reply.buttons for b in row if b.selected is not None]
+    as_boxes = 0 < len(toggles) <= CHECKBOXES_MAX
+    if as_boxes:
+        options = [_option(b.label, b.payload) for b in toggles]
+        element: dict[str, Any] = {"type": "checkboxes", "action_id": TICK, "options": options}
+        initial = [o for o, b in zip(options, toggles, strict=True) if b.selected]
+        if initial:
+            element["initial_options"] = initial
+        blocks.append({"type": "actions", "block_id": TICK, "elements": [element]})
+    number = 0
+    for row in reply.buttons:
+        elements = []
+        for button in row:
+            if button.selected is not None and as_boxes:
+                continue
+            label = button.label
+            if button.selected:
+                label = CHOSEN_MARK + label
+            elements.append(
+                {
+                    "type": "button",
+                    "text": _plain(label),
+                    "value": button.payload,
+                    "action_id": f"b{number}",
+                }
+            )
+            number += 1
+        for start in range(0, len(elements), 25):
+            blocks.append({"type": "actions", "elements": elements[start : start + 25]})
+    return blocks[:BLOCKS_MAX]
+
+
+def _option(label: str, value: str) -> dict[str, Any]:
+    return {"text": _plain(label, 75), "value": value}
+
+
+def closed_blocks(text: str, chosen: str | None) -> list[dict[str, Any]]:
+    """An answered question: its text and what was chosen, without buttons."""
+    blocks = _sections(text)
+    if chosen:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": escape(CHOSEN_MARK + chosen)}],
+            }
+        )
+    return blocks[:BLOCKS_MAX]
+
+
+def modal_for(form: Form, language: str) -> dict[str, Any]:
+    """A form as a modal; the submission names the form's payload and language."""
+    blocks: list[dict[str, Any]] = _sections(form.intro)
+    for field in form.fields:
+        element: dict[str, Any]
+        if field.kind is FieldKind.SELECT:
+            options = [_option(o.label, o.value) for o in field.options]
+            element = {"type": "static_select", "action_id": field.id, "options": options}
+            initial = next((o for o in options if o["value"] == field.initial), None)
+            if initial is not None:
+                element["initial_option"] = initial
+        elif field.kind is FieldKind.SEARCH:
+            element = {"type": "external_select", "action_id": field.id, "min_query_length": 0}
+            if field.initial is not None and field.initial_label:
+                element["initial_option"] = _option(field.initial_label, field.initial)
+        else:
+            element = {"type": "plain_text_input", "action_id": field.id}
+            if field.max_length:
+                element["max_length"] = field.max_length
+            if field.initial:
+                element["initial_value"] = field.initial
+        block: dict[str, Any] = {
+            "type": "input",
+            "block_id": field.id,
+            "label": _plain(field.label, 2000),
+            "element": element,
+            "optional": field.optional,
+        }
+        if field.hint:
+            block["hint"] = _plain(field.hint, 2000)
+        blocks.append(block)
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "title": _plain(form.title, 24),
+        "submit": _plain(form.submit, 24),
+        "private_metadata": json.dumps({"p": form.payload, "l": language}),
+        "blocks": blocks,
+    }
+
+
+def home_view(replies: list[Outgoing]) -> dict[str, Any]:
+    """The App Home: each part of the overview, divided."""
+    blocks: list[dict[str, Any]] = []
+    for reply in replies:
+        part = blocks_for(reply)
+        if blocks and part:
+            blocks.append({"type": "divider"})
+        blocks.extend(part)
+    # Action ids must be unique in a view: number them across the parts.
+    number = 0
+    for block in blocks:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                element["action_id"] = f"b{number}"
+                number += 1
+    return {"type": "home", "blocks": blocks[:100]}
+
+
+def form_values(view: dict[str, Any]) -> dict[str, str]:
+    """A submitted modal's values: block id -> the text typed or the option chosen."""
+    values: dict[str, str] = {}
+    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
+        for value in actions.values():
+            kind = value.get("type")
+            if kind in ("static_select", "external_select"):
+                option = value.get("selected_option") or {}
+                values[block_id] = str(option.get("value") or "")
+            else:
+                values[block_id] = str(value.get("value") or "")
+    return values
+
+
+def _locale_language(user: dict[str, Any] | None) -> str | None:
+    if not user:
+        return None
+    locale = user.get("locale")
+    return str(locale) if locale else None
+
+
+def _profile_name(user: dict[str, Any] | None) -> str | None:
+    if not user:
+        return None
+    profile = user.get("profile") or {}
+    name = profile.get("real_name") or user.get("real_name") or profile.get("display_name")
+    return str(name) if name else None
+
+
+# -- installations (OAuth) in our database ----------------------------------------------
+
+
+class SqliteInstallationStore(AsyncInstallationStore):
+    """slack_sdk's installation store on storage/slack.py: one bot per workspace."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._bots: dict[str, Bot] = {}
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    async def async_save(self, installation: Installation) -> None:
+        if not installation.team_id or not installation.bot_token:
+            raise ValueError("only workspace installations with a bot token are kept")
+        item = store.SlackInstallation(
+            team_id=installation.team_id,
+            enterprise_id=installation.enterprise_id or "",
+            team_name=installation.team_name or "",
+            app_id=installation.app_id or "",
+            bot_token=installation.bot_token,
+            bot_id=installation.bot_id or "",
+            bot_user_id=installation.bot_user_id or "",
+            bot_scopes=",".join(installation.bot_scopes or []),
+            installer_user_id=installation.user_id or "",
+            installed_at=self.clock.now(),
+        )
+        await self.engine.db.transact(lambda tx: store.save_installation(tx, item))
+        self._bots.pop(item.team_id, None)
+        log.info("Slack app installed in a workspace")
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        raise NotImplementedError("installations are saved whole")
+
+    async def async_find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
+        if not team_id:
+            return None
+        cached = self._bots.get(team_id)
+        if cached is not None:
+            return cached
+        item = await self.engine.db.transact(lambda tx: store.find_installation(tx, team_id))
+        if item is None:
+            return None
+        bot = Bot(
+            app_id=item.app_id or None,
+            enterprise_id=item.enterprise_id or None,
+            team_id=item.team_id,
+            team_name=item.team_name or None,
+            bot_token=item.bot_token,
+            bot_id=item.bot_id,
+            bot_user_id=item.bot_user_id,
+            bot_scopes=item.bot_scopes,
+            installed_at=item.installed_at.timestamp(),
+        )
+        self._bots[team_id] = bot
+        return bot
+
+    async def async_find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        bot = await self.async_find_bot(enterprise_id=enterprise_id, team_id=team_id)
+        if bot is None:
+            return None
+        return Installation(
+            app_id=bot.app_id,
+            enterprise_id=bot.enterprise_id,
+            team_id=bot.team_id,
+            team_name=bot.team_name,
+            bot_token=bot.bot_token,
+            bot_id=bot.bot_id,
+            bot_user_id=bot.bot_user_id,
+            bot_scopes=bot.bot_scopes,
+            user_id=user_id or "",
+            installed_at=bot.installed_at,
+        )
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        if team_id:
+            self._bots.pop(team_id, None)
+            await self.engine.db.transact(lambda tx: store.delete_installation(tx, team_id))
+
+    async def async_delete_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+    ) -> None:
+        if user_id is None:
+            await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+
+
+class SqliteOAuthStateStore(AsyncOAuthStateStore):
+    """One-time OAuth state values in our database (10 minutes)."""
+
+    def __init__(self, engine: Engine, clock: Clock, expiration: timedelta) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.expiration = expiration
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        import secrets
+
+        state = secrets.token_urlsafe(24)
+        expires = self.clock.now() + self.expiration
+        await self.engine.db.transact(lambda tx: store.issue_oauth_state(tx, state, expires))
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        now = self.clock.now()
+        return await self.engine.db.transact(lambda tx: store.consume_oauth_state(tx, state, now))
+
+
+# -- the app -------------------------------------------------------------------------------
+
+
+@dataclass
+class Origin:
+    """The message a press came from, to be closed or changed after the press."""
+
+    channel: str
+    ts: str
+    text: str
+    chosen: str | None
+
+
+class SlackHandler:
+    """One Slack app: in one workspace (a bot token) or installed in many (OAuth)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        signing_secret: str,
+        token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        redirect_uri: str | None = None,
+        api_url: str | None = None,
+        command: str = DEFAULT_COMMAND,
+    ) -> None:
+        if not token and not (client_id and client_secret):
+            raise ValueError("Slack needs SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and _SECRET")
+        self.engine = engine
+        self.clock = clock
+        self.api_url = api_url or DEFAULT_API_URL
+        self.token = token
+        self.session: aiohttp.ClientSession | None = None
+        self._clients: dict[str, AsyncWebClient] = {}
+        self._people: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._dm_channels: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._home_open: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.installations: SqliteInstallationStore | None = None
+        self.signing_secret = signing_secret
+        self.command = command
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.redirect_uri = redirect_uri
+        self.app: AsyncApp | None = None
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def _web_client(self, token: str | None) -> AsyncWebClient:
+        return AsyncWebClient(
+            token=token,
+            base_url=self.api_url,
+            session=self.session,
+            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=5)],
+            logger=log,
+        )
+
+    async def start(self) -> AsyncApp:
+        """Build the Bolt app, then send the replies a previous run left unsent."""
+        self.session = aiohttp.ClientSession()
+        base = self._web_client(self.token)
+        if self.token:
+            app = AsyncApp(
+                signing_secret=self.signing_secret,
+                client=base,
+                process_before_response=True,
+                logger=log,
+                name="participation-bot",
+            )
+        else:
+            assert self.client_id and self.client_secret
+            self.installations = SqliteInstallationStore(self.engine, self.clock)
+            settings = AsyncOAuthSettings(
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                scopes=BOT_SCOPES,
+                user_scopes=[],
+                redirect_uri=self.redirect_uri,
+                installation_store=self.installations,
+                installation_store_bot_only=True,
+                state_store=SqliteOAuthStateStore(self.engine, self.clock, timedelta(minutes=10)),
+            )
+            app = AsyncApp(
+                signing_secret=self.signing_secret,
+                client=base,
+                process_before_response=True,
+                logger=log,
+                name="participation-bot",
+                oauth_settings=settings,
+                # The bot's identity (auth.test) is asked once per token, not per request.
+                authorize=AsyncInstallationStoreAuthorize(  # type: ignore[arg-type]
+                    installation_store=self.installations,
+                    client_id=self.client_id,
+                    client_secret=self.client_secret,
+                    bot_only=True,
+                    cache_enabled=True,
+                    client=base,
+                    logger=log,
+                ),
+            )
+            app.enable_token_revocation_listeners()
+        self._listen(app)
+        self.app = app
+        for pending in await self.engine.unsent_replies(PLATFORM):
+            if await self._send_replies(pending.ref, pending.replies, None, None):
+                await self.engine.confirm_pending(pending)
+        return app
+
+    async def stop(self) -> None:
+        """Finish sending what was committed, then close the connections."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+
+    def _listen(self, app: AsyncApp) -> None:
+        app.event("message")(self._on_message)
+        app.event("app_mention")(self._on_mention)
+        app.event("app_home_opened")(self._on_home_opened)
+        app.action(re.compile(".*"))(self._on_action)
+        app.view_submission(FORM_CALLBACK)(self._on_submission)
+        app.view_closed(FORM_CALLBACK)(self._ack_only)
+        app.options(re.compile(".*"))(self._on_options)
+        app.command(self.command)(self._on_command)
+
+    async def _ack_only(self, ack: AsyncAck) -> None:
+        await ack()
+
+    # -- in ------------------------------------------------------------------------------
+
+    async def _person(self, team: str, user: str) -> dict[str, Any] | None:
+        """The person's Slack profile and locale (users.info), asked once per process."""
+        key = (team, user)
+        known = self._people.get(key)
+        if known is not None:
+            return known
+        try:
+            answer = await (await self.client_for(team)).users_info(user=user, include_locale=True)
+        except SlackApiError as exc:
+            log.warning("users.info failed: %s", exc.response.get("error"))
+            return None
+        found: dict[str, Any] = answer.get("user") or {}
+        self._people[key] = found
+        while len(self._people) > PEOPLE_CACHE_MAX:
+            self._people.popitem(last=False)
+        return found
+
+    async def _incoming(self, team: str, user: str, event_id: str, **fields: Any) -> Incoming:
+        person = await self._person(team, user)
+        return Incoming(
+            ref=ParticipantRef(platform=PLATFORM, workspace=team, user_id=user),
+            event_id=event_id,
+            language_hint=_locale_language(person),
+            profile_name=_profile_name(person),
+            **fields,
+        )
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("channel_type") != "im" or event.get("bot_id"):
+            return
+        subtype = event.get("subtype")
+        if subtype in IGNORED_SUBTYPES or (subtype and subtype != "file_share"):
+            return
+        team = _team_of(body, event)
+        user = str(event.get("user") or "")
+        if not user:
+            return
+        self._remember_dm(team, user, str(event.get("channel") or ""))
+        text = str(event.get("text") or "")
+        if subtype == "file_share" or (not text.strip() and event.get("files")):
+            incoming = await self._incoming(
+                team, user, str(body.get("event_id")), kind=Kind.UNSUPPORTED
+            )
+        else:
+            incoming = await self._incoming(
+                team, user, str(body.get("event_id")), kind=Kind.TEXT, text=text
+            )
+        await self._handle(incoming)
+
+    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        team = _team_of(body, event)
+        user = str(event.get("user") or "")
+        if not user:
+            return
+        incoming = await self._incoming(
+            team, user, str(body.get("event_id")), kind=Kind.COMMAND, command="start"
+        )
+        await self._handle(incoming)
+
+    async def _on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("tab") != "home":
+            return
+        team = _team_of(body, event)
+        user = str(event.get("user") or "")
+        if user:
+            self._home_open[(team, user)] = None
+            while len(self._home_open) > PEOPLE_CACHE_MAX:
+                self._home_open.popitem(last=False)
+            self._spawn(self.publish_home(team, user))
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        team = str(body.get("team_id") or "")
+        user = str(body.get("user_id") or "")
+        words = str(body.get("text") or "").split()
+        word = words[0].lower().lstrip("/") if words else "start"
+        rest = words[1] if len(words) > 1 else ""
+        trigger = str(body.get("trigger_id") or "")
+        fields: dict[str, Any] = {"forms": bool(trigger)}
+        if word in ("signup", "sign-up", "register", "meld", "påmelding"):
+            payload = f"g:su:{rest}" if rest else "g:meetings"
+            fields.update(kind=Kind.BUTTON, payload=payload)
+        else:
+            fields.update(kind=Kind.COMMAND, command=word, args=" ".join(words[2:]))
+        incoming = await self._incoming(team, user, f"cmd:{trigger}", **fields)
+        replies = await self.engine.handle(incoming)
+        await ack()
+        self._after(incoming, replies, None, trigger)
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        team = _team_of(body, {})
+        user = str((body.get("user") or {}).get("id") or "")
+        actions = body.get("actions") or []
+        trigger = str(body.get("trigger_id") or "")
+        if not user or not actions:
+            await ack()
+            return
+        action = actions[0]
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        if channel and container.get("type") == "message":
+            self._remember_dm(team, user, channel)
+        base = f"act:{trigger or action.get('action_ts')}"
+        incomings: list[Incoming] = []
+        chosen: str | None = None
+        if action.get("type") == "checkboxes":
+            now_ticked = {o["value"] for o in action.get("selected_options") or []}
+            before = _ticked_in(message)
+            for number, value in enumerate(sorted(now_ticked ^ before)):
+                incomings.append(
+                    await self._incoming(
+                        team,
+                        user,
+                        f"{base}:{number}",
+                        kind=Kind.BUTTON,
+                        payload=value,
+                        selected=value in now_ticked,
+                        forms=bool(trigger),
+                    )
+                )
+        elif action.get("type") == "button":
+            incomings.append(
+                await self._incoming(
+                    team,
+                    user,
+                    base,
+                    kind=Kind.BUTTON,
+                    payload=str(action.get("value") or ""),
+                    forms=bool(trigger),
+                )
+            )
+            chosen = _chosen_label(message, action)
+        replies: list[Outgoing] = []
+        for incoming in incomings:
+            replies = await self.engine.handle(incoming)
+            if incoming is not incomings[-1]:
+                self._after(incoming, [], None, "")
+        await ack()
+        if not incomings:
+            return
+        origin = None
+        if container.get("type") == "message" and message.get("ts"):
+            origin = Origin(channel, str(message["ts"]), str(message.get("text") or ""), chosen)
+        self._after(incomings[-1], replies, origin, trigger)
+
+    async def _on_submission(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        team = _team_of(body, {})
+        user = str((body.get("user") or {}).get("id") or "")
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        event_id = f"view:{view.get('id')}:{view.get('hash')}"
+        incoming = await self._incoming(
+            team,
+            user,
+            event_id,
+            kind=Kind.FORM,
+            payload=str(meta.get("p") or ""),
+            fields=form_values(view),
+        )
+        replies = await self.engine.handle(incoming)
+        errors = next((r.field_errors for r in replies if r.field_errors), None)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            self.engine.replies_sent(incoming)
+            return
+        await ack()
+        self._after(incoming, replies, None, "")
+
+    async def _on_options(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """The municipality type-ahead: matches for what has been typed so far."""
+        view = body.get("view") or {}
+        try:
+            language = str(json.loads(view.get("private_metadata") or "{}").get("l") or "")
+        except ValueError:
+            language = ""
+        language = language or self.engine.campaign.default_language
+        with use_language(language):
+            speaker = Speaker(self.engine.campaign, language)
+            options = municipality_options(speaker, str(body.get("value") or ""))
+        await ack(options=[_option(o.label, o.value) for o in options[:100]])
+
+    async def _handle(self, incoming: Incoming) -> None:
+        replies = await self.engine.handle(incoming)
+        self._after(incoming, replies, None, "")
+
+    # -- out -----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _after(
+        self, incoming: Incoming, replies: list[Outgoing], origin: Origin | None, trigger: str
+    ) -> None:
+        """Send the replies after whatever this person is still being sent; then refresh
+        their App Home if they have looked at it."""
+        ref = incoming.ref
+        before = self._tails.get(ref.key)
+
+        async def deliver() -> None:
+            if before is not None:
+                await asyncio.gather(before, return_exceptions=True)
+            try:
+                sent = await self._send_replies(ref, replies, origin, trigger, incoming.payload)
+            finally:
+                if self._tails.get(ref.key) is task:
+                    del self._tails[ref.key]
+            if sent:
+                self.engine.replies_sent(incoming)
+            else:
+                self.engine.replies_failed(incoming)
+            if (ref.workspace, ref.user_id) in self._home_open:
+                await self.publish_home(ref.workspace, ref.user_id)
+
+        task = self._spawn(deliver())
+        self._tails[ref.key] = task
+
+    async def client_for(self, team: str) -> AsyncWebClient:
+        """The Web API client with the workspace's bot token."""
+        if self.token:
+            client = self._clients.get("")
+            if client is None:
+                client = self._clients[""] = self._web_client(self.token)
+            return client
+        client = self._clients.get(team)
+        if client is None:
+            assert self.installations is not None
+            bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team)
+            if bot is None:
+                raise LookupError("the app is not installed in that workspace")
+            client = self._clients[team] = self._web_client(bot.bot_token)
+        return client
+
+    def _remember_dm(self, team: str, user: str, channel: str) -> None:
+        if channel.startswith("D"):
+            self._dm_channels[(team, user)] = channel
+            while len(self._dm_channels) > PEOPLE_CACHE_MAX:
+                self._dm_channels.popitem(last=False)
+
+    async def _dm(self, client: AsyncWebClient, team: str, user: str) -> str:
+        channel = self._dm_channels.get((team, user))
+        if channel is None:
+            opened = await client.conversations_open(users=user)
+            channel = str((opened.get("channel") or {}).get("id"))
+            self._remember_dm(team, user, channel)
+        return channel
+
+    async def _send_replies(
+        self,
+        ref: ParticipantRef,
+        replies: list[Outgoing],
+        origin: Origin | None,
+        trigger: str | None,
+        payload: str = "",
+    ) -> bool:
+        """Send the replies; True when they went out (or never can)."""
+        try:
+            client = await self.client_for(ref.workspace)
+            if origin is not None:
+                if replies and replies[0].replaces_origin:
+                    await self._update(client, origin, blocks_for(replies[0]), replies[0].text)
+                    replies = replies[1:]
+                else:
+                    navigation = payload.startswith("g:") or (
+                        bool(replies) and replies[0].origin_stale
+                    )
+                    chosen = None if navigation else origin.chosen
+                    await self._update(
+                        client, origin, closed_blocks(origin.text, chosen), origin.text
+                    )
+            for reply in replies:
+                await self.send(client, ref, reply, trigger)
+            return True
+        except LookupError:
+            log.warning("a Slack reply for a workspace without the app was dropped")
+            return True
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in UNREACHABLE_ERRORS:
+                await self.engine.mark_unreachable(ref)
+                return True
+            log.warning("sending to Slack failed: %s", error)
+            return False
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("sending to Slack failed: %s", type(exc).__name__)
+            return False
+
+    async def _update(
+        self, client: AsyncWebClient, origin: Origin, blocks: list[dict[str, Any]], text: str
+    ) -> None:
+        try:
+            await client.chat_update(
+                channel=origin.channel, ts=origin.ts, text=text, blocks=blocks
+            )
+        except SlackApiError as exc:  # deleted or too old: nothing to close
+            log.debug("chat.update failed: %s", exc.response.get("error"))
+
+    async def send(
+        self,
+        client: AsyncWebClient,
+        ref: ParticipantRef,
+        reply: Outgoing,
+        trigger: str | None = None,
+    ) -> None:
+        """One ``Outgoing``: a modal for a form (when the trigger is fresh), else a message
+        in the person's DM, and its file uploaded there."""
+        if reply.field_errors:
+            return
+        if reply.form is not None and trigger:
+            try:
+                await client.views_open(
+                    trigger_id=trigger, view=modal_for(reply.form, _form_language(reply))
+                )
+                return
+            except SlackApiError as exc:  # too late for the trigger: offer the button
+                log.info("views.open failed: %s", exc.response.get("error"))
+        channel = await self._dm(client, ref.workspace, ref.user_id)
+        if reply.text.strip() or reply.buttons:
+            await client.chat_postMessage(
+                channel=channel, text=reply.text[:TEXT_LIMIT], blocks=blocks_for(reply)
+            )
+        if reply.attachment is not None:
+            await client.files_upload_v2(
+                channel=channel,
+                content=reply.attachment.data,
+                filename=reply.attachment.filename,
+                title=reply.attachment.filename,
+            )
+
+    async def publish_home(self, team: str, user: str) -> None:
+        """Show the person's App Home as it stands now."""
+        try:
+            person = await self._person(team, user)
+            ref = ParticipantRef(platform=PLATFORM, workspace=team, user_id=user)
+            parts = await self.engine.home(ref, _locale_language(person))
+            client = await self.client_for(team)
+            await client.views_publish(user_id=user, view=home_view(parts))
+        except (TimeoutError, SlackApiError, LookupError, aiohttp.ClientError) as exc:
+            log.warning("the App Home could not be published: %s", type(exc).__name__)
+
+    async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """Send one outbox message (for the dispatcher). A 429 is waited out by the client;
+        a lost answer makes the row 'in doubt' rather than risk sending it twice."""
+        try:
+            client = await self.client_for(ref.workspace)
+            await self.send(client, ref, reply)
+        except LookupError:
+            return DeliveryResult.UNREACHABLE
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in UNREACHABLE_ERRORS:
+                await self.engine.mark_unreachable(ref)
+                return DeliveryResult.UNREACHABLE
+            if error == "ratelimited":
+                return DeliveryResult.RETRY
+            return DeliveryResult.RETRY
+        except aiohttp.ClientConnectorError:
+            return DeliveryResult.RETRY  # never reached Slack
+        except (TimeoutError, aiohttp.ClientError):
+            return DeliveryResult.IN_DOUBT
+        return DeliveryResult.SENT
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def web_app(self) -> web.Application:
+        """``POST /slack/events`` (events, interactivity, options, commands: point all of
+        them here), and with OAuth ``GET /slack/install`` and ``/slack/oauth_redirect``."""
+        assert self.app is not None, "start() first"
+        app = self.app
+
+        async def events(request: web.Request) -> web.Response:
+            bolt_request = await to_bolt_request(request)
+            return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+
+        web_app = web.Application()
+        web_app.router.add_post("/slack/events", events)
+        flow = app.oauth_flow
+        if flow is not None:
+
+            async def install(request: web.Request) -> web.Response:
+                response = await flow.handle_installation(await to_bolt_request(request))
+                return await to_aiohttp_response(response)
+
+            async def redirect(request: web.Request) -> web.Response:
+                response = await flow.handle_callback(await to_bolt_request(request))
+                return await to_aiohttp_response(response)
+
+            web_app.router.add_get(flow.install_path, install)
+            web_app.router.add_get(flow.redirect_uri_path, redirect)
+
+        async def health(_request: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        web_app.router.add_get("/healthz", health)
+        return web_app
+
+
+def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    team = team or (body.get("user") or {}).get("team_id") or event.get("team")
+    return str(team or "")
+
+
+def _ticked_in(message: dict[str, Any]) -> set[str]:
+    """The tick boxes ticked in a message as Slack last showed it to the person."""
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == TICK:
+                return {o["value"] for o in element.get("initial_options") or []}
+    return set()
+
+
+def _chosen_label(message: dict[str, Any], action: dict[str, Any]) -> str | None:
+    """What a press chose, as the person read it: the ticked options when a multi-select is
+    confirmed, else the pressed button's text."""
+    label = str((action.get("text") or {}).get("text") or "") or None
+    ticked = []
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == TICK:
+                ticked = [o["text"]["text"] for o in element.get("initial_options") or []]
+    if ticked and label is not None and not label.startswith(CHOSEN_MARK):
+        return ", ".join(ticked)
+    return label.removeprefix(CHOSEN_MARK) if label else None
+
+
+def _form_language(reply: Outgoing) -> str:
+    assert reply.form is not None
+    return reply.form.language
+
+
+async def serve(
+    handler: SlackHandler,
+    *,
+    port: int = 8080,
+    app_token: str | None = None,
+    outbox: Callable[[SlackHandler], Awaitable[None]] | None = None,
+) -> None:
+    """Run the Slack app until cancelled: Socket Mode with an app token, else HTTP on
+    ``port``."""
+    app = await handler.start()
+    extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
+    try:
+        if app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket = AsyncSocketModeHandler(app, app_token)
+            log.info("Slack Socket Mode started")
+            await socket.connect_async()  # type: ignore[no-untyped-call]
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await socket.close_async()  # type: ignore[no-untyped-call]
+        else:
+            runner = web.AppRunner(handler.web_app(), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
+            log.info("Slack app listening on port %s", port)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+    finally:
+        if extra is not None:
+            extra.cancel()
+        await handler.stop()
