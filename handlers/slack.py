@@ -20,6 +20,7 @@ default retry of a reset connection could post a message twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -690,14 +691,21 @@ class SlackHandler:
             meta = json.loads(view.get("private_metadata") or "{}")
         except ValueError:
             meta = {}
-        event_id = f"view:{view.get('id')}:{view.get('hash')}"
+        # Each submission is a new event (a form sent back with errors is sent again from
+        # the same view); a double click is the same trigger.
+        values = form_values(view)
+        trigger = (
+            body.get("trigger_id")
+            or hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+        )
+        event_id = f"view:{view.get('id')}:{trigger}"
         incoming = await self._incoming(
             team,
             user,
             event_id,
             kind=Kind.FORM,
             payload=str(meta.get("p") or ""),
-            fields=form_values(view),
+            fields=values,
         )
         replies = await self.engine.handle(incoming)
         errors = next((r.field_errors for r in replies if r.field_errors), None)

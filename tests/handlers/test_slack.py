@@ -1,0 +1,232 @@
+"""The Slack app through the real slack-bolt and slack_sdk stacks, against the fake Slack
+Web API (tests/fakes/slack.py) and a driver that POSTs signed requests as Slack does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from icalendar import Calendar
+
+from bot.campaign import Campaign
+from bot.clock import FixedClock
+from bot.engine import Engine
+from handlers.slack import SlackHandler
+from storage.database import Database
+from tests.conftest import OSLO
+from tests.fakes.slack import AppResponse, FakeSlack, SlackDriver
+
+SECRET = "test-signing-secret"
+ZOOM = "https://zoom.us/j/123456789"
+
+
+@dataclass
+class World:
+    fake: FakeSlack
+    driver: SlackDriver
+    handler: SlackHandler
+    engine: Engine
+    base_url: str
+
+    async def settle(self) -> None:
+        """Wait until the app has sent everything it was going to send."""
+        for _round in range(100):
+            await asyncio.sleep(0.01)
+            if not self.handler._tasks:
+                return
+            await asyncio.gather(*list(self.handler._tasks), return_exceptions=True)
+
+
+class Person:
+    """Someone in a Slack workspace using the app in their DM."""
+
+    def __init__(self, world: World, team: str, user: str) -> None:
+        self.world = world
+        self.team = team
+        self.user = user
+
+    @property
+    def fake(self) -> FakeSlack:
+        return self.world.fake
+
+    async def say(self, text: str) -> AppResponse:
+        response = await self.world.driver.message(self.team, self.user, text)
+        await self.world.settle()
+        return response
+
+    async def press(self, label: str, **kw: Any) -> AppResponse:
+        response = await self.world.driver.press(self.team, self.user, label, **kw)
+        await self.world.settle()
+        await self._past_notice()
+        return response
+
+    async def _past_notice(self) -> None:
+        """Go on past the privacy notice when it is shown (tests are about other things)."""
+        dm = self.fake.dm(self.team, self.user)
+        if dm and "OK, go on" in dm[-1].labels:
+            await self.world.driver.press(self.team, self.user, "OK, go on")
+            await self.world.settle()
+
+    async def tick(self, labels: list[str]) -> None:
+        await self.world.driver.check(self.team, self.user, labels)
+        await self.world.settle()
+
+    async def submit(self, values: dict[str, Any]) -> AppResponse:
+        response = await self.world.driver.submit(self.team, self.user, values)
+        await self.world.settle()
+        return response
+
+    @property
+    def text(self) -> str:
+        return self.fake.last_dm(self.team, self.user).all_text
+
+    @property
+    def texts(self) -> list[str]:
+        return self.fake.dm_texts(self.team, self.user)
+
+    async def start(self) -> None:
+        """Write to the app: the main menu."""
+        await self.say("hei")
+
+
+async def _world(
+    tmp_path: Any, campaign: Campaign, clock: FixedClock, *, oauth: bool = False
+) -> tuple[World, Callable[[], Any]]:
+    fake = FakeSlack()
+    await fake.start()
+    db = await Database.open(tmp_path / "slack.sqlite3")
+    engine = Engine(campaign, db, clock)
+    if oauth:
+        handler = SlackHandler(
+            engine,
+            clock,
+            signing_secret=SECRET,
+            client_id=fake.client_id,
+            client_secret=fake.client_secret,
+            api_url=fake.api_url,
+        )
+    else:
+        token = fake.add_team("T1", "Asker bibliotek")
+        handler = SlackHandler(
+            engine, clock, signing_secret=SECRET, token=token, api_url=fake.api_url
+        )
+    await handler.start()
+    runner = web.AppRunner(handler.web_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    driver = SlackDriver(f"{base}/slack/events", SECRET, fake)
+    world = World(fake, driver, handler, engine, base)
+
+    async def close() -> None:
+        await driver.close()
+        await runner.cleanup()
+        await handler.stop()
+        await db.close()
+        await fake.stop()
+
+    return world, close
+
+
+@pytest.fixture
+def with_link(make_campaign: Callable[..., Campaign]) -> Campaign:
+    def edit(data: dict[str, Any]) -> None:
+        data["meetings"][0]["link"] = ZOOM
+
+    return make_campaign(edit)
+
+
+@pytest.fixture
+async def world(tmp_path: Any, with_link: Campaign, clock: FixedClock) -> AsyncIterator[World]:
+    made, close = await _world(tmp_path, with_link, clock)
+    yield made
+    await close()
+
+
+@pytest.fixture
+def kari(world: World) -> Person:
+    world.fake.add_user("T1", "U100", "Kari Nordmann", "en-US")
+    return Person(world, "T1", "U100")
+
+
+async def test_a_direct_message_gets_the_menu_and_the_privacy_notice_comes_first(
+    kari: Person,
+) -> None:
+    response = await kari.say("hello")
+    assert response.status == 200
+    assert "Hello! This is the chat about" in kari.text
+    assert "Meetings and sign-up" in kari.fake.last_dm("T1", "U100").labels
+    await kari.world.driver.press("T1", "U100", "Take the survey")
+    await kari.world.settle()
+    assert "OK, go on" in kari.fake.last_dm("T1", "U100").labels  # nothing stored before it
+
+
+async def test_sign_up_in_a_modal_with_municipality_type_ahead_and_calendar_invite(
+    world: World, kari: Person
+) -> None:
+    await kari.start()
+    await kari.press("Meetings and sign-up")
+    await kari.press("Sign up: Information meeting")
+    modal = world.fake.modal("T1", "U100")
+    assert modal is not None, "the sign-up form opens as a modal"
+    name = next(e for e in modal.inputs if e.action_id == "name")
+    assert name.raw.get("initial_value") == "Kari Nordmann"  # from the Slack profile
+
+    options = await world.driver.options("T1", "U100", "municipality", "sarps")
+    labels = [o["text"]["text"] for o in options]
+    assert labels[0] == "Sarpsborg"
+    assert labels[-1] == "Other / outside Viken"
+    sarpsborg = options[0]["value"]
+
+    answer = await kari.submit(
+        {
+            "name": "Kari Nordmann",
+            "role": "library",
+            "organisation": "Asker bibliotek",
+            "municipality": sarpsborg,
+        }
+    )
+    assert answer.status == 200 and not answer.text.strip(), "an empty answer closes the modal"
+    assert world.fake.modal("T1", "U100") is None
+    confirmation = "\n".join(kari.texts[-2:])
+    assert "You are signed up! Welcome." in confirmation
+    assert ZOOM in confirmation
+
+    files = world.fake.files("T1", "U100")
+    assert [f.filename for f in files] == ["info.ics"]
+    event = next(iter(Calendar.from_ical(files[0].content).walk("VEVENT")))
+    start, end = event.decoded("dtstart"), event.decoded("dtend")
+    assert start == datetime(2021, 6, 1, 14, 0, tzinfo=OSLO)
+    assert end == datetime(2021, 6, 1, 15, 0, tzinfo=OSLO)
+    assert str(event["dtstart"].params["TZID"]) == "Europe/Oslo"
+    assert "Information meeting" in str(event["summary"])
+    assert ZOOM in str(event["description"]) and str(event["url"]) == ZOOM
+    assert Calendar.from_ical(files[0].content).walk("VTIMEZONE"), "Outlook needs VTIMEZONE"
+
+
+async def test_a_form_with_mistakes_is_refused_field_by_field_and_stores_nothing(
+    world: World, kari: Person
+) -> None:
+    await kari.start()
+    await kari.press("Meetings and sign-up")
+    await kari.press("Sign up: Information meeting")
+    before = kari.texts
+    answer = await kari.submit(
+        {"name": "   ", "role": "library", "organisation": "", "municipality": "other"}
+    )
+    assert answer.status == 200
+    assert answer.json["response_action"] == "errors"
+    assert answer.json["errors"] == {"name": "Please type your name."}
+    assert world.fake.modal("T1", "U100") is not None, "the modal stays open to be mended"
+    assert kari.texts == before and not world.fake.files("T1", "U100")
+
+    answer = await kari.submit({"name": "Kari N."})
+    assert answer.status == 200 and not answer.text.strip()
+    assert "You are signed up! Welcome." in "\n".join(kari.texts[len(before) :])
