@@ -288,7 +288,15 @@ class Engine:
             if stored is not None:
                 return _Result(None, [], duplicate=stored)
             participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
-            if participant is None and incoming.kind in (Kind.BUTTON, Kind.FORM):
+            if (
+                participant is None
+                and not incoming.fresh
+                and incoming.kind
+                in (
+                    Kind.BUTTON,
+                    Kind.FORM,
+                )
+            ):
                 # A button from before this person was erased (or from another database):
                 # answer with the menu and store nothing about them.
                 return await self._stranger(tx, incoming, now)

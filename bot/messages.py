@@ -56,6 +56,10 @@ class Incoming(BaseModel):
     """For a multi-select option: ticked (True) or unticked (False) as the person now sees
     it, where the platform shows tick boxes itself (Slack's checkboxes); None: a press that
     toggles it."""
+    fresh: bool = False
+    """The button was on a page made for this person just now (Slack's App Home), so a
+    press from someone the bot does not know is a first contact, like a message (otherwise
+    such a press is from before they were erased, and stores nothing)."""
     fields: dict[str, str] = {}
     """For ``Kind.FORM``: field id -> the value given (empty when left blank)."""
     forms: bool = False

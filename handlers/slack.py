@@ -666,6 +666,8 @@ class SlackHandler:
                     kind=Kind.BUTTON,
                     payload=str(action.get("value") or ""),
                     forms=bool(trigger),
+                    fresh=container.get("type") == "view"
+                    and (body.get("view") or {}).get("type") == "home",
                 )
             )
             chosen = _chosen_label(message, action)

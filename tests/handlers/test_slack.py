@@ -230,3 +230,192 @@ async def test_a_form_with_mistakes_is_refused_field_by_field_and_stores_nothing
     answer = await kari.submit({"name": "Kari N."})
     assert answer.status == 200 and not answer.text.strip()
     assert "You are signed up! Welcome." in "\n".join(kari.texts[len(before) :])
+
+
+async def stored_answers(engine: Engine, team: str, user: str) -> dict[str, object]:
+    """The person's stored survey answers, decoded."""
+    import json
+
+    from storage.participants import find_participant
+    from storage.responses import load_response
+
+    async def job(tx: Any) -> dict[str, object]:
+        p = await find_participant(tx, "slack", team, user)
+        assert p is not None
+        response = await load_response(tx, p.id, "strategy")
+        assert response is not None
+        return {
+            qid: (None if a.value is None else json.loads(a.value))
+            for qid, a in response.answers.items()
+        }
+
+    return await engine.db.transact(job)
+
+
+async def test_the_survey_in_a_dm_to_the_end_with_tick_boxes_back_and_skip(
+    world: World, kari: Person
+) -> None:
+    await kari.start()
+    await kari.press("Take the survey")
+    assert "Question 1 of 12" in kari.text
+    first = world.fake.last_dm("T1", "U100")
+    await kari.press("Young person (under 26)")
+    # The answered question loses its buttons and shows the choice.
+    closed = next(m for m in world.fake.dm("T1", "U100") if m.ts == first.ts)
+    assert closed.buttons == [] and "\u2713 Young person (under 26)" in closed.all_text
+    await kari.say("Asker")
+    await kari.press("16–19")
+    await kari.press("Back")
+    assert "How old are you?" in kari.text
+    await kari.press("16–19")
+    await kari.press("Every week")
+    multi = world.fake.last_dm("T1", "U100")
+    assert multi.checkboxes, "a multi-select is shown as tick boxes"
+    await kari.tick(["Borrow books", "E-books and audiobooks"])
+    await kari.tick(["E-books and audiobooks"])  # untick one
+    await kari.press("Done")
+    await kari.tick(["Getting people reading"])
+    await kari.press("Done")
+    await kari.press("3")
+    await kari.tick(["4 Quality education"])
+    await kari.press("Done")
+    await kari.say("Comics & <gaming>")
+    await kari.press("Skip")
+    await kari.press("Yes")
+    await kari.press("No, thanks")
+    assert "Please check your answers" in kari.text
+    await kari.press("Send my answers")
+    assert "Thank you for your answers!" in kari.text
+
+    answers = await stored_answers(world.engine, "T1", "U100")
+    assert answers["age"] == "16-19"
+    assert answers["use_for"] == ["ebooks"]
+    assert answers["sdgs"] == ["sdg4"]
+    assert answers["youth_offer"] == "Comics & <gaming>"
+    assert answers["ideas"] is None
+
+
+async def _events_recorded(engine: Engine) -> int:
+    async def job(tx: Any) -> int:
+        row = await tx.fetchone("SELECT count(*) FROM processed_events")
+        return int(row[0])
+
+    return await engine.db.transact(job)
+
+
+async def test_a_forged_or_stale_signature_gets_401_and_changes_nothing(
+    world: World, kari: Person
+) -> None:
+    forged = await world.driver.message("T1", "U100", "hello", signature="v0=" + "0" * 64)
+    assert forged.status == 401
+    import time
+
+    stale = await world.driver.message("T1", "U100", "hello", timestamp=int(time.time()) - 360)
+    assert stale.status == 401
+    await world.settle()
+    assert world.fake.dm("T1", "U100") == []
+    assert await _events_recorded(world.engine) == 0
+
+
+async def test_an_event_is_acknowledged_only_after_it_is_committed(
+    world: World, kari: Person
+) -> None:
+    response = await world.driver.message("T1", "U100", "hello")
+    assert response.status == 200
+    # No waiting for the replies: what the event carried is in the database already.
+    assert await _events_recorded(world.engine) == 1
+    assert response.elapsed < 3.0
+
+
+async def test_a_retried_or_redelivered_event_changes_nothing(world: World, kari: Person) -> None:
+    await kari.start()
+    await kari.press("Take the survey")
+    await kari.press("Young person (under 26)")
+    first = await world.driver.message("T1", "U100", "Asker")
+    await world.settle()
+    sent = len(world.fake.dm("T1", "U100"))
+    again = await world.driver.message(
+        "T1", "U100", "Asker", event_id=first.event_id, retry_num=1, retry_reason="http_timeout"
+    )
+    assert again.status == 200
+    await world.settle()
+    assert len(world.fake.dm("T1", "U100")) == sent, "no second reply"
+    assert "How old are you?" in kari.text
+    answers = await stored_answers(world.engine, "T1", "U100")
+    assert answers["municipality"] == "Asker"
+
+
+async def test_app_home_shows_meetings_then_my_registration_with_the_link(
+    world: World, kari: Person
+) -> None:
+    await world.driver.home_opened("T1", "U100")
+    await world.settle()
+    home = world.fake.home("T1", "U100")
+    assert home is not None
+    assert "Information meeting on the three strategies" in home.all_text
+    assert "Survey: answer by Monday, 14 June 2021 at 12:00" in home.all_text
+    assert ZOOM not in home.all_text, "the link is only for those who signed up"
+    assert await _events_recorded(world.engine) == 0, "looking stores nothing"
+
+    await kari.press("Sign up: Information meeting", where="home")  # notice, then the form
+    assert world.fake.modal("T1", "U100") is not None, kari.texts
+    await kari.submit(
+        {"name": "Kari", "role": "library", "organisation": "Asker bibliotek", "municipality": "0"}
+    )
+    home = world.fake.home("T1", "U100")
+    assert home is not None
+    assert "You have a place." in home.all_text and ZOOM in home.all_text
+    assert "Cancel: Information meeting" in home.labels
+
+    await kari.press("Cancel: Information meeting", where="home")
+    await kari.press("Yes, cancel")
+    home = world.fake.home("T1", "U100")
+    assert home is not None and "You have a place." not in home.all_text
+
+
+async def test_a_sticker_or_file_gets_a_hint(world: World, kari: Person) -> None:
+    await kari.start()
+    await world.driver.message_with_file("T1", "U100")
+    await world.settle()
+    assert "I can only read text and button presses" in kari.text
+
+
+async def test_installed_through_oauth_in_two_workspaces_each_uses_its_own_token(
+    tmp_path: Any, with_link: Campaign, clock: FixedClock
+) -> None:
+    world, close = await _world(tmp_path, with_link, clock, oauth=True)
+    try:
+        fake, driver = world.fake, world.driver
+        for team, name in (("T1", "Asker bibliotek"), ("T2", "Moss kommune")):
+            fake.add_team(team, name)
+            fake.add_user(team, "U1", f"Librarian of {name}", "en-US")
+            answer = await driver.install(
+                team,
+                "U1",
+                f"{world.base_url}/slack/install",
+                f"{world.base_url}/slack/oauth_redirect",
+            )
+            assert answer.status == 200, answer.text[:300]
+        for team in ("T1", "T2"):
+            person = Person(world, team, "U1")
+            await person.start()
+            await person.press("Meetings and sign-up")
+            await person.press("Sign up: Information meeting")
+            await person.submit(
+                {"name": "Ola", "role": "library", "organisation": "", "municipality": "0"}
+            )
+            assert "You are signed up! Welcome." in "\n".join(person.texts[-2:])
+        posted = fake.called("chat.postMessage")
+        assert {c.team for c in posted} == {"T1", "T2"}
+        assert all(c.params["channel"].startswith("D") for c in posted)
+
+        from storage.slack import count_installations
+
+        assert await world.engine.db.transact(count_installations) == 2
+        # A forged state is refused.
+        async with driver.session.get(
+            f"{world.base_url}/slack/oauth_redirect?code=x&state=forged"
+        ) as resp:
+            assert resp.status >= 400
+    finally:
+        await close()
