@@ -419,3 +419,85 @@ async def test_installed_through_oauth_in_two_workspaces_each_uses_its_own_token
             assert resp.status >= 400
     finally:
         await close()
+
+
+async def test_a_broadcast_reaches_slack_people_once_in_their_language(
+    world: World, clock: FixedClock
+) -> None:
+    from bot.broadcast import Segment, send
+    from bot.outbox import OutboxDispatcher
+    from storage.outbox import batch_progress
+
+    people = []
+    for number, locale in enumerate(["nb-NO", "en-US", "nb-NO", "en-GB", "en-US"]):
+        world.fake.add_user("T1", f"U{number}", f"Person {number}", locale)
+        person = Person(world, "T1", f"U{number}")
+        await person.start()
+        people.append(person)
+    messages = {"nb": "Hei fra fylkesbiblioteket", "en": "Hello from the county library"}
+    await send(
+        world.engine.db,
+        world.engine.campaign,
+        Segment("everyone", platform="slack"),
+        messages,
+        "broadcast:hello",
+        clock.now(),
+    )
+    world.fake.rate_limit("chat.postMessage", times=1, retry_after=1)  # waited out
+    world.fake.fail("chat.postMessage", "account_inactive", times=1)  # out of reach
+    dispatcher = OutboxDispatcher(
+        world.engine.db, "slack", world.handler.deliver_outbox, clock, rate=50
+    )
+    await dispatcher.run_once()
+    progress = await world.engine.db.transact(lambda tx: batch_progress(tx, "broadcast:hello"))
+    assert progress == {"sent": 4, "unreachable": 1}
+    reached = 0
+    for person in people:
+        expected = messages["nb" if person.user in ("U0", "U2") else "en"]
+        got = [t for t in person.texts if t == expected]
+        assert len(got) <= 1, "nobody twice"
+        reached += len(got)
+    assert reached == 4
+    await dispatcher.run_once()  # again: nothing more goes out
+    assert sum(len([t for t in p.texts if t in messages.values()]) for p in people) == 4
+
+
+async def test_the_slash_command_opens_the_sign_up_form(world: World, kari: Person) -> None:
+    await kari.start()
+    await kari.press("Privacy and my data")  # (any step: the command works from anywhere)
+    answer = await world.driver.command("T1", "U100", "/consultation", "signup info")
+    await world.settle()
+    assert answer.status == 200
+    await kari._past_notice()
+    modal = world.fake.modal("T1", "U100")
+    assert modal is not None and "Information meeting" in modal.all_text
+
+
+async def test_erasing_a_slack_person_forgets_that_they_installed_the_app(
+    tmp_path: Any, with_link: Campaign, clock: FixedClock
+) -> None:
+    world, close = await _world(tmp_path, with_link, clock, oauth=True)
+    try:
+        world.fake.add_team("T9", "Drammen bibliotek")
+        world.fake.add_user("T9", "U9", "Installer Person", "en-US")
+        answer = await world.driver.install(
+            "T9", "U9", f"{world.base_url}/slack/install", f"{world.base_url}/slack/oauth_redirect"
+        )
+        assert answer.status == 200
+        person = Person(world, "T9", "U9")
+        await person.start()
+        await person.press("Privacy and my data")
+        await person.press("Delete my data")
+        await person.press("Yes, delete my data")
+
+        async def installer(tx: Any) -> str:
+            row = await tx.fetchone(
+                "SELECT installer_user_id FROM slack_installations WHERE team_id = 'T9'"
+            )
+            return str(row[0])
+
+        assert await world.engine.db.transact(installer) == ""
+        await person.say("hello")  # the app still works in that workspace
+        assert "What would you like to do?" in person.text
+    finally:
+        await close()
