@@ -63,7 +63,16 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
-BOT_SCOPES = ["chat:write", "commands", "im:history", "im:write", "users:read", "files:write"]
+BOT_SCOPES = [
+    "chat:write",
+    "commands",
+    "im:history",
+    "im:write",
+    "users:read",
+    "files:write",
+    "app_mentions:read",
+]
+"""What the app asks for when installed (as in slack-manifest.yml)."""
 DEFAULT_COMMAND = "/consultation"
 
 TICK = "tick"
