@@ -30,6 +30,25 @@ def test_every_message_of_the_template_is_translated_in_nb() -> None:
     assert missing == []
 
 
+def test_the_template_holds_every_message_in_the_code() -> None:
+    """A string added to the code but never extracted would reach people untranslated."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+
+    root = Path(__file__).resolve().parents[2]
+    in_code = {
+        message if isinstance(message, str) else message[0]
+        for package in ("bot", "handlers")
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            root / package, method_map=[("**.py", "python")]
+        )
+    }
+    template = read_po((locales_dir() / "messages.pot").open("rb"))
+    extracted = {m.id if isinstance(m.id, str) else m.id[0] for m in template if m.id}
+    assert sorted(in_code - extracted) == [], "run pybabel extract and update (README)"
+
+
 def test_translation_follows_the_current_language() -> None:
     with use_language("nb"):
         assert _("Main menu") == "Hovedmeny"
