@@ -501,3 +501,20 @@ async def test_erasing_a_slack_person_forgets_that_they_installed_the_app(
         assert "What would you like to do?" in person.text
     finally:
         await close()
+
+
+async def test_a_mention_gets_the_menu_in_the_dm_and_an_old_button_moves_on(
+    world: World, kari: Person
+) -> None:
+    await world.driver.app_mention("T1", "U100", "<@U0BOT1> hi")
+    await world.settle()
+    assert "What would you like to do?" in kari.text
+    await kari.press("Take the survey")
+    import copy
+
+    question = copy.deepcopy(world.fake.last_dm("T1", "U100"))  # as a slow phone shows it
+    await kari.press("Resident")
+    await kari.press("Resident", message=question)  # the old question again
+    assert "That button is from an earlier step" in "\n".join(kari.texts[-2:])
+    answers = await stored_answers(world.engine, "T1", "U100")
+    assert answers == {"category": "resident"}
