@@ -252,7 +252,8 @@ async def queue_summaries(tx: Transaction, now: datetime) -> int:
     each (the summary's key is unique), also across restarts. Returns how many."""
     queued = 0
     for batch, participant_id, lang in await finished_requests(tx):
-        progress = Progress.of(await batch_progress(tx, batch))
+        counts = await batch_progress(tx, batch)
+        progress = Progress.of(counts)
         with use_language(lang):
             message = Outgoing(
                 text=_("Your broadcast has gone out: {progress}.").format(
@@ -260,7 +261,9 @@ async def queue_summaries(tx: Transaction, now: datetime) -> int:
                 ),
                 buttons=[[global_button(_("Staff"), "staff")]],
             )
-        key = f"summary:{batch}:{participant_id}"
+        # One summary per size of the batch: asking again adds a summary only if the
+        # broadcast reached more people.
+        key = f"summary:{batch}:{participant_id}:{sum(counts.values())}"
         if await enqueue_message(
             tx, participant_id, "summary", key, message.model_dump_json(), now
         ):

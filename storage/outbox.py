@@ -173,10 +173,12 @@ async def all_batches(tx: Transaction) -> dict[str, dict[str, int]]:
 async def record_broadcast_request(
     tx: Transaction, batch: str, participant_id: int, language: str, now: datetime
 ) -> None:
-    """Remember who asked for a broadcast (and their language): they get its summary."""
+    """Remember who asked for a broadcast (and their language): they get its summary. Asked
+    again (the same broadcast to a segment that has grown), they get a summary again."""
     await tx.execute(
         "INSERT INTO broadcast_requests (batch, participant_id, language, created_at) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET summary_queued_at = NULL, "
+        "language = excluded.language",
         (batch, participant_id, language, to_db(now)),
     )
 

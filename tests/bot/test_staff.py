@@ -29,6 +29,7 @@ from storage.database import Database, Transaction
 from storage.staff import grant_staff, revoke_staff
 from tests.auxil.chat import Chat
 from tests.bot.test_broadcast import Recipients, people
+from tests.bot.test_signup import sign_up
 
 
 async def outbox(db: Database) -> list[tuple[str, str, str]]:
@@ -365,3 +366,29 @@ def in_use_start(database: Path) -> str:
     if row is None:
         return ""
     return str(Campaign.model_validate_json(row[0]).meetings[0].start)
+
+
+async def test_sending_the_same_broadcast_again_reaches_only_newcomers_and_says_so(
+    engine: Engine, db: Database, clock: FixedClock
+) -> None:
+    await people(engine)
+    chat = await staff_chat(engine, clock)
+    await draft_to_info_registrants(chat)
+    await chat.press("Send it to 2 people")
+    await sign_up(Chat(engine, "e"))
+
+    await chat.press("Staff")
+    await draft_to_info_registrants(chat)
+    await chat.press("Send it to 3 people")
+
+    assert "on its way to 1 person" in chat.text
+    assert "2 people had it already" in chat.text
+    assert sorted(user for user, _b, _t in await outbox(db)) == ["a", "b", "e"]
+    recipients = Recipients()
+    dispatcher = OutboxDispatcher(db, "test", recipients, clock, rate=1000)
+    await dispatcher.run_once()
+    await dispatcher.run_once()
+    summaries = [text for user, text in recipients.got if user == "boss"]
+    assert summaries == [
+        "Your broadcast has gone out: sent 3, failed 0, unreachable 0, in doubt 0, left 0."
+    ]
