@@ -13,18 +13,26 @@ restarts; never in quiet hours, unless waiting for the morning would be too late
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import partial
 
-from bot.campaign import Campaign, Reminder
+from bot.campaign import Campaign, Meeting, Reminder, facts_digest
 from bot.i18n import _, fmt_day_and_time, use_language
 from bot.meetings import meeting_message
-from bot.messages import Outgoing
+from bot.messages import Button, Outgoing
 from bot.turn import Speaker, global_button
 from storage.database import Database, Transaction
-from storage.outbox import batch_progress, enqueue_many
+from storage.outbox import (
+    batch_progress,
+    enqueue_many,
+    enqueue_message,
+    finished_requests,
+    mark_summary_queued,
+)
 from storage.registrations import registration_for
 from storage.segments import SEGMENTS, Member, segment_members
 
@@ -100,6 +108,13 @@ async def plan(
     return Plan(len(found), dict(by_language), preview)
 
 
+def batch_id(segment_text: str, messages: dict[str, str]) -> str:
+    """The batch of a broadcast named by its segment and texts: the same broadcast sent
+    again, from the command line or the chat, is the same batch and reaches nobody twice."""
+    digest = hashlib.sha256(repr((segment_text, sorted(messages.items()))).encode())
+    return f"broadcast:{digest.hexdigest()[:12]}"
+
+
 async def send(
     db: Database,
     campaign: Campaign,
@@ -110,29 +125,151 @@ async def send(
 ) -> int:
     """Write the broadcast to the outbox, one row per recipient, in one transaction; return
     how many rows the broadcast has (sending it again adds nobody twice)."""
+    return await db.transact(
+        partial(
+            queue_broadcast,
+            campaign=campaign,
+            segment=segment,
+            messages=messages,
+            batch=batch,
+            now=now,
+        )
+    )
+
+
+async def queue_broadcast(
+    tx: Transaction,
+    campaign: Campaign,
+    segment: Segment,
+    messages: dict[str, str],
+    batch: str,
+    now: datetime,
+) -> int:
+    """``send`` inside a transaction the caller holds (a staff member's confirming turn)."""
     if campaign.default_language not in messages:
         raise ValueError(f"a broadcast needs a text in '{campaign.default_language}'")
+    rows = []
+    bodies: dict[str, str] = {}
+    for member in await members(tx, campaign, segment):
+        if member.language not in bodies:
+            with use_language(member.language):
+                bodies[member.language] = Outgoing(
+                    text=text_for(messages, member.language, campaign.default_language),
+                    buttons=[[global_button(_("Main menu"), "menu")]],
+                ).model_dump_json()
+        rows.append(
+            (member.participant_id, f"{batch}:{member.participant_id}", bodies[member.language])
+        )
+    return await enqueue_many(tx, "broadcast", batch, rows, now)
 
-    async def job(tx: Transaction) -> int:
-        rows = []
-        bodies: dict[str, str] = {}
-        for member in await members(tx, campaign, segment):
-            if member.language not in bodies:
-                with use_language(member.language):
-                    bodies[member.language] = Outgoing(
-                        text=text_for(messages, member.language, campaign.default_language),
-                        buttons=[[global_button(_("Main menu"), "menu")]],
-                    ).model_dump_json()
-            rows.append(
-                (
-                    member.participant_id,
-                    f"{batch}:{member.participant_id}",
-                    bodies[member.language],
-                )
+
+def update_batch(meeting: Meeting) -> str:
+    """The batch telling a meeting's registrants its current facts (once per version)."""
+    return f"update:{meeting.id}:{facts_digest(meeting)}"
+
+
+async def queue_meeting_update(
+    tx: Transaction, campaign: Campaign, meeting: Meeting, now: datetime
+) -> tuple[str, int]:
+    """Tell the registrants of a meeting its new details, each in their language (with the
+    link and a Cancel button, as a reminder has); returns the batch and how many rows it
+    has. Telling them again about the same details adds nobody twice."""
+    batch = update_batch(meeting)
+    rows = await _meeting_rows(tx, campaign, meeting, batch, _update_headline)
+    return batch, await enqueue_many(tx, "update", batch, rows, now)
+
+
+def _update_headline(speaker: Speaker) -> str:
+    return _("News about your meeting: its details have changed. Here they are now:")
+
+
+async def _meeting_rows(
+    tx: Transaction,
+    campaign: Campaign,
+    meeting: Meeting,
+    batch: str,
+    headline: Callable[[Speaker], str],
+) -> list[tuple[int, str, str]]:
+    """One message per registrant of ``meeting`` about it, each in their language."""
+    rows = []
+    for member in await members(tx, campaign, Segment("registrants", meeting.id)):
+        registration = await registration_for(tx, member.participant_id, meeting.id)
+        if registration is None:
+            continue
+        speaker = Speaker(campaign, member.language)
+        message = meeting_message(speaker, meeting, registration, partial(headline, speaker))
+        rows.append(
+            (member.participant_id, f"{batch}:{member.participant_id}", message.model_dump_json())
+        )
+    return rows
+
+
+# -- progress and the summary to the staff member who asked ------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a broadcast got."""
+
+    sent: int
+    failed: int
+    unreachable: int
+    in_doubt: int
+    left: int
+
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> Progress:
+        """From the outbox's count of a batch's rows by status."""
+        return cls(
+            sent=counts.get("sent", 0),
+            failed=counts.get("failed", 0),
+            unreachable=counts.get("unreachable", 0),
+            in_doubt=counts.get("in_doubt", 0),
+            left=counts.get("pending", 0) + counts.get("sending", 0),
+        )
+
+    def describe(self) -> str:
+        """One line, in the current language."""
+        return _(
+            "sent {sent}, failed {failed}, unreachable {unreachable}, in doubt {in_doubt}, "
+            "left {left}"
+        ).format(
+            sent=self.sent,
+            failed=self.failed,
+            unreachable=self.unreachable,
+            in_doubt=self.in_doubt,
+            left=self.left,
+        )
+
+
+def progress_button(batch: str) -> Button:
+    """A button showing how far ``batch`` got (works from any step; staff only)."""
+    return global_button(_("Progress"), f"bp:{batch}")
+
+
+async def queue_summaries(tx: Transaction, now: datetime) -> int:
+    """Queue a summary to each staff member whose broadcast has no row left to send; once
+    each (the summary's key is unique), also across restarts. Returns how many."""
+    queued = 0
+    for batch, participant_id, lang in await finished_requests(tx):
+        counts = await batch_progress(tx, batch)
+        progress = Progress.of(counts)
+        with use_language(lang):
+            message = Outgoing(
+                text=_("Your broadcast has gone out: {progress}.").format(
+                    progress=progress.describe()
+                ),
+                buttons=[[global_button(_("Staff"), "staff")]],
             )
-        return await enqueue_many(tx, "broadcast", batch, rows, now)
-
-    return await db.transact(job)
+        # One summary per size of the batch: asking again adds a summary only if the
+        # broadcast reached more people.
+        key = f"summary:{batch}:{participant_id}:{sum(counts.values())}"
+        if await enqueue_message(
+            tx, participant_id, "summary", key, message.model_dump_json(), now
+        ):
+            queued += 1
+        await mark_summary_queued(tx, batch, participant_id, now)
+    return queued
 
 
 # -- reminders -----------------------------------------------------------------------------
@@ -205,31 +342,15 @@ async def queue_reminder(
     else:
         meeting = campaign.meeting(reminder.meeting or "")
         assert meeting is not None
-        for member in await members(tx, campaign, Segment("registrants", meeting.id)):
-            registration = await registration_for(tx, member.participant_id, meeting.id)
-            if registration is None:
-                continue
-            speaker = Speaker(campaign, member.language)
-            title = speaker.text(meeting.title)
-            message = meeting_message(
-                speaker,
-                meeting,
-                registration,
-                partial(_reminder_headline, title),
-            )
-            rows.append(
-                (
-                    member.participant_id,
-                    f"{batch}:{member.participant_id}",
-                    message.model_dump_json(),
-                )
-            )
+        rows = await _meeting_rows(
+            tx, campaign, meeting, batch, partial(_reminder_headline, meeting)
+        )
     before = sum((await batch_progress(tx, batch)).values())
     return await enqueue_many(tx, "reminder", batch, rows, now) - before
 
 
-def _reminder_headline(title: str) -> str:
-    return _("Reminder: {meeting}").format(meeting=title)
+def _reminder_headline(meeting: Meeting, speaker: Speaker) -> str:
+    return _("Reminder: {meeting}").format(meeting=speaker.text(meeting.title))
 
 
 async def queue_due_reminders(db: Database, campaign: Campaign, now: datetime) -> int:

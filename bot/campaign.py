@@ -10,8 +10,10 @@ Errors name the file, the key path (``survey.questions[3].show_if.question``) an
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
@@ -641,3 +643,49 @@ def survey_state(
     deadline = campaign.survey_deadline()
     assert deadline is not None
     return "open" if now < deadline else "closed"
+
+
+# -- what an edited file changes -----------------------------------------------------------
+
+MEETING_FACTS = ("date", "time", "place", "link")
+"""What registrants are told about when it changes."""
+
+
+def meeting_facts(meeting: Meeting) -> dict[str, str]:
+    """The facts of a meeting its registrants rely on, as comparable text."""
+    return {
+        "date": meeting.date.isoformat(),
+        "time": f"{meeting.start or ''}-{meeting.end or ''}",
+        "place": repr(sorted((meeting.place.root if meeting.place else {}).items())),
+        "link": meeting.link if meeting.online else "",
+    }
+
+
+def facts_digest(meeting: Meeting) -> str:
+    """A short name for a meeting's current facts (telling registrants twice adds nobody)."""
+    facts = meeting_facts(meeting)
+    raw = repr([facts[f] for f in MEETING_FACTS]).encode()
+    return hashlib.sha256(raw).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class MeetingChange:
+    """A meeting in both versions of a campaign whose facts differ: the new meeting and
+    which of ``MEETING_FACTS`` changed."""
+
+    meeting: Meeting
+    changed: tuple[str, ...]
+
+
+def changed_meetings(old: Campaign, new: Campaign) -> list[MeetingChange]:
+    """Meetings whose date, time, place or online link differ between two campaigns."""
+    changes = []
+    for meeting in new.meetings:
+        before = old.meeting(meeting.id)
+        if before is None:
+            continue
+        a, b = meeting_facts(before), meeting_facts(meeting)
+        changed = tuple(f for f in MEETING_FACTS if a[f] != b[f])
+        if changed:
+            changes.append(MeetingChange(meeting, changed))
+    return changes

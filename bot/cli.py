@@ -7,16 +7,26 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
+import signal
 import sys
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from bot.campaign import Campaign, load_campaign, long_button_texts, missing_translations
+from bot.campaign import (
+    Campaign,
+    default_campaign_path,
+    load_campaign,
+    long_button_texts,
+    missing_translations,
+)
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.engine import Engine
 from bot.errors import CampaignError
 from bot.settings import Settings
-from storage.database import Database
+from storage.database import Database, Transaction
 
 log = logging.getLogger("bot")
 
@@ -90,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
         "nobody twice); default: from its texts and segment",
     )
     broadcast.add_argument("--yes", action="store_true", help="send it (else only show)")
+    reload = sub.add_parser(
+        "reload",
+        help="check the campaign file, say what it changes and have the running bot use it",
+    )
+    common(reload)
+    reload.add_argument(
+        "--notify",
+        action="store_true",
+        help="also tell the registered people of each changed meeting its new details",
+    )
     status = sub.add_parser("broadcast-status", help="how far a broadcast or reminder got")
     common(status)
     status.add_argument("id", help="the broadcast's id, or reminder:<id>")
@@ -139,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_staff(args, clock, database))
     if args.command == "broadcast":
         return asyncio.run(_broadcast(args, campaign, clock, database))
+    if args.command == "reload":
+        return asyncio.run(_reload(args, campaign, clock, database))
     if args.command == "broadcast-status":
         return asyncio.run(_broadcast_status(args.id, database))
     try:
@@ -200,11 +222,13 @@ async def _serve(
     from handlers.console import Console
 
     async with await Database.open(database) as db:
-        engine = Engine(campaign, db, clock)
+        engine = Engine(campaign, db, clock, campaign_path=_campaign_path(args, settings))
+        await _save_campaign_in_use(engine, clock)
         platforms: list[Any] = []
         purging = None
         if args.command == "run":
             purging = asyncio.gather(_purge_daily(engine, clock), _remind(engine, clock))
+            _listen_for_reload(engine, clock, database)
         if args.command == "run":
             if settings.slack_bot_token is not None or settings.slack_client_id is not None:
                 platforms.append(_slack(engine, settings, clock))
@@ -232,7 +256,106 @@ async def _serve(
                 purging.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await purging
+                _pid_file(database).unlink(missing_ok=True)
     return 0
+
+
+def _campaign_path(args: argparse.Namespace, settings: Settings) -> Path:
+    return Path(args.campaign or settings.campaign_file or default_campaign_path())
+
+
+def _pid_file(database: str) -> Path:
+    """Where ``run`` writes its process id, beside the database: ``reload`` signals it."""
+    return Path(f"{database}.pid")
+
+
+async def _save_campaign_in_use(engine: Engine, clock: Clock) -> None:
+    from storage.campaign import save_campaign_in_use
+
+    data = engine.campaign.model_dump_json()
+
+    async def job(tx: Transaction) -> None:
+        save_campaign_in_use(tx, data, clock.now())
+
+    await engine.db.transact(job)
+
+
+def _listen_for_reload(engine: Engine, clock: Clock, database: str) -> None:
+    """SIGHUP (``participation-bot reload``) makes ``run`` read its campaign file again."""
+    if not hasattr(signal, "SIGHUP"):  # not on Windows: restart instead
+        return
+    _pid_file(database).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: asyncio.ensure_future(_reload_running(engine, clock))
+    )
+
+
+async def _reload_running(engine: Engine, clock: Clock) -> None:
+    try:
+        _campaign, changes = engine.reload_file()
+    except CampaignError as exc:
+        log.error("the campaign file was not reloaded; the old campaign stays\n%s", exc)
+        return
+    await _save_campaign_in_use(engine, clock)
+    log.warning("campaign file reloaded; %d meeting(s) changed", len(changes))
+
+
+async def _reload(
+    args: argparse.Namespace, campaign: Campaign, clock: Clock, database: str
+) -> int:
+    """The file is valid (``main`` checked it): say what it changes, signal ``run``."""
+    from bot.broadcast import Segment, members, queue_meeting_update
+    from bot.campaign import changed_meetings
+    from storage.campaign import campaign_in_use
+
+    async with await Database.open(database) as db:
+        in_use = await db.transact(campaign_in_use)
+        old = Campaign.model_validate_json(in_use) if in_use else None
+        changes = changed_meetings(old, campaign) if old is not None else []
+        if old is None:
+            print("no campaign in use recorded in this database: nothing to compare with")
+        elif not changes:
+            print("no meeting's date, time, place or link changed")
+        told = {}
+        for change in changes:
+            meeting = change.meeting
+            segment = Segment("registrants", meeting.id)
+            found = await db.transact(partial(members, campaign=campaign, segment=segment))
+            print(f"{meeting.id}: changed {', '.join(change.changed)}; {len(found)} registered")
+            if args.notify and found:
+                told[meeting.id] = await db.transact(
+                    partial(
+                        queue_meeting_update, campaign=campaign, meeting=meeting, now=clock.now()
+                    )
+                )
+    print(_signal_running(database))
+    for change in changes:
+        meeting_id = change.meeting.id
+        if meeting_id in told:
+            batch, total = told[meeting_id]
+            print(
+                f"{batch}: told {total} registered people of {meeting_id} the new details "
+                f"(participation-bot broadcast-status {batch})"
+            )
+        elif not args.notify:
+            print(
+                f"to tell the registered people of {meeting_id}: participation-bot reload "
+                f"--notify (their meeting's new details, in their language), or "
+                f"participation-bot broadcast --segment registrants:{meeting_id} "
+                f"--message 'nb=...' --yes"
+            )
+    return 0
+
+
+def _signal_running(database: str) -> str:
+    pid_file = _pid_file(database)
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        return f"no running bot found ({pid_file}): `run` uses the file when it starts"
+    return f"the running bot (process {pid}) reloads the campaign file now"
 
 
 async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:

@@ -23,13 +23,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from bot import meetings, menu, privacy, staff, survey
-from bot.campaign import Campaign
+from bot.campaign import Campaign, MeetingChange, changed_meetings, load_campaign
 from bot.clock import Clock
+from bot.errors import CampaignError, CampaignProblem
 from bot.i18n import SOURCE_LANGUAGE, _, available_languages, pick_language, use_language
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
 from bot.turn import ConversationState, Turn, View
@@ -102,10 +104,18 @@ class Engine:
     """Drives every conversation; made with its campaign, database and clock."""
 
     def __init__(
-        self, campaign: Campaign, db: Database, clock: Clock, *, cache_size: int = 50_000
+        self,
+        campaign: Campaign,
+        db: Database,
+        clock: Clock,
+        *,
+        cache_size: int = 50_000,
+        campaign_path: str | Path | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
+        self.campaign_path = Path(campaign_path) if campaign_path is not None else None
+        """The file the campaign came from, read again by ``reload_file``."""
         self.reload(campaign)
         self._locks = KeyedLock()
         self._cache: OrderedDict[str, View] = OrderedDict()
@@ -120,6 +130,17 @@ class Engine:
             lang for lang in campaign.campaign.languages if lang in have
         )
         """The campaign's languages that have a catalog (the source language always has)."""
+
+    def reload_file(self) -> tuple[Campaign, list[MeetingChange]]:
+        """Read the campaign file again and use it from the next event on; return it and
+        the meetings whose facts changed. A broken file raises ``CampaignError`` and the
+        campaign in use stays."""
+        if self.campaign_path is None:
+            raise CampaignError("(none)", [CampaignProblem("", "no campaign file to reload")])
+        campaign = load_campaign(self.campaign_path)
+        changes = changed_meetings(self.campaign, campaign)
+        self.reload(campaign)
+        return campaign, changes
 
     # -- the one entry point ---------------------------------------------------------------
 
@@ -555,6 +576,15 @@ class Engine:
             await staff.send_results(turn)
         elif action == "batches":
             await staff.show_batches(turn)
+        elif action == "bc":
+            await staff.new_broadcast(turn)
+        elif action == "bp":
+            await staff.show_progress(turn, arg)
+        elif action == "reload":
+            reload = self.reload_file if self.campaign_path is not None else None
+            await staff.reload_campaign(turn, reload)
+        elif action == "nt":
+            await staff.notify_registrants(turn, arg)
         elif action == "privacy":
             await privacy.show_privacy(turn)
         elif action == "mydata":
@@ -626,6 +656,8 @@ def _step_handlers(step: str) -> tuple[Handler, TextHandler, Show] | None:
         return _notice_button, _notice_text, privacy.show_notice
     if step == "privacy.delete":
         return _delete_button, _delete_text, privacy.show_delete
+    if step.startswith("staff."):
+        return staff.on_button, staff.on_text, staff.show_step
     return None
 
 

@@ -18,6 +18,7 @@ from functools import partial
 
 from aiolimiter import AsyncLimiter
 
+from bot.broadcast import queue_summaries
 from bot.clock import Clock
 from bot.messages import Outgoing, ParticipantRef
 from storage.database import Database, Transaction
@@ -96,6 +97,7 @@ class OutboxDispatcher:
         count = await self.db.transact(lambda tx: mark_in_doubt(tx, self.platform))
         if count:
             log.warning("%d outbox rows were being sent when the bot stopped: in doubt", count)
+        await self._summarise()
         return count
 
     def _chat_limiter(self, user_id: str) -> AsyncLimiter:
@@ -110,7 +112,15 @@ class OutboxDispatcher:
         now = self.clock.now()
         due = await self.db.transact(lambda tx: due_deliveries(tx, self.platform, now, self.batch))
         await asyncio.gather(*(self._deliver(d) for d in due))
+        await self._summarise()
         return len(due)
+
+    async def _summarise(self) -> None:
+        """Queue the summary of every broadcast that has nothing left to send. Checked after
+        each round rather than when a row is marked, so a broadcast finished by a crash
+        (its last rows in doubt) gets its summary too; the summary's key makes it once."""
+        now = self.clock.now()
+        await self.db.transact(lambda tx: queue_summaries(tx, now))
 
     async def _deliver(self, delivery: Delivery) -> None:
         row = delivery.message

@@ -1,21 +1,51 @@
 """Staff in the chat: the role is checked here, in the engine, for every staff action.
 
 Anyone else asking gets "only for staff" and nothing happens. Staff get a menu with the
-results as a spreadsheet and the state of broadcasts and reminders (writing a broadcast is
-done from the command line for now: ``participation-bot broadcast``).
+results as a spreadsheet, the state of broadcasts and reminders, a new broadcast (segment,
+narrowing by platform and language, the text per language, a preview with the exact number
+of recipients, confirm), and reloading the campaign file (then telling the registrants of
+each changed meeting its new details).
+
+A broadcast being written lives in ``ConversationState.broadcast`` (steps ``staff.*``), so
+a restart in the middle of writing one goes on where it was.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+
+from bot.broadcast import (
+    Progress,
+    Segment,
+    batch_id,
+    members,
+    progress_button,
+    queue_broadcast,
+    queue_meeting_update,
+    text_for,
+    update_batch,
+)
+from bot.campaign import Campaign, MeetingChange
+from bot.errors import CampaignError
 from bot.export import xlsx_bytes
-from bot.i18n import _
-from bot.messages import Attachment, Outgoing
+from bot.i18n import N_, _, fmt_list, language_name, ngettext
+from bot.messages import Attachment, Button, Outgoing
 from bot.results import Results, results_in
 from bot.turn import Turn, global_button
-from storage.outbox import all_batches
+from storage.campaign import save_campaign_in_use
+from storage.outbox import all_batches, batch_progress, record_broadcast_request
+from storage.segments import platforms_in_use
 from storage.staff import is_staff
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+BROADCAST_MAX = 4000
+"""Characters a broadcast may have (Telegram allows 4096 in a message)."""
+
+Reloader = Callable[[], tuple[Campaign, list[MeetingChange]]]
+"""Reads the campaign file again and starts using it; raises ``CampaignError`` (the old
+campaign stays) when the file is broken."""
 
 
 async def allowed(turn: Turn) -> bool:
@@ -23,7 +53,8 @@ async def allowed(turn: Turn) -> bool:
     ref = turn.incoming.ref
     if await is_staff(turn.tx, ref.platform, ref.workspace, ref.user_id):
         return True
-    turn.goto("menu")
+    if turn.state.step.startswith("staff."):  # the role was taken away mid-broadcast
+        turn.goto("menu", broadcast={})
     turn.say(
         _("Sorry, that is only for the consultation's staff."),
         [[global_button(_("Main menu"), "menu")]],
@@ -31,16 +62,22 @@ async def allowed(turn: Turn) -> bool:
     return False
 
 
+def _staff_button() -> Button:
+    return global_button(_("Staff"), "staff")
+
+
 async def show_staff_menu(turn: Turn) -> None:
     """The staff menu."""
     if not await allowed(turn):
         return
-    turn.goto("menu")
+    turn.goto("menu", broadcast={})
     turn.say(
         _("Staff"),
         [
-            [global_button(_("Results as a spreadsheet"), "results")],
+            [global_button(_("New broadcast"), "bc")],
             [global_button(_("Broadcasts and reminders"), "batches")],
+            [global_button(_("Results as a spreadsheet"), "results")],
+            [global_button(_("Reload the campaign file"), "reload")],
             [global_button(_("Main menu"), "menu")],
         ],
     )
@@ -57,7 +94,7 @@ async def send_results(turn: Turn) -> None:
             attachment=Attachment(
                 filename="results.xlsx", mime_type=XLSX, data=xlsx_bytes(results)
             ),
-            buttons=[[global_button(_("Staff"), "staff")]],
+            buttons=[[_staff_button()]],
         )
     )
 
@@ -78,7 +115,335 @@ async def show_batches(turn: Turn) -> None:
     else:
         lines = [_("Broadcasts and reminders")]
         for batch, progress in batches.items():
-            counts = ", ".join(f"{status} {n}" for status, n in sorted(progress.items()))
-            lines.append(f"{batch}: {counts}")
+            lines.append(f"{batch}: {Progress.of(progress).describe()}")
         text = "\n".join(lines)
-    turn.say(text, [[global_button(_("Staff"), "staff")]])
+    turn.say(text, [[_staff_button()]])
+
+
+async def show_progress(turn: Turn, batch: str) -> None:
+    """How far one broadcast got: sent, failed, unreachable, in doubt, left."""
+    if not await allowed(turn):
+        return
+    counts = await batch_progress(turn.tx, batch)
+    if not counts:
+        turn.say(_("There is no such broadcast."), [[_staff_button()]])
+        return
+    turn.say(
+        f"{batch}: {Progress.of(counts).describe()}",
+        [[progress_button(batch)], [_staff_button()]],
+    )
+
+
+# -- writing a broadcast -------------------------------------------------------------------
+
+
+async def new_broadcast(turn: Turn) -> None:
+    """Start writing a broadcast: first, who gets it."""
+    if not await allowed(turn):
+        return
+    turn.goto("staff.segment", broadcast={})
+    await show_step(turn)
+
+
+def _segment_label(turn: Turn, text: str) -> str:
+    kind, _sep, meeting_id = text.partition(":")
+    meeting = turn.campaign.meeting(meeting_id)
+    title = turn.text(meeting.short or meeting.title) if meeting else meeting_id
+    if kind == "registrants":
+        return _("Registered: {meeting}").format(meeting=title)
+    if kind == "waiting":
+        return _("Waiting list: {meeting}").format(meeting=title)
+    if kind == "unfinished":
+        return _("Started the survey, not sent it")
+    if kind == "followers":
+        return _("Follow the process")
+    return _("Everyone")
+
+
+def _segment_choices(turn: Turn) -> list[str]:
+    campaign = turn.campaign
+    choices = []
+    for meeting in campaign.meetings:
+        choices += [f"registrants:{meeting.id}", f"waiting:{meeting.id}"]
+    if campaign.survey is not None:
+        choices.append("unfinished")
+        if campaign.survey.follow_question:
+            choices.append("followers")
+    choices.append("everyone")
+    return choices
+
+
+def _segment(turn: Turn) -> Segment:
+    """The segment of the draft (ValueError if it no longer fits the campaign)."""
+    draft = turn.state.broadcast
+    return Segment.parse(
+        draft.get("segment", ""),
+        turn.campaign,
+        platform=draft.get("platform") or None,
+        language=draft.get("language") or None,
+    )
+
+
+def _texts(turn: Turn) -> dict[str, str]:
+    return {
+        key.removeprefix("text:"): value
+        for key, value in turn.state.broadcast.items()
+        if key.startswith("text:")
+    }
+
+
+async def show_step(turn: Turn, hint: str | None = None) -> None:
+    """Show the step of the broadcast being written (again)."""
+    step = turn.state.step
+    lines = [hint, ""] if hint else []
+    cancel = [turn.button(_("Cancel"), "x")]
+    if step == "staff.segment":
+        lines.append(_("New broadcast. Who should get it?"))
+        buttons = [
+            [turn.button(_segment_label(turn, c), f"seg:{c}")] for c in _segment_choices(turn)
+        ]
+        turn.say("\n".join(lines), [*buttons, cancel])
+    elif step == "staff.platform":
+        lines.append(_("Only people on one platform?"))
+        platforms = await platforms_in_use(turn.tx)
+        buttons = [[turn.button(_("All platforms"), "pf:")]]
+        buttons += [[turn.button(p.capitalize(), f"pf:{p}")] for p in platforms]
+        turn.say("\n".join(lines), [*buttons, cancel])
+    elif step == "staff.language":
+        lines.append(_("Only people who use one language?"))
+        buttons = [[turn.button(_("All languages"), "lg:")]]
+        buttons += [
+            [turn.button(language_name(lang), f"lg:{lang}")] for lang in turn.offered_languages
+        ]
+        turn.say("\n".join(lines), [*buttons, cancel])
+    elif step == "staff.text":
+        lang = turn.state.broadcast.get("writing") or turn.campaign.default_language
+        lines.append(_("Write the message in {language}.").format(language=language_name(lang)))
+        if lang == turn.campaign.default_language:
+            lines.append(_("People whose language has no version of its own get this text."))
+        turn.replies.append(Outgoing(text="\n".join(lines), buttons=[cancel], expects_text=True))
+    elif step == "staff.preview":
+        await _show_preview(turn, hint)
+    else:
+        await show_staff_menu(turn)
+
+
+async def _show_preview(turn: Turn, hint: str | None) -> None:
+    """The message as each language will see it, and exactly who gets it."""
+    default = turn.campaign.default_language
+    try:
+        segment = _segment(turn)
+    except ValueError:
+        turn.goto("staff.segment")
+        await show_step(turn, _("That group no longer exists in the campaign."))
+        return
+    texts = _texts(turn)
+    found = await members(turn.tx, turn.campaign, segment)
+    by_language = Counter(m.language for m in found)
+    shown: set[str] = set()
+    for lang in sorted(by_language) or [default]:
+        text = text_for(texts, lang, default)
+        if text not in shown:
+            shown.add(text)
+            turn.say(text)
+    lines = [hint, ""] if hint else []
+    lines.append(_("Preview: the message above is what they get."))
+    who = [_segment_label(turn, turn.state.broadcast["segment"])]
+    if segment.platform:
+        who.append(segment.platform.capitalize())
+    if segment.language:
+        who.append(language_name(segment.language))
+    lines.append(_("To: {who}").format(who=", ".join(who)))
+    count = len(found)
+    lines.append(ngettext("{count} recipient", "{count} recipients", count).format(count=count))
+    for lang, n in sorted(by_language.items()):
+        if lang in texts:
+            lines.append(f"{language_name(lang)}: {n}")
+        else:
+            lines.append(
+                _("{language}: {count}, in {default} (no version of its own)").format(
+                    language=language_name(lang), count=n, default=language_name(default)
+                )
+            )
+    buttons: list[list[Button]] = []
+    if count:
+        label = ngettext("Send it to {count} person", "Send it to {count} people", count)
+        buttons.append([turn.button(label.format(count=count), "send")])
+    else:
+        lines.append(_("Nobody is in this group now; there is nobody to send it to."))
+        buttons.append([turn.button(_("Choose another group"), "re")])
+    for lang in turn.offered_languages:
+        if lang not in texts:
+            label = _("Add a version in {language}").format(language=language_name(lang))
+            buttons.append([turn.button(label, f"tl:{lang}")])
+    buttons.append([turn.button(_("Cancel"), "x")])
+    turn.say("\n".join(lines), buttons)
+
+
+async def on_button(turn: Turn, action: str, arg: str) -> None:
+    """A press in one of the broadcast's steps."""
+    if not await allowed(turn):
+        return
+    step = turn.state.step
+    draft = turn.state.broadcast
+    if action == "x":
+        turn.goto("menu", broadcast={})
+        turn.say(_("The broadcast is cancelled; nothing was sent."), [[_staff_button()]])
+    elif action == "re":
+        turn.goto("staff.segment", broadcast={})
+        await show_step(turn)
+    elif step == "staff.segment" and action == "seg" and arg in _segment_choices(turn):
+        turn.goto("staff.platform", broadcast={"segment": arg})
+        await show_step(turn)
+    elif step == "staff.platform" and action == "pf":
+        turn.goto("staff.language", broadcast={**draft, "platform": arg})
+        await show_step(turn)
+    elif step == "staff.language" and action == "lg" and arg in ("", *turn.offered_languages):
+        default = turn.campaign.default_language
+        turn.goto("staff.text", broadcast={**draft, "language": arg, "writing": default})
+        await show_step(turn)
+    elif step == "staff.preview" and action == "tl" and arg in turn.offered_languages:
+        turn.goto("staff.text", broadcast={**draft, "writing": arg})
+        await show_step(turn)
+    elif step == "staff.preview" and action == "send":
+        await _confirm(turn)
+    else:
+        await show_step(turn)
+
+
+async def on_text(turn: Turn, text: str) -> None:
+    """Something typed while writing a broadcast: the text, at the text step."""
+    if not await allowed(turn):
+        return
+    if turn.state.step != "staff.text":
+        await show_step(turn, _("Please use the buttons below."))
+        return
+    text = text.strip()
+    if not text:
+        await show_step(turn, _("Please write the message."))
+        return
+    if len(text) > BROADCAST_MAX:
+        await show_step(
+            turn,
+            _(
+                "That message is {length} characters long; a broadcast can have at most "
+                "{limit}. Please shorten it and send it again."
+            ).format(length=len(text), limit=BROADCAST_MAX),
+        )
+        return
+    draft = dict(turn.state.broadcast)
+    lang = draft.pop("writing", "") or turn.campaign.default_language
+    draft[f"text:{lang}"] = text
+    turn.goto("staff.preview", broadcast=draft)
+    await show_step(turn)
+
+
+async def _confirm(turn: Turn) -> None:
+    """Write the broadcast to the outbox in this turn's transaction, one row per person."""
+    try:
+        segment = _segment(turn)
+    except ValueError:
+        turn.goto("staff.segment", broadcast={})
+        await show_step(turn, _("That group no longer exists in the campaign."))
+        return
+    texts = _texts(turn)
+    # Named like the command line's broadcast: the same one again reaches nobody twice.
+    batch = batch_id(turn.state.broadcast["segment"], texts)
+    before = sum((await batch_progress(turn.tx, batch)).values())
+    total = await queue_broadcast(turn.tx, turn.campaign, segment, texts, batch, turn.now)
+    await record_broadcast_request(turn.tx, batch, turn.participant.id, turn.lang, turn.now)
+    turn.goto("menu", broadcast={})
+    _say_queued(turn, batch, total - before, before)
+
+
+def _say_queued(turn: Turn, batch: str, added: int, before: int) -> None:
+    lines = [
+        ngettext(
+            "The message is on its way to {count} person.",
+            "The message is on its way to {count} people.",
+            added,
+        ).format(count=added)
+    ]
+    if before:
+        lines.append(
+            ngettext(
+                "{count} person had it already and does not get it again.",
+                "{count} people had it already and do not get it again.",
+                before,
+            ).format(count=before)
+        )
+    lines.append(_("You get a summary when it has gone out."))
+    turn.say("\n".join(lines), [[progress_button(batch)], [_staff_button()]])
+
+
+# -- reloading the campaign file -----------------------------------------------------------
+
+FACT_NAMES = {
+    "date": N_("date"),
+    "time": N_("time"),
+    "place": N_("place"),
+    "link": N_("online link"),
+}
+
+
+async def reload_campaign(turn: Turn, reload: Reloader | None) -> None:
+    """Read the campaign file again; say what changed and offer to tell registrants."""
+    if not await allowed(turn):
+        return
+    turn.goto("menu", broadcast={})
+    if reload is None:
+        turn.say(_("This bot was started without a campaign file to reload."), [[_staff_button()]])
+        return
+    try:
+        campaign, changes = reload()
+    except CampaignError as exc:
+        problems = [f"{exc.path}: {p}" for p in exc.problems]
+        turn.say(
+            "\n".join(
+                [
+                    _(
+                        "The campaign file was not loaded; the bot goes on with the campaign "
+                        "it had."
+                    ),
+                    *problems,
+                ]
+            ),
+            [[_staff_button()]],
+        )
+        return
+    save_campaign_in_use(turn.tx, campaign.model_dump_json(), turn.now)
+    turn.campaign = campaign
+    lines = [_("The campaign file is loaded.")]
+    buttons: list[list[Button]] = []
+    if not changes:
+        lines.append(_("No meeting's date, time, place or link changed."))
+    for change in changes:
+        meeting = change.meeting
+        title = turn.text(meeting.short or meeting.title)
+        what = fmt_list([_(FACT_NAMES[f]) for f in change.changed])
+        lines.append(_("{meeting}: changed {what}.").format(meeting=title, what=what))
+        found = await members(turn.tx, campaign, Segment("registrants", meeting.id))
+        if found:
+            label = ngettext(
+                "Tell the {count} registered person: {meeting}",
+                "Tell the {count} registered people: {meeting}",
+                len(found),
+            ).format(count=len(found), meeting=title)
+            buttons.append([global_button(label, f"nt:{meeting.id}")])
+    buttons.append([_staff_button()])
+    turn.say("\n".join(lines), buttons)
+
+
+async def notify_registrants(turn: Turn, meeting_id: str) -> None:
+    """Tell a meeting's registrants its current details, each in their language."""
+    if not await allowed(turn):
+        return
+    meeting = turn.campaign.meeting(meeting_id)
+    if meeting is None:
+        turn.say(_("There is no such meeting."), [[_staff_button()]])
+        return
+    batch = update_batch(meeting)
+    before = sum((await batch_progress(turn.tx, batch)).values())
+    batch, total = await queue_meeting_update(turn.tx, turn.campaign, meeting, turn.now)
+    await record_broadcast_request(turn.tx, batch, turn.participant.id, turn.lang, turn.now)
+    _say_queued(turn, batch, total - before, before)

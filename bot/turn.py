@@ -42,6 +42,8 @@ class ConversationState(BaseModel):
     """Where to go once the privacy notice is accepted (a global action, or "resume")."""
     resume_step: str | None = None
     """The step the notice interrupted, to return to with "resume"."""
+    broadcast: dict[str, str] = {}
+    """A broadcast staff are writing: its segment, filters and a text per language."""
     buttons: dict[str, str] = {}
     """Label (case-folded) -> payload of the buttons last shown: typing a label presses it."""
 
@@ -52,6 +54,7 @@ class ConversationState(BaseModel):
                 "draft": dict(self.draft),
                 "selection": list(self.selection),
                 "buttons": dict(self.buttons),
+                "broadcast": dict(self.broadcast),
             }
         )
 

@@ -168,3 +168,39 @@ async def all_batches(tx: Transaction) -> dict[str, dict[str, int]]:
     for batch, status, count in rows:
         found.setdefault(batch, {})[status] = int(count)
     return found
+
+
+async def record_broadcast_request(
+    tx: Transaction, batch: str, participant_id: int, language: str, now: datetime
+) -> None:
+    """Remember who asked for a broadcast (and their language): they get its summary. Asked
+    again (the same broadcast to a segment that has grown), they get a summary again."""
+    await tx.execute(
+        "INSERT INTO broadcast_requests (batch, participant_id, language, created_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET summary_queued_at = NULL, "
+        "language = excluded.language",
+        (batch, participant_id, language, to_db(now)),
+    )
+
+
+async def finished_requests(tx: Transaction) -> list[tuple[str, int, str]]:
+    """Requested broadcasts with no row left to send whose summary is not queued yet:
+    (batch, participant id, language)."""
+    rows = await tx.fetchall(
+        "SELECT r.batch, r.participant_id, r.language FROM broadcast_requests r "
+        "WHERE r.summary_queued_at IS NULL AND NOT EXISTS (SELECT 1 FROM outbox o "
+        "WHERE o.batch = r.batch AND o.status IN ('pending', 'sending')) "
+        "ORDER BY r.created_at, r.batch"
+    )
+    return [(r[0], int(r[1]), r[2]) for r in rows]
+
+
+async def mark_summary_queued(
+    tx: Transaction, batch: str, participant_id: int, now: datetime
+) -> None:
+    """The summary of a requested broadcast is in the outbox."""
+    await tx.execute(
+        "UPDATE broadcast_requests SET summary_queued_at = ? "
+        "WHERE batch = ? AND participant_id = ?",
+        (to_db(now), batch, participant_id),
+    )

@@ -75,3 +75,11 @@ async def segment_members(
         all_params += [default_language, language]
     rows = await tx.fetchall(sql + " ORDER BY p.id", all_params)
     return [Member(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+async def platforms_in_use(tx: Transaction) -> list[str]:
+    """The platforms reachable people use, in order."""
+    rows = await tx.fetchall(
+        "SELECT DISTINCT platform FROM participants WHERE unreachable = 0 ORDER BY platform"
+    )
+    return [r[0] for r in rows]
