@@ -518,3 +518,38 @@ async def test_a_mention_gets_the_menu_in_the_dm_and_an_old_button_moves_on(
     assert "That button is from an earlier step" in "\n".join(kari.texts[-2:])
     answers = await stored_answers(world.engine, "T1", "U100")
     assert answers == {"category": "resident"}
+
+
+async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refused(
+    world: World, kari: Person, clock: FixedClock
+) -> None:
+    from bot.outbox import OutboxDispatcher
+    from storage.staff import grant_staff
+
+    world.fake.add_user("T1", "U200", "Per Hansen", "en-US")
+    per = Person(world, "T1", "U200")
+    await per.start()
+    await kari.start()
+    refused = await world.driver.command("T1", "U200", "/consultation", "staff")
+    await world.settle()
+    assert refused.status == 200 and "only for the consultation's staff" in per.text
+
+    await world.engine.db.transact(lambda tx: grant_staff(tx, "slack", "T1", "U100", clock.now()))
+    await world.driver.command("T1", "U100", "/consultation", "staff")
+    await world.settle()
+    await kari.press("New broadcast")
+    await kari.press("Everyone")
+    await kari.press("Slack")
+    await kari.press("All languages")
+    await kari.say("The Zoom link is ready")
+    assert "The Zoom link is ready" in kari.texts[-2] and "2 recipients" in kari.text
+    await kari.press("Send it to 2 people")
+    dispatcher = OutboxDispatcher(
+        world.engine.db, "slack", world.handler.deliver_outbox, clock, rate=50
+    )
+    await dispatcher.run_once()
+    await dispatcher.run_once()  # the summary to the staff member who sent it
+    await world.settle()
+    assert per.texts.count("The Zoom link is ready") == 1
+    assert kari.texts.count("The Zoom link is ready") == 2  # the preview, then her own copy
+    assert "Your broadcast has gone out: sent 2, failed 0" in kari.text
