@@ -517,6 +517,10 @@ class SlackHandler:
                 ),
             )
             app.enable_token_revocation_listeners()
+        if self.token:
+            # One workspace: nothing to forget on these, but Slack wants them answered.
+            app.event("app_uninstalled")(self._noted)
+            app.event("tokens_revoked")(self._noted)
         self._listen(app)
         self.app = app
         for pending in await self.engine.unsent_replies(PLATFORM):
@@ -543,6 +547,9 @@ class SlackHandler:
 
     async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()
+
+    async def _noted(self, event: dict[str, Any]) -> None:
+        log.warning("Slack says: %s", event.get("type"))
 
     # -- in ------------------------------------------------------------------------------
 
@@ -992,6 +999,21 @@ def _form_language(reply: Outgoing) -> str:
     return reply.form.language
 
 
+async def _socket_mode(app: AsyncApp, app_token: str) -> None:
+    """Receive over Socket Mode until cancelled. A refused app token raises at once (slack_sdk
+    would otherwise retry it forever, looking healthy)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    socket = AsyncSocketModeHandler(app, app_token)
+    try:
+        socket.client.wss_uri = await socket.client.issue_new_wss_url()
+        await socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack Socket Mode connected")
+        await asyncio.Event().wait()
+    finally:
+        await socket.close_async()  # type: ignore[no-untyped-call]
+
+
 async def serve(
     handler: SlackHandler,
     *,
@@ -1004,25 +1026,18 @@ async def serve(
     app = await handler.start()
     extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
     try:
-        if app_token:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            socket = AsyncSocketModeHandler(app, app_token)
-            log.info("Slack Socket Mode started")
-            await socket.connect_async()  # type: ignore[no-untyped-call]
-            try:
+        # HTTP on PORT always: /healthz, the OAuth install pages, and /slack/events.
+        runner = web.AppRunner(handler.web_app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
+        log.info("Slack app listening on port %s", port)
+        try:
+            if app_token:
+                await _socket_mode(app, app_token)
+            else:
                 await asyncio.Event().wait()
-            finally:
-                await socket.close_async()  # type: ignore[no-untyped-call]
-        else:
-            runner = web.AppRunner(handler.web_app(), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
-            log.info("Slack app listening on port %s", port)
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await runner.cleanup()
+        finally:
+            await runner.cleanup()
     finally:
         if extra is not None:
             extra.cancel()

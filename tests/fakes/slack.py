@@ -12,6 +12,13 @@ signing secret (Events API JSON, interactivity ``payload=`` forms, slash command
 requests, view submissions, and the OAuth install dance as a browser does it). People's
 clicks are found by the visible label of a button in what the bot actually sent.
 
+Socket Mode: ``fake.add_app_token()`` gives an app-level token (``xapp-...``);
+``apps.connections.open`` with it answers a one-use ``ws://127.0.0.1:<port>/socket/<ticket>``
+URL, where the fake sends ``hello`` and then whatever ``fake.socket_send`` delivers
+(``events_api``, ``interactive`` and ``slash_commands`` envelopes), waiting for the app's
+acknowledgement of each. ``SlackDriver(..., socket=True)`` sends everything through the socket
+instead of HTTP, so the same driver calls work in both modes.
+
 Where Slack is stricter than one might expect, the fake is too: Block Kit limits answer
 ``invalid_blocks`` / ``invalid_arguments``; ``chat.update`` and ``files.completeUploadExternal``
 want a conversation id (``D...``), not a user id; ``views.open`` wants a fresh ``trigger_id``
@@ -59,6 +66,11 @@ TRIGGER_TTL = 3.0
 JSON_FIELDS = frozenset({"blocks", "attachments", "view", "files", "metadata"})
 """Parameters that arrive JSON-encoded inside form or query fields."""
 NO_TOKEN_METHODS = frozenset({"oauth.v2.access", "oauth.access", "api.test"})
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+"""Methods that take an app-level token (``xapp-``), and only that."""
+SOCKET_KINDS = frozenset({"events_api", "interactive", "slash_commands"})
+ACK_TIMEOUT = 3.0
+"""Seconds Slack waits for a Socket Mode acknowledgement (as for an HTTP answer)."""
 
 # Stateful element type -> (key in state.values, initial_* key in the element, empty value).
 STATEFUL: dict[str, tuple[str, str, Any]] = {
@@ -579,6 +591,42 @@ class _ResponseTarget:
     message_ts: str | None
 
 
+@dataclass
+class SocketAck:
+    """The app's acknowledgement of one Socket Mode envelope."""
+
+    envelope_id: str
+    envelope: JSON
+    """What the fake sent (``type``, ``payload``, ``retry_attempt``, ...)."""
+    message: JSON
+    """The acknowledgement as the app sent it (``{"envelope_id": ..., "payload": ...}``)."""
+    elapsed: float
+    """Seconds from sending the envelope to the acknowledgement."""
+
+    @property
+    def payload(self) -> JSON | None:
+        """The acknowledgement's payload (``response_action``, ``options``, ``text``...),
+        None when it had none."""
+        payload = self.message.get("payload")
+        return payload if isinstance(payload, dict) else None
+
+
+class SocketConnection:
+    """One open Socket Mode WebSocket between the fake and an app."""
+
+    def __init__(self, ticket: str, ws: web.WebSocketResponse, query: dict[str, str]) -> None:
+        self.ticket = ticket
+        self.ws = ws
+        self.query = query
+        """The URL's query as the client used it (e.g. ``debug_reconnects``)."""
+        self.received: list[JSON] = []
+        """Every JSON text frame the app sent on this connection, in order."""
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+
 class SlackError(Exception):
     """An ``ok: false`` answer of the Web API."""
 
@@ -771,6 +819,17 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
+        self._app_tokens: set[str] = set()
+        self._tickets: dict[str, bool] = {}
+        """Socket Mode tickets issued by apps.connections.open -> already used."""
+        self.sockets: list[SocketConnection] = []
+        """Socket Mode connections, in the order they were opened (closed ones included)."""
+        self.socket_envelopes: list[JSON] = []
+        """Every envelope sent over Socket Mode, in order."""
+        self.socket_acks: list[SocketAck] = []
+        """Every acknowledgement the app sent over Socket Mode, in order."""
+        self._ack_waiters: dict[str, asyncio.Future[SocketAck]] = {}
+        self._envelopes: dict[str, tuple[JSON, float]] = {}
         self._methods: dict[str, Callable[[_Token | None, JSON], Any]] = {
             "api.test": self._api_test,
             "auth.test": self._auth_test,
@@ -789,6 +848,7 @@ class FakeSlack:
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
             "oauth.v2.access": self._oauth_v2_access,
+            "apps.connections.open": self._apps_connections_open,
         }
 
     # -- server -----------------------------------------------------------------------------
@@ -799,6 +859,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._dispatch)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{key}", self._respond)
+        app.router.add_get("/socket/{ticket}", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -809,6 +870,9 @@ class FakeSlack:
         return self.api_url
 
     async def stop(self) -> None:
+        for connection in self.sockets:
+            if not connection.closed:
+                await connection.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1059,9 +1123,16 @@ class FakeSlack:
             if handler is None:
                 raise SlackError("unknown_method", req_method=method)
             token: _Token | None = None
-            if method not in NO_TOKEN_METHODS:
+            if method in APP_TOKEN_METHODS:
                 if not token_text:
                     raise SlackError("not_authed")
+                if token_text not in self._app_tokens:
+                    raise SlackError("not_allowed_token_type" if known else "invalid_auth")
+            elif method not in NO_TOKEN_METHODS:
+                if not token_text:
+                    raise SlackError("not_authed")
+                if token_text in self._app_tokens:
+                    raise SlackError("not_allowed_token_type")
                 if known is None:
                     raise SlackError("invalid_auth")
                 if known.revoked:
@@ -1479,6 +1550,176 @@ class FakeSlack:
             "is_enterprise_install": False,
         }
 
+    # -- Socket Mode ------------------------------------------------------------------------
+
+    def add_app_token(self) -> str:
+        """A new app-level token (``connections:write``) of the fake's app, for Socket Mode:
+        it opens connections (``apps.connections.open``) and nothing else."""
+        token = f"xapp-1-{self.app_id}-{next(self._ids)}-{uuid.uuid4().hex}"
+        self._app_tokens.add(token)
+        return token
+
+    async def _apps_connections_open(self, token: _Token | None, params: JSON) -> JSON:
+        ticket = uuid.uuid4().hex
+        self._tickets[ticket] = False
+        ws_base = "ws://" + self.base_url.removeprefix("http://")
+        return {"url": f"{ws_base}/socket/{ticket}?app_id={self.app_id}"}
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        """A Socket Mode WebSocket: ``hello``, then the app's acknowledgements are read."""
+        ticket = request.match_info["ticket"]
+        if self._tickets.get(ticket, True):
+            return web.Response(status=401, text="invalid or used ticket")
+        self._tickets[ticket] = True
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        connection = SocketConnection(ticket, ws, dict(request.query))
+        self.sockets.append(connection)
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": len(self.open_sockets),
+                "debug_info": {
+                    "host": "applink-fake",
+                    "build_number": 1,
+                    "approximate_connection_time": 18060,
+                },
+                "connection_info": {"app_id": self.app_id},
+            }
+        )
+        self._changed.set()
+        try:
+            async for frame in ws:
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    message = json.loads(frame.data)
+                except ValueError:
+                    message = {"unparsable": frame.data}
+                if not isinstance(message, dict):
+                    message = {"unparsable": frame.data}
+                connection.received.append(message)
+                self._acknowledged(message)
+                self._changed.set()
+        finally:
+            self._changed.set()
+        return ws
+
+    def _acknowledged(self, message: JSON) -> None:
+        envelope_id = message.get("envelope_id")
+        if not isinstance(envelope_id, str):
+            return
+        envelope, started = self._envelopes.get(envelope_id, ({}, time.monotonic()))
+        ack = SocketAck(envelope_id, envelope, message, time.monotonic() - started)
+        self.socket_acks.append(ack)
+        waiter = self._ack_waiters.pop(envelope_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(ack)
+
+    @property
+    def open_sockets(self) -> list[SocketConnection]:
+        """The Socket Mode connections open now, oldest first."""
+        return [c for c in self.sockets if not c.closed]
+
+    def socket_connection(self) -> SocketConnection:
+        """The connection envelopes go to: the newest open one."""
+        connections = self.open_sockets
+        if not connections:
+            raise AssertionError("no app is connected over Socket Mode")
+        return connections[-1]
+
+    async def wait_for_socket(self, count: int = 1, timeout: float = 5.0) -> SocketConnection:
+        """Wait until the app has opened ``count`` Socket Mode connections in all (reconnects
+        count) and one is open; return the newest open one."""
+        try:
+            await self.wait_for(
+                lambda: len(self.sockets) >= count and bool(self.open_sockets), timeout
+            )
+        except AssertionError:
+            raise AssertionError(
+                f"{len(self.sockets)} Socket Mode connections opened, expected {count}"
+            ) from None
+        return self.socket_connection()
+
+    async def socket_deliver(
+        self,
+        kind: str,
+        payload: JSON,
+        *,
+        envelope_id: str | None = None,
+        retry_attempt: int | None = None,
+        retry_reason: str | None = None,
+        accepts_response_payload: bool | None = None,
+        timeout: float = ACK_TIMEOUT,
+    ) -> SocketAck | None:
+        """Send one envelope to the app as Slack does and wait for its acknowledgement;
+        None when none came in ``timeout`` seconds. ``kind``: ``events_api`` (payload: an
+        ``event_callback`` body), ``interactive`` (a block_actions, view_submission,
+        block_suggestion... payload) or ``slash_commands`` (the command's fields). Events
+        carry ``retry_attempt`` (0 unless given) and ``retry_reason``, as Slack sends them."""
+        if kind not in SOCKET_KINDS:
+            raise ValueError(f"unknown envelope type {kind!r}")
+        connection = self.socket_connection()
+        envelope_id = envelope_id or str(uuid.uuid4())
+        if envelope_id in self._ack_waiters:
+            raise AssertionError(f"envelope {envelope_id} is already waiting for its ack")
+        if accepts_response_payload is None:
+            accepts_response_payload = kind == "slash_commands" or (
+                kind == "interactive"
+                and payload.get("type") in {"view_submission", "block_suggestion"}
+            )
+        envelope: JSON = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        if kind == "events_api" or retry_attempt is not None:
+            envelope["retry_attempt"] = retry_attempt or 0
+            envelope["retry_reason"] = retry_reason or ("timeout" if retry_attempt else "")
+        waiter: asyncio.Future[SocketAck] = asyncio.get_running_loop().create_future()
+        self._ack_waiters[envelope_id] = waiter
+        self._envelopes[envelope_id] = (envelope, time.monotonic())
+        self.socket_envelopes.append(envelope)
+        try:
+            await connection.ws.send_json(envelope)
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            if self._ack_waiters.get(envelope_id) is waiter:
+                del self._ack_waiters[envelope_id]
+
+    async def socket_send(
+        self, kind: str, payload: JSON, *, timeout: float = ACK_TIMEOUT, **kw: Any
+    ) -> JSON | None:
+        """Deliver one envelope (see ``socket_deliver``) and return the payload of the app's
+        acknowledgement (e.g. ``{"response_action": "errors", ...}``), None when the ack
+        had none. Raises AssertionError when the app does not acknowledge in time."""
+        ack = await self.socket_deliver(kind, payload, timeout=timeout, **kw)
+        if ack is None:
+            raise AssertionError(f"the app did not acknowledge the {kind} envelope in {timeout} s")
+        return ack.payload
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> SocketConnection:
+        """Ask the app to reconnect, as Slack does before it refreshes a connection: a
+        ``disconnect`` message on the newest open connection (which stays open)."""
+        connection = self.socket_connection()
+        await connection.ws.send_json(
+            {
+                "type": "disconnect",
+                "reason": reason,
+                "debug_info": {"host": "applink-fake"},
+            }
+        )
+        return connection
+
+    async def socket_drop(self) -> None:
+        """Close every open Socket Mode connection from Slack's side (a lost connection)."""
+        for connection in self.open_sockets:
+            await connection.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
+        self._changed.set()
+
     # -- upload URLs and response URLs ------------------------------------------------------
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -1562,10 +1803,24 @@ class AppResponse:
 class SlackDriver:
     """Sends the app signed requests as Slack does, on behalf of the people in the fake."""
 
-    def __init__(self, app_url: str, signing_secret: str, fake: FakeSlack) -> None:
+    def __init__(
+        self,
+        app_url: str,
+        signing_secret: str,
+        fake: FakeSlack,
+        *,
+        socket: bool = False,
+        ack_timeout: float = ACK_TIMEOUT,
+    ) -> None:
         self.app_url = app_url
         self.signing_secret = signing_secret
         self.fake = fake
+        self.socket = socket
+        """Deliver through the fake's Socket Mode connection instead of HTTP POSTs: the
+        same calls, unsigned envelopes; an ``AppResponse`` then has status 200 and the
+        ack's payload as ``json`` (and as ``text``), or status 0 when no ack came in
+        ``ack_timeout`` seconds."""
+        self.ack_timeout = ack_timeout
         self.verifier = SignatureVerifier(signing_secret)
         self._session: aiohttp.ClientSession | None = None
         self._event_ids = itertools.count(1)
@@ -1604,7 +1859,10 @@ class SlackDriver:
         payload: Any = None,
         event_id: str | None = None,
     ) -> AppResponse:
-        """POST a raw body to the app, signed (or with the given forged signature)."""
+        """POST a raw body to the app, signed (or with the given forged signature). With
+        ``socket``: deliver it as a Socket Mode envelope instead (no signature there)."""
+        if self.socket:
+            return await self._via_socket(body, content_type, headers or {}, payload, event_id)
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         sent = {
             "Content-Type": content_type,
@@ -1631,6 +1889,51 @@ class SlackDriver:
         except ValueError:
             response.json = None
         return response
+
+    async def _via_socket(
+        self,
+        body: str,
+        content_type: str,
+        headers: dict[str, str],
+        payload: Any,
+        event_id: str | None,
+    ) -> AppResponse:
+        if content_type == "application/json":
+            if not isinstance(payload, dict) or payload.get("type") != "event_callback":
+                raise AssertionError("over Socket Mode Slack sends only event callbacks as events")
+            kind = "events_api"
+        elif body.startswith("payload="):
+            kind = "interactive"
+        else:
+            kind = "slash_commands"
+        retry = headers.get("X-Slack-Retry-Num")
+        started = time.monotonic()
+        ack = await self.fake.socket_deliver(
+            kind,
+            payload,
+            retry_attempt=int(retry) if retry is not None else None,
+            retry_reason=headers.get("X-Slack-Retry-Reason"),
+            timeout=self.ack_timeout,
+        )
+        if ack is None:
+            return AppResponse(
+                status=0,
+                text="",
+                headers={},
+                elapsed=time.monotonic() - started,
+                payload=payload,
+                event_id=event_id,
+            )
+        answer = ack.payload
+        return AppResponse(
+            status=200,
+            text="" if answer is None else json.dumps(answer),
+            headers={},
+            elapsed=ack.elapsed,
+            payload=payload,
+            event_id=event_id,
+            json=answer,
+        )
 
     async def _send_payload(self, payload: JSON, **kw: Any) -> AppResponse:
         body = urlencode({"payload": json.dumps(payload)})
