@@ -62,7 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     common(export)
     export.add_argument("--format", choices=["xlsx", "csv", "html"], default="xlsx")
     export.add_argument("--output", help="file (xlsx, html) or folder (csv) to write")
-    export.add_argument("--language", help="language of the texts (default: the campaign's)")
+    export.add_argument(
+        "--language",
+        help="language of the texts, sheet names and headers (default: the campaign's default)",
+    )
     export.add_argument(
         "--with-contacts", action="store_true", help="include names and platform ids"
     )
@@ -279,6 +282,14 @@ async def _export(
     from bot.export import write_csv, write_html, write_xlsx
     from bot.results import build_results
 
+    if args.language and args.language not in campaign.campaign.languages:
+        languages = ", ".join(campaign.campaign.languages)
+        print(
+            f"participation-bot export: --language {args.language}: not one of the "
+            f"campaign's languages ({languages})",
+            file=sys.stderr,
+        )
+        return 2
     async with await Database.open(database) as db:
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts

@@ -98,7 +98,51 @@ async def test_contacts_only_when_asked_for(
 ) -> None:
     results = await results_of(engine, db, clock, with_contacts=True)
     table = results.registrations[0]
-    assert "name" in table.header and "Name of r1" in {row[1] for row in table.rows}
+    assert "Name" in table.header and "Name of r1" in {row[1] for row in table.rows}
+
+
+async def test_the_export_speaks_the_campaigns_default_language(
+    engine: Engine, db: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    for person in PEOPLE:
+        await answer(engine, *person)
+    results = await build_results(db, engine.campaign, clock.now())  # no language: nb
+    workbook = load_workbook(write_xlsx(results, tmp_path / "resultater.xlsx"))
+
+    assert results.lang == "nb"
+    assert workbook.sheetnames[:3] == ["Besvarelser", "Påmeldinger", "Opptellinger"]
+    rows = list(workbook["Besvarelser"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("Besvarelse", "Status", "Tidspunkt for innsending")
+    assert rows[1][rows[0].index("Alder")] == "(ikke spurt)"
+    counts = list(workbook["Opptellinger"].iter_rows(values_only=True))
+    assert ("Svar", "Antall", "Prosent") in counts
+    english = {"Responses", "Registrations", "Counts", "Answer", "Count", "Percent", "Response"}
+    english |= {"(not asked)", "(skipped)", "Submitted", "Confirmed", "Charts", "Breakdowns"}
+    cells = {
+        word
+        for sheet in workbook
+        for row in sheet.iter_rows(values_only=True)
+        for cell in row
+        if isinstance(cell, str)
+        for word in (cell, *cell.replace("(", " (").split())
+    }
+    assert not english & (cells | set(workbook.sheetnames))
+    assert not {"confirmed", "waiting", "answered"} & cells
+
+
+async def test_the_html_report_reads_right_to_left_in_arabic(
+    engine: Engine, db: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    results = await build_results(db, engine.campaign, clock.now(), lang="ar")
+    page = write_html(results, tmp_path / "report.html").read_text("utf-8")
+    assert "<html lang='ar' dir='rtl'>" in page and "النتائج حتى" in page
+
+
+def test_sheet_names_are_made_acceptable_to_excel() -> None:
+    from bot.export import sheet_name
+
+    assert sheet_name("Svar: ja/nei [alle]?") == "Svar- ja-nei -alle--"
+    assert len(sheet_name("x" * 40)) == 31
 
 
 async def test_html_report_has_every_chart_and_table(
@@ -158,6 +202,24 @@ def test_export_command_writes_each_format(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert (tmp_path / name).exists()
+    english = subprocess.run(
+        [sys.executable, "-m", "bot", "export", "--format", "xlsx", "--language", "en"]
+        + ["--output", str(tmp_path / "en.xlsx"), "--database", str(tmp_path / "e.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert english.returncode == 0, english.stderr
+    assert load_workbook(tmp_path / "en.xlsx").sheetnames[0] == "Responses"
+    assert load_workbook(tmp_path / "r.xlsx").sheetnames[0] == "Besvarelser"
+    unknown = subprocess.run(
+        [sys.executable, "-m", "bot", "export", "--language", "de"]
+        + ["--output", str(tmp_path / "de.xlsx"), "--database", str(tmp_path / "e.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unknown.returncode == 2 and "--language de" in unknown.stderr
 
 
 async def test_staff_actions_are_refused_to_anyone_else(engine: Engine, db: Database) -> None:
