@@ -1,6 +1,8 @@
 """The consultation's results for staff: tables, counts and charts fit for a report.
 
-``build_results`` reads every registration and response and shapes them in one language:
+``build_results`` reads every registration and response (``read_results``, on the database's
+reader, holding up no one's writes) and shapes them in one language (``shape_results``, plain
+computation, run in a thread):
 registrations per meeting (with the waiting lists), one row per response (a question hidden
 by ``show_if`` reads "(not asked)", one skipped "(skipped)"; a multi-select is one column
 per option), counts and percentages per choice question, also split by the survey's
@@ -10,6 +12,7 @@ chart per choice question. Names and platform ids are left out unless asked for.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections import Counter
 from dataclasses import dataclass, field
@@ -63,6 +66,21 @@ class Results:
     charts: list[Chart]
 
 
+@dataclass
+class Recorded:
+    """What the database holds for the results, read in one snapshot."""
+
+    responses: list[ResponseRow]
+    registrations: list[RegistrationRow]
+
+
+async def read_results(tx: Transaction, campaign: Campaign) -> Recorded:
+    """Every response and registration."""
+    survey = campaign.survey
+    responses = await all_responses(tx, survey.id) if survey is not None else []
+    return Recorded(responses, await all_registrations(tx))
+
+
 async def build_results(
     db: Database,
     campaign: Campaign,
@@ -72,16 +90,21 @@ async def build_results(
     with_contacts: bool = False,
     charts: bool = True,
 ) -> Results:
-    """Read and shape the results."""
-    return await db.transact(
-        lambda tx: results_in(
-            tx, campaign, now, lang=lang, with_contacts=with_contacts, charts=charts
-        )
+    """Read the results beside the writer, then shape them in a thread."""
+    recorded = await db.read(lambda tx: read_results(tx, campaign))
+    return await asyncio.to_thread(
+        shape_results,
+        recorded,
+        campaign,
+        now,
+        lang=lang,
+        with_contacts=with_contacts,
+        charts=charts,
     )
 
 
-async def results_in(
-    tx: Transaction,
+def shape_results(
+    recorded: Recorded,
     campaign: Campaign,
     now: datetime,
     *,
@@ -89,11 +112,9 @@ async def results_in(
     with_contacts: bool = False,
     charts: bool = True,
 ) -> Results:
-    """Read and shape the results inside an open transaction."""
+    """The tables and charts in ``lang`` (default: the campaign's default language)."""
     lang = lang or campaign.default_language
-    survey = campaign.survey
-    responses = await all_responses(tx, survey.id) if survey is not None else []
-    registrations = await all_registrations(tx)
+    responses, registrations = recorded.responses, recorded.registrations
     with use_language(lang):
         return Results(
             title=campaign.text(campaign.campaign.title, lang),
@@ -308,10 +329,9 @@ def _free_text_tables(campaign: Campaign, lang: str, rows: list[ResponseRow]) ->
 
 
 def _charts(campaign: Campaign, lang: str, rows: list[ResponseRow]) -> list[Chart]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    # Figures made directly, not through pyplot: no global state, so safe in a thread.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     survey = campaign.survey
@@ -323,7 +343,9 @@ def _charts(campaign: Campaign, lang: str, rows: list[ResponseRow]) -> list[Char
             continue
         counts, answered = _counter(campaign, lang, q, rows)
         labels = _order(campaign, lang, q, counts)[:20]
-        figure, axes = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2), dpi=110)
+        figure = Figure(figsize=(7, 0.45 * len(labels) + 1.2), dpi=110)
+        FigureCanvasAgg(figure)
+        axes = figure.subplots()
         axes.barh(labels[::-1], [counts[label] for label in labels[::-1]], color="#2b6cb0")
         title = f"{_short(campaign, lang, q)} (n = {answered})"
         axes.set_title(title, loc="left")
@@ -332,6 +354,5 @@ def _charts(campaign: Campaign, lang: str, rows: list[ResponseRow]) -> list[Char
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
-        plt.close(figure)
         charts.append(Chart(title, buffer.getvalue()))
     return charts

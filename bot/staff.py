@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.export import xlsx_bytes
 from bot.i18n import _
 from bot.messages import Attachment, Outgoing
-from bot.results import Results, results_in
+from bot.results import Results, read_results, shape_results
 from bot.turn import Turn, global_button
 from storage.outbox import all_batches
 from storage.staff import is_staff
@@ -65,7 +65,8 @@ async def send_results(turn: Turn) -> None:
 async def build_results_in(turn: Turn) -> Results:
     """Results read inside this turn's transaction. No charts: drawing them would hold up
     everyone else's events (the command line's export has them)."""
-    return await results_in(turn.tx, turn.campaign, turn.now, lang=turn.lang, charts=False)
+    recorded = await read_results(turn.tx, turn.campaign)
+    return shape_results(recorded, turn.campaign, turn.now, lang=turn.lang, charts=False)
 
 
 async def show_batches(turn: Turn) -> None:
