@@ -9,7 +9,7 @@ import getpass
 import logging
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.campaign import Campaign, load_campaign, long_button_texts, missing_translations
 from bot.clock import Clock, OffsetClock, SystemClock
@@ -17,6 +17,9 @@ from bot.engine import Engine
 from bot.errors import CampaignError
 from bot.settings import Settings
 from storage.database import Database
+
+if TYPE_CHECKING:
+    from bot.outbox import OutboxDispatcher, Send
 
 log = logging.getLogger("bot")
 
@@ -220,9 +223,7 @@ async def _serve(
                 return 0
             user = getattr(args, "user", None) or _login_name()
             console = Console(engine, user=user, language=getattr(args, "language", None))
-            from bot.outbox import OutboxDispatcher
-
-            outbox = OutboxDispatcher(db, "console", console.deliver_outbox, clock, interval=2.0)
+            outbox = _dispatcher(engine, "console", console.deliver_outbox, clock, interval=2.0)
             delivering = asyncio.ensure_future(outbox.run_forever())
             try:
                 await console.run()
@@ -238,15 +239,24 @@ async def _serve(
     return 0
 
 
-async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
+def _dispatcher(
+    engine: Engine, platform: str, send: Send, clock: Clock, **options: Any
+) -> OutboxDispatcher:
+    """A platform's outbox dispatcher, which also makes the results files staff ask for."""
     from bot.outbox import OutboxDispatcher
+    from bot.staff import ResultsFiles
+
+    files = ResultsFiles(engine.db, lambda: engine.campaign, clock)
+    return OutboxDispatcher(engine.db, platform, send, clock, prepare=files.preparers(), **options)
+
+
+async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
     from handlers import telegram
 
     assert settings.telegram_bot_token is not None
 
     async def outbox(handler: telegram.TelegramHandler) -> None:
-        dispatcher = OutboxDispatcher(engine.db, telegram.PLATFORM, handler.deliver_outbox, clock)
-        await dispatcher.run_forever()
+        await _dispatcher(engine, telegram.PLATFORM, handler.deliver_outbox, clock).run_forever()
 
     await telegram.serve(
         engine,
