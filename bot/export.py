@@ -62,29 +62,33 @@ def xlsx_bytes(results: Results) -> bytes:
 def write_xlsx(results: Results, path: Path | io.BytesIO) -> Path | io.BytesIO:
     """A workbook: one sheet per kind of table, and the charts."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.drawing.image import Image
     from openpyxl.styles import Font
 
-    workbook = Workbook()
-    first = workbook.active
-    assert first is not None
-    workbook.remove(first)
+    # Write-only: rows stream to the file instead of living as a million cell objects, which
+    # takes a fraction of the time and spares the process long garbage collections.
+    workbook = Workbook(write_only=True)
+    bold = Font(bold=True)
 
     def sheet(name: str, tables: list[Table]) -> None:
         ws = workbook.create_sheet(sheet_name(name))
-        row = 1
-        for table in tables:
+        if len(tables) == 1:
+            ws.freeze_panes = "A2"
+
+        def strong(value: str) -> WriteOnlyCell:
+            cell = WriteOnlyCell(ws, value=value)
+            cell.font = bold
+            return cell
+
+        for number, table in enumerate(tables):
+            if number:
+                ws.append([])
             if len(tables) > 1:
-                ws.cell(row, 1, table.title).font = Font(bold=True)
-                row += 1
-            for column, title in enumerate(table.header, 1):
-                ws.cell(row, column, title).font = Font(bold=True)
+                ws.append([strong(table.title)])
+            ws.append([strong(str(title)) for title in table.header])
             for cells in table.rows:
-                row += 1
-                for column, value in enumerate(cells, 1):
-                    ws.cell(row, column, value)
-            row += 2
-        ws.freeze_panes = "A2" if len(tables) == 1 else None
+                ws.append(cells)
 
     with use_language(results.lang):
         names = [_("Responses"), _("Registrations"), _("Counts"), _("Breakdowns")]
