@@ -450,3 +450,7 @@ def _login_name() -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "local"
+
+
+if __name__ == "__main__":  # python -m bot.cli, as well as python -m bot
+    sys.exit(main())
