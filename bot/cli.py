@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.campaign import (
     Campaign,
@@ -27,6 +27,9 @@ from bot.engine import Engine
 from bot.errors import CampaignError
 from bot.settings import Settings
 from storage.database import Database, Transaction
+
+if TYPE_CHECKING:
+    from bot.outbox import OutboxDispatcher, Send
 
 log = logging.getLogger("bot")
 
@@ -72,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     common(export)
     export.add_argument("--format", choices=["xlsx", "csv", "html"], default="xlsx")
     export.add_argument("--output", help="file (xlsx, html) or folder (csv) to write")
-    export.add_argument("--language", help="language of the texts (default: the campaign's)")
+    export.add_argument(
+        "--language",
+        help="language of the texts, sheet names and headers (default: the campaign's default)",
+    )
     export.add_argument(
         "--with-contacts", action="store_true", help="include names and platform ids"
     )
@@ -241,9 +247,7 @@ async def _serve(
                 return 0
             user = getattr(args, "user", None) or _login_name()
             console = Console(engine, user=user, language=getattr(args, "language", None))
-            from bot.outbox import OutboxDispatcher
-
-            outbox = OutboxDispatcher(db, "console", console.deliver_outbox, clock, interval=2.0)
+            outbox = _dispatcher(engine, "console", console.deliver_outbox, clock, interval=2.0)
             delivering = asyncio.ensure_future(outbox.run_forever())
             try:
                 await console.run()
@@ -358,15 +362,24 @@ def _signal_running(database: str) -> str:
     return f"the running bot (process {pid}) reloads the campaign file now"
 
 
-async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
+def _dispatcher(
+    engine: Engine, platform: str, send: Send, clock: Clock, **options: Any
+) -> OutboxDispatcher:
+    """A platform's outbox dispatcher, which also makes the results files staff ask for."""
     from bot.outbox import OutboxDispatcher
+    from bot.staff import ResultsFiles
+
+    files = ResultsFiles(engine.db, lambda: engine.campaign, clock)
+    return OutboxDispatcher(engine.db, platform, send, clock, prepare=files.preparers(), **options)
+
+
+async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
     from handlers import telegram
 
     assert settings.telegram_bot_token is not None
 
     async def outbox(handler: telegram.TelegramHandler) -> None:
-        dispatcher = OutboxDispatcher(engine.db, telegram.PLATFORM, handler.deliver_outbox, clock)
-        await dispatcher.run_forever()
+        await _dispatcher(engine, telegram.PLATFORM, handler.deliver_outbox, clock).run_forever()
 
     await telegram.serve(
         engine,
@@ -379,7 +392,6 @@ async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
 
 
 async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
-    from bot.outbox import OutboxDispatcher
     from handlers import slack
 
     if settings.slack_signing_secret is None:
@@ -403,8 +415,7 @@ async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
     async def outbox(handler: slack.SlackHandler) -> None:
         # chat.postMessage allows about one message a second per channel, and bursts beyond
         # that briefly; the whole app stays well under Slack's per-workspace limits.
-        dispatcher = OutboxDispatcher(engine.db, slack.PLATFORM, handler.deliver_outbox, clock)
-        await dispatcher.run_forever()
+        await _dispatcher(engine, slack.PLATFORM, handler.deliver_outbox, clock).run_forever()
 
     await slack.serve(
         handler,
@@ -440,6 +451,14 @@ async def _export(
     from bot.export import write_csv, write_html, write_xlsx
     from bot.results import build_results
 
+    if args.language and args.language not in campaign.campaign.languages:
+        languages = ", ".join(campaign.campaign.languages)
+        print(
+            f"participation-bot export: --language {args.language}: not one of the "
+            f"campaign's languages ({languages})",
+            file=sys.stderr,
+        )
+        return 2
     async with await Database.open(database) as db:
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
@@ -590,3 +609,7 @@ def _login_name() -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "local"
+
+
+if __name__ == "__main__":  # python -m bot.cli, as well as python -m bot
+    sys.exit(main())

@@ -573,7 +573,9 @@ class Engine:
         elif action == "staff":
             await staff.show_staff_menu(turn)
         elif action == "results":
-            await staff.send_results(turn)
+            await staff.send_results(turn, "xlsx")
+        elif action == "report":
+            await staff.send_results(turn, "html")
         elif action == "batches":
             await staff.show_batches(turn)
         elif action == "bc":
@@ -624,6 +626,7 @@ GLOBAL_COMMANDS = {
     "privacy": "privacy",
     "staff": "staff",
     "results": "results",
+    "report": "report",
     "mydata": "mydata",
     "delete": "delete",
 }

@@ -4,6 +4,10 @@ A dispatcher per platform takes due rows oldest first, hands each to the platfor
 function, and records what happened: sent, unreachable (blocked: never again), or a passing
 failure (tried again later, with backoff, a few times, then failed). Every row ends sent,
 failed, unreachable, or in doubt (a crash while it was on its way): never sent twice.
+
+Some kinds of row hold a request rather than the message (a results file staff asked for):
+the dispatcher's ``prepare`` for that kind makes the message, before the row is claimed, so a
+crash while a file is being made leaves the row pending, to be made and sent once later.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from enum import StrEnum
 from functools import partial
@@ -50,6 +54,8 @@ class DeliveryResult(StrEnum):
 
 
 Send = Callable[[ParticipantRef, Outgoing], Awaitable[DeliveryResult]]
+Prepare = Callable[[str], Awaitable[Outgoing]]
+"""Makes the message of a row of some kind from what the row holds (a request)."""
 
 
 class OutboxDispatcher:
@@ -75,10 +81,12 @@ class OutboxDispatcher:
         concurrency: int = 64,
         interval: float = 1.0,
         batch: int = 500,
+        prepare: Mapping[str, Prepare] | None = None,
     ) -> None:
         self.db = db
         self.platform = platform
         self.send = send
+        self.prepare = dict(prepare or {})
         self.clock = clock
         self.interval = interval
         self.batch = batch
@@ -127,12 +135,21 @@ class OutboxDispatcher:
         ref = ParticipantRef(
             platform=delivery.platform, workspace=delivery.workspace, user_id=delivery.user_id
         )
+        prepare = self.prepare.get(row.kind)
+        try:
+            # Before the claim and outside the limits: making a file takes a while, and a
+            # crash meanwhile must leave the row pending, not in doubt.
+            message = await (prepare or _stored)(row.message)
+        except Exception as exc:
+            log.warning("outbox row %s not prepared: %s", row.id, type(exc).__name__)
+            await self.db.transact(partial(self._record, row=row, result=DeliveryResult.RETRY))
+            return
         async with self._slots, self._chat_limiter(delivery.user_id), self._limiter:
             claimed_at = self.clock.now()
             if not await self.db.transact(lambda tx: claim_message(tx, row.id, claimed_at)):
                 return
             try:
-                result = await self.send(ref, Outgoing.model_validate_json(row.message))
+                result = await self.send(ref, message)
             except Exception as exc:  # a bug or an unexpected answer: try again later
                 log.warning("outbox row %s failed: %s", row.id, type(exc).__name__)
                 result = DeliveryResult.RETRY
@@ -160,3 +177,8 @@ class OutboxDispatcher:
                 handled = 0
             if handled < self.batch:
                 await asyncio.sleep(self.interval)
+
+
+async def _stored(message: str) -> Outgoing:
+    """The message as the row holds it (most kinds)."""
+    return Outgoing.model_validate_json(message)

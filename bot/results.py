@@ -1,6 +1,8 @@
 """The consultation's results for staff: tables, counts and charts fit for a report.
 
-``build_results`` reads every registration and response and shapes them in one language:
+``build_results`` reads every registration and response (``read_results``, on the database's
+reader, holding up no one's writes) and shapes them in one language (``shape_results``, plain
+computation, run in a thread):
 registrations per meeting (with the waiting lists), one row per response (a question hidden
 by ``show_if`` reads "(not asked)", one skipped "(skipped)"; a multi-select is one column
 per option), counts and percentages per choice question, also split by the survey's
@@ -10,6 +12,7 @@ chart per choice question. Names and platform ids are left out unless asked for.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,14 +20,16 @@ from datetime import datetime
 from typing import Any
 
 from bot.campaign import Campaign, Question
-from bot.i18n import _, fmt_datetime, use_language
+from bot.i18n import N_, _, fmt_datetime, ngettext, use_language
 from bot.municipalities import municipality_label
 from bot.survey import visible_questions
 from storage.database import Database, Transaction
 from storage.results import RegistrationRow, ResponseRow, all_registrations, all_responses
 
-NOT_ASKED = "(not asked)"
-SKIPPED = "(skipped)"
+NOT_ASKED = N_("(not asked)")
+"""A question ``show_if`` hid from this person (the message id; cells hold its translation)."""
+SKIPPED = N_("(skipped)")
+"""A question the person skipped."""
 CHOICE_TYPES = ("single", "multi", "scale", "yes_no", "municipality")
 
 
@@ -50,6 +55,8 @@ class Results:
     """Everything an export writes."""
 
     title: str
+    lang: str
+    """The language every text of the results is in; exports write their own labels in it."""
     generated: str
     registrations: list[Table]
     responses: Table
@@ -57,6 +64,21 @@ class Results:
     breakdowns: list[Table]
     free_text: list[Table]
     charts: list[Chart]
+
+
+@dataclass
+class Recorded:
+    """What the database holds for the results, read in one snapshot."""
+
+    responses: list[ResponseRow]
+    registrations: list[RegistrationRow]
+
+
+async def read_results(tx: Transaction, campaign: Campaign) -> Recorded:
+    """Every response and registration."""
+    survey = campaign.survey
+    responses = await all_responses(tx, survey.id) if survey is not None else []
+    return Recorded(responses, await all_registrations(tx))
 
 
 async def build_results(
@@ -68,16 +90,21 @@ async def build_results(
     with_contacts: bool = False,
     charts: bool = True,
 ) -> Results:
-    """Read and shape the results."""
-    return await db.transact(
-        lambda tx: results_in(
-            tx, campaign, now, lang=lang, with_contacts=with_contacts, charts=charts
-        )
+    """Read the results beside the writer, then shape them in a thread."""
+    recorded = await db.read(lambda tx: read_results(tx, campaign))
+    return await asyncio.to_thread(
+        shape_results,
+        recorded,
+        campaign,
+        now,
+        lang=lang,
+        with_contacts=with_contacts,
+        charts=charts,
     )
 
 
-async def results_in(
-    tx: Transaction,
+def shape_results(
+    recorded: Recorded,
     campaign: Campaign,
     now: datetime,
     *,
@@ -85,14 +112,13 @@ async def results_in(
     with_contacts: bool = False,
     charts: bool = True,
 ) -> Results:
-    """Read and shape the results inside an open transaction."""
+    """The tables and charts in ``lang`` (default: the campaign's default language)."""
     lang = lang or campaign.default_language
-    survey = campaign.survey
-    responses = await all_responses(tx, survey.id) if survey is not None else []
-    registrations = await all_registrations(tx)
+    responses, registrations = recorded.responses, recorded.registrations
     with use_language(lang):
         return Results(
             title=campaign.text(campaign.campaign.title, lang),
+            lang=lang,
             generated=fmt_datetime(now, campaign.tz),
             registrations=_registration_tables(campaign, lang, registrations, with_contacts),
             responses=_response_table(campaign, lang, responses, with_contacts),
@@ -114,6 +140,16 @@ def _label(campaign: Campaign, lang: str, q: Question, value: Any) -> str:
     return str(value)
 
 
+def _statuses() -> dict[str, str]:
+    """Registrations' and responses' states in words."""
+    return {
+        "confirmed": _("Confirmed"),
+        "waiting": _("Waiting list"),
+        "in_progress": _("In progress"),
+        "submitted": _("Submitted"),
+    }
+
+
 def _short(campaign: Campaign, lang: str, q: Question) -> str:
     return campaign.text(q.short, lang) or campaign.text(q.text, lang)
 
@@ -122,22 +158,26 @@ def _registration_tables(
     campaign: Campaign, lang: str, rows: list[RegistrationRow], with_contacts: bool
 ) -> list[Table]:
     tables = []
+    statuses = _statuses()
     for meeting in campaign.meetings:
         mine = [r for r in rows if r.meeting_id == meeting.id]
         confirmed = sum(r.status == "confirmed" for r in mine)
-        header = ["#", "status", "role", "organisation", "municipality", "registered"]
+        header = ["#", _("Status"), _("Role"), _("Organisation"), _("Municipality")]
+        header.append(_("Registered"))
         if with_contacts:
-            header[1:1] = ["name", "platform", "user id"]
-        table = Table(
-            f"{campaign.text(meeting.title, lang)}: {confirmed} confirmed, "
-            f"{len(mine) - confirmed} waiting",
-            header,
+            header[1:1] = [_("Name"), _("Platform"), _("User id")]
+        # Translators: a table's title; "label: number" reads well where plurals get in the way.
+        title = _("{meeting}: {confirmed} confirmed, {waiting} waiting").format(
+            meeting=campaign.text(meeting.title, lang),
+            confirmed=confirmed,
+            waiting=len(mine) - confirmed,
         )
+        table = Table(title, header)
         for number, r in enumerate(mine, 1):
             role = campaign.role(r.role or "")
             cells: list[Any] = [
                 number,
-                r.status,
+                statuses.get(r.status, r.status),
                 campaign.text(role.label, lang) if role else "",
                 r.organisation or "",
                 municipality_label(r.municipality, campaign.text(campaign.campaign.area, lang))
@@ -156,32 +196,33 @@ def _response_table(
     campaign: Campaign, lang: str, rows: list[ResponseRow], with_contacts: bool
 ) -> Table:
     survey = campaign.survey
-    header = ["response", "status", "submitted"]
+    header = [_("Response"), _("Status"), _("Submitted at")]
     if with_contacts:
-        header += ["platform", "user id"]
+        header += [_("Platform"), _("User id")]
     if survey is None:
-        return Table("Responses", header)
+        return Table(_("Responses"), header)
     for q in survey.questions:
         short = _short(campaign, lang, q)
         if q.type == "multi":
             header += [f"{short}: {campaign.text(o.label, lang)}" for o in q.options]
         else:
             header.append(short)
-    table = Table("Responses", header)
+    table = Table(_("Responses"), header)
+    not_asked, skipped, statuses = _(NOT_ASKED), _(SKIPPED), _statuses()
     for number, row in enumerate(rows, 1):
         values = row.values
         shown = {q.id for q in visible_questions(survey, values)}
-        cells: list[Any] = [number, row.status, row.submitted_at or ""]
+        cells: list[Any] = [number, statuses.get(row.status, row.status), row.submitted_at or ""]
         if with_contacts:
             cells += [row.who[0], row.who[2]] if row.who else ["", ""]
         for q in survey.questions:
             width = len(q.options) if q.type == "multi" else 1
             if q.id not in shown:
-                cells += [NOT_ASKED] * width
+                cells += [not_asked] * width
             elif q.id not in values:
                 cells += [""] * width
             elif values[q.id] is None:
-                cells += [SKIPPED] * width
+                cells += [skipped] * width
             elif q.type == "multi":
                 chosen = set(values[q.id])
                 cells += [1 if o.id in chosen else 0 for o in q.options]
@@ -225,9 +266,10 @@ def _count_tables(campaign: Campaign, lang: str, rows: list[ResponseRow]) -> lis
         if q.type not in CHOICE_TYPES:
             continue
         counts, answered = _counter(campaign, lang, q, rows)
-        table = Table(
-            f"{_short(campaign, lang, q)} ({answered} answered)", ["answer", "count", "%"]
-        )
+        title = ngettext(
+            "{question} ({answered} answered)", "{question} ({answered} answered)", answered
+        ).format(question=_short(campaign, lang, q), answered=answered)
+        table = Table(title, [_("Answer"), _("Count"), _("Percent")])
         for label in _order(campaign, lang, q, counts):
             share = 100 * counts[label] / answered if answered else 0.0
             table.rows.append([label, counts[label], round(share, 1)])
@@ -253,11 +295,10 @@ def _breakdown_tables(campaign: Campaign, lang: str, rows: list[ResponseRow]) ->
         for q in survey.questions:
             if q.type not in CHOICE_TYPES or q.id == by.id:
                 continue
-            table = Table(
-                f"{_short(campaign, lang, q)} by {_short(campaign, lang, by)} (% of those "
-                "who answered)",
-                ["answer", *names],
+            title = _("{question} by {group} (% of those who answered)").format(
+                question=_short(campaign, lang, q), group=_short(campaign, lang, by)
             )
+            table = Table(title, [_("Answer"), *names])
             per_group = {name: _counter(campaign, lang, q, groups[name]) for name in names}
             overall, _n = _counter(campaign, lang, q, rows)
             for label in _order(campaign, lang, q, overall):
@@ -278,7 +319,7 @@ def _free_text_tables(campaign: Campaign, lang: str, rows: list[ResponseRow]) ->
     for q in survey.questions:
         if q.type != "text":
             continue
-        table = Table(campaign.text(q.text, lang), ["response", "answer"])
+        table = Table(campaign.text(q.text, lang), [_("Response"), _("Answer")])
         for number, row in enumerate(rows, 1):
             value = row.values.get(q.id)
             if value:
@@ -288,10 +329,9 @@ def _free_text_tables(campaign: Campaign, lang: str, rows: list[ResponseRow]) ->
 
 
 def _charts(campaign: Campaign, lang: str, rows: list[ResponseRow]) -> list[Chart]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    # Figures made directly, not through pyplot: no global state, so safe in a thread.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     survey = campaign.survey
@@ -303,15 +343,16 @@ def _charts(campaign: Campaign, lang: str, rows: list[ResponseRow]) -> list[Char
             continue
         counts, answered = _counter(campaign, lang, q, rows)
         labels = _order(campaign, lang, q, counts)[:20]
-        figure, axes = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2), dpi=110)
+        figure = Figure(figsize=(7, 0.45 * len(labels) + 1.2), dpi=110)
+        FigureCanvasAgg(figure)
+        axes = figure.subplots()
         axes.barh(labels[::-1], [counts[label] for label in labels[::-1]], color="#2b6cb0")
         title = f"{_short(campaign, lang, q)} (n = {answered})"
         axes.set_title(title, loc="left")
-        axes.set_xlabel("count")
+        axes.set_xlabel(_("Count"))
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
-        plt.close(figure)
         charts.append(Chart(title, buffer.getvalue()))
     return charts

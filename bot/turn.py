@@ -90,8 +90,9 @@ class Turn:
     offered_languages: tuple[str, ...]
     load_response: Callable[[], Awaitable[ResponseRecord | None]]
     replies: list[Outgoing] = field(default_factory=list)
-    outbox: list[tuple[int, str, str, Outgoing]] = field(default_factory=list)
-    """Messages to others: (participant id, kind, dedupe key, message)."""
+    outbox: list[tuple[int, str, str, BaseModel]] = field(default_factory=list)
+    """Messages for later: (participant id, kind, dedupe key, message). The message is an
+    ``Outgoing``, or for a kind the dispatcher prepares (a results file) its request."""
     participant_changed: bool = False
     stale_press: bool = False
     erased: bool = False

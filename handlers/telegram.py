@@ -57,7 +57,7 @@ CHOSEN_MARK = "\u2714 "
 TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH
 CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[], str]] = {
     "start": lambda: _("Start and main menu"),
     "survey": lambda: _("The survey"),
     "meetings": lambda: _("Meetings and sign-up"),

@@ -6,6 +6,9 @@ are committed together in the next one (group commit): each job's caller gets it
 only after the COMMIT that made its writes durable, so a reply never goes out before what it
 answers is stored. A job that raises is rolled back alone: the batch it was in is rolled back
 and its other jobs run again, untouched by it.
+
+Long reads (the results for an export) go through ``read`` instead: a second, query-only
+connection beside the writer, whose snapshot (WAL) holds up no writer and no other job.
 """
 
 from __future__ import annotations
@@ -153,6 +156,8 @@ class Database:
         self._wake = asyncio.Event()
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._read_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path) -> Database:
@@ -183,6 +188,9 @@ class Database:
         self._wake.set()
         if self._writer is not None:
             await self._writer
+        async with self._read_lock:
+            if self._reader is not None:
+                await self._reader.close()
         await self._conn.close()
 
     async def __aenter__(self) -> Database:
@@ -203,6 +211,26 @@ class Database:
         self._queue.append(_Pending(job, future))
         self._wake.set()
         return await future
+
+    async def read(self, job: Job[T]) -> T:
+        """Run a job that only reads, beside the writer: on a query-only connection of its own
+        (its own thread), in one snapshot, so a long read holds up nobody's writes and sees
+        none of them half done. A write in ``job`` fails. Reads take turns with each other."""
+        if self._closed:
+            raise RuntimeError("database is closed")
+        if self.path == ":memory:":  # a second connection would see another, empty database
+            return await self.transact(job)
+        async with self._read_lock:
+            if self._reader is None:
+                self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+                self._reader.row_factory = sqlite3.Row
+                await self._reader.execute("PRAGMA query_only=ON")
+                await self._reader.execute("PRAGMA busy_timeout=5000")
+            await self._reader.execute("BEGIN")
+            try:
+                return await job(Transaction(self._reader))
+            finally:
+                await self._reader.execute("ROLLBACK")
 
     def defer(self, sql: str, params: Sequence[Any]) -> None:
         """Queue a write for the next transaction, without waiting for it.

@@ -159,3 +159,31 @@ async def test_a_broken_buffered_write_fails_its_job_and_the_writer_goes_on(db: 
     assert not isinstance(results[0], EventAlreadyRecorded)
     assert results[1] == "ok"
     assert await db.transact(lambda tx: new_person(tx, "b")) > pid
+
+
+async def test_a_long_read_holds_up_no_write_and_sees_one_snapshot(db: Database) -> None:
+    await db.transact(lambda tx: new_person(tx, "before"))
+    reading = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def slow_read(tx: Transaction) -> tuple[int, int]:
+        first = await tx.fetchone("SELECT COUNT(*) FROM participants")
+        reading.set()
+        await go_on.wait()  # a long read: the writer must not wait for it
+        second = await tx.fetchone("SELECT COUNT(*) FROM participants")
+        return first[0], second[0]
+
+    read = asyncio.ensure_future(db.read(slow_read))
+    await reading.wait()
+    await asyncio.wait_for(db.transact(lambda tx: new_person(tx, "during")), timeout=5)
+    go_on.set()
+    assert await read == (1, 1)  # the read's snapshot: the write during it is not half seen
+    after = await db.read(lambda tx: tx.fetchone("SELECT COUNT(*) FROM participants"))
+    assert after[0] == 2  # the next read sees it
+
+
+async def test_a_read_cannot_write(db: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError):
+        await db.read(lambda tx: new_person(tx, "sneaky"))
+    count = await db.transact(lambda tx: tx.fetchone("SELECT COUNT(*) FROM participants"))
+    assert count[0] == 0
