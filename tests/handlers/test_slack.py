@@ -524,6 +524,7 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
     world: World, kari: Person, clock: FixedClock
 ) -> None:
     from bot.outbox import OutboxDispatcher
+    from bot.staff import ResultsFiles
     from storage.staff import grant_staff
 
     world.fake.add_user("T1", "U200", "Per Hansen", "en-US")
@@ -544,8 +545,14 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
     await kari.say("The Zoom link is ready")
     assert "The Zoom link is ready" in kari.texts[-2] and "2 recipients" in kari.text
     await kari.press("Send it to 2 people")
+    files = ResultsFiles(world.engine.db, lambda: world.engine.campaign, clock)
     dispatcher = OutboxDispatcher(
-        world.engine.db, "slack", world.handler.deliver_outbox, clock, rate=50
+        world.engine.db,
+        "slack",
+        world.handler.deliver_outbox,
+        clock,
+        rate=50,
+        prepare=files.preparers(),
     )
     await dispatcher.run_once()
     await dispatcher.run_once()  # the summary to the staff member who sent it
@@ -553,3 +560,17 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
     assert per.texts.count("The Zoom link is ready") == 1
     assert kari.texts.count("The Zoom link is ready") == 2  # the preview, then her own copy
     assert "Your broadcast has gone out: sent 2, failed 0" in kari.text
+
+    await kari.press("Staff")
+    await kari.press("Results as a spreadsheet")
+    assert "Preparing the results" in kari.text
+    await dispatcher.run_once()
+    await world.settle()
+    sent = world.fake.files("T1", "U100")
+    assert [f.filename for f in sent] == ["results.xlsx"]
+    import io
+
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(sent[0].content))
+    assert len(workbook.sheetnames) >= 3
