@@ -574,3 +574,34 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
 
     workbook = load_workbook(io.BytesIO(sent[0].content))
     assert len(workbook.sheetnames) >= 3
+
+
+async def test_info_logs_of_a_slack_session_hold_no_personal_data(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    world.fake.add_user("T1", "U424242", "Ingrid Infolog", "en-US")
+    person = Person(world, "T1", "U424242")
+    await person.say("Secret words")
+    await person.press("Meetings and sign-up")
+    await person.press("Sign up: Information meeting")
+    await person.submit(
+        {
+            "name": "Ingrid Infolog",
+            "role": "library",
+            "organisation": "Hidden Org",
+            "municipality": "0",
+        }
+    )
+    await person.press("Main menu")
+    await person.press("Take the survey")
+    await person.press("Resident")
+    await person.say("Asker")
+    await world.driver.message_with_file("T1", "U424242")
+    await world.driver.event("T1", {"type": "member_joined_channel", "user": "U424242"})
+    await world.settle()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for trace in ("U424242", "Ingrid", "Infolog", "Hidden Org", "Asker", "Secret words"):
+        assert trace not in logged
