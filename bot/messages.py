@@ -52,10 +52,10 @@ class Incoming(BaseModel):
     language_hint: str | None = None
     profile_name: str | None = None
     """The name the platform's profile shows, offered when signing up."""
-    selected: bool | None = None
-    """For a multi-select option: ticked (True) or unticked (False) as the person now sees
-    it, where the platform shows tick boxes itself (Slack's checkboxes); None: a press that
-    toggles it."""
+    ticked: list[str] | None = None
+    """Where the platform shows tick boxes itself (Slack's checkboxes): the payloads of all
+    the options ticked now, which become the selection as a whole (``payload`` is any one of
+    the group's). None: a press that toggles one option."""
     fresh: bool = False
     """The button was on a page made for this person just now (Slack's App Home), so a
     press from someone the bot does not know is a first contact, like a message (otherwise

@@ -308,12 +308,14 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         await _answer(turn, q, int(arg) if q.type == "scale" else arg)
     elif action == "t" and q.type == "multi" and q.option(arg) is not None:
         selection = list(turn.state.selection)
-        wanted = turn.incoming.selected  # None: toggle; else the tick the person now sees
-        if arg in selection and wanted is not True:
+        if turn.incoming.ticked is not None:
+            # The platform shows tick boxes itself and says which are ticked now.
+            selection = [o.id for o in q.options if o.id in _ticked_ids(turn.incoming.ticked)]
+        elif arg in selection:
             selection.remove(arg)
-        elif arg in selection or wanted is False:
-            pass
-        elif q.max_choices and len(selection) >= q.max_choices:
+        else:
+            selection.append(arg)
+        if q.max_choices and len(selection) > q.max_choices:
             await show_question(
                 turn,
                 hint=ngettext(
@@ -323,8 +325,6 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
                 ).format(n=q.max_choices),
             )
             return
-        else:
-            selection.append(arg)
         # Ticking keeps the step (and its version), so quick taps on the same keyboard work.
         turn.state.selection = [o.id for o in q.options if o.id in selection]
         await show_question(turn)
@@ -350,6 +350,17 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         await show_review(turn)
     else:
         await show_question(turn)
+
+
+def _ticked_ids(payloads: list[str]) -> set[str]:
+    """The option ids named by tick payloads (``<version>:t:<option id>``)."""
+    ids = set()
+    for payload in payloads:
+        _version, _sep, rest = payload.partition(":")
+        action, _sep, option = rest.partition(":")
+        if action == "t":
+            ids.add(option)
+    return ids
 
 
 def _municipality_by_index(turn: Turn, arg: str) -> str | None:

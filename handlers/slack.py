@@ -659,17 +659,19 @@ class SlackHandler:
         incomings: list[Incoming] = []
         chosen: str | None = None
         if action.get("type") == "checkboxes":
-            now_ticked = {o["value"] for o in action.get("selected_options") or []}
-            before = _ticked_in(message)
-            for number, value in enumerate(sorted(now_ticked ^ before)):
+            # The whole selection as the person sees it, not a difference against the
+            # message (which may be stale): the engine takes it as it is.
+            ticked = [str(o["value"]) for o in action.get("selected_options") or []]
+            group = _options_of(message, str(action.get("action_id") or TICK))
+            if group:
                 incomings.append(
                     await self._incoming(
                         team,
                         user,
-                        f"{base}:{number}",
+                        base,
                         kind=Kind.BUTTON,
-                        payload=value,
-                        selected=value in now_ticked,
+                        payload=group[0],
+                        ticked=ticked,
                         forms=bool(trigger),
                     )
                 )
@@ -690,8 +692,6 @@ class SlackHandler:
         replies: list[Outgoing] = []
         for incoming in incomings:
             replies = await self.engine.handle(incoming)
-            if incoming is not incomings[-1]:
-                self._after(incoming, [], None, "")
         await ack()
         if not incomings:
             return
@@ -971,13 +971,13 @@ def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
     return str(team or "")
 
 
-def _ticked_in(message: dict[str, Any]) -> set[str]:
-    """The tick boxes ticked in a message as Slack last showed it to the person."""
+def _options_of(message: dict[str, Any], action_id: str) -> list[str]:
+    """The values of a tick box group's options, as the message shows them."""
     for block in message.get("blocks") or []:
         for element in block.get("elements") or []:
-            if element.get("action_id") == TICK:
-                return {o["value"] for o in element.get("initial_options") or []}
-    return set()
+            if element.get("action_id") == action_id:
+                return [str(o["value"]) for o in element.get("options") or []]
+    return []
 
 
 def _chosen_label(message: dict[str, Any], action: dict[str, Any]) -> str | None:

@@ -605,3 +605,20 @@ async def test_info_logs_of_a_slack_session_hold_no_personal_data(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for trace in ("U424242", "Ingrid", "Infolog", "Hidden Org", "Asker", "Secret words"):
         assert trace not in logged
+
+
+async def test_ticks_follow_what_the_person_sees_even_when_an_update_failed(
+    world: World, kari: Person
+) -> None:
+    await kari.start()
+    await kari.press("Take the survey")
+    await kari.press("Resident")
+    await kari.say("Asker")
+    await kari.press("Every week")
+    world.fake.fail("chat.update", "internal_error", times=1)  # the message stays stale
+    await kari.tick(["Borrow books"])
+    await kari.tick([])  # untick it again
+    await kari.tick(["Meet people, go to events", "E-books and audiobooks"])
+    await kari.press("Done")
+    answers = await stored_answers(world.engine, "T1", "U100")
+    assert answers["use_for"] == ["events", "ebooks"]
