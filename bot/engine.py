@@ -630,7 +630,9 @@ GLOBAL_COMMANDS = {
     "mydata": "mydata",
     "delete": "delete",
 }
-GATED = {"su", "sf", "survey"}
+GATED = {"su", "survey"}
+"""Actions that store what a person says: the privacy notice comes first. (A filled-in
+form, "sf", comes only from a form that "su" offered after the notice.)"""
 """Actions that store what a person says: the privacy notice comes first."""
 DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about": "about"}
 

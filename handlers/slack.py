@@ -36,7 +36,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
@@ -88,19 +88,25 @@ CHOSEN_MARK = "\u2713 "
 SEND_ATTEMPTS = 3
 PEOPLE_CACHE_MAX = 10_000
 UNREACHABLE_ERRORS = {
-    "account_inactive",
     "cannot_dm_bot",
     "channel_not_found",
     "is_archived",
     "not_in_channel",
     "user_not_found",
     "user_disabled",
-    "invalid_auth",
-    "token_revoked",
-    "not_authed",
-    "missing_scope",
 }
-"""Errors that sending again will not mend: the person (or workspace) is out of reach."""
+"""Errors that sending again will not mend: the person is out of reach."""
+WORKSPACE_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}
+"""The workspace's token no longer works (uninstalled, revoked, or being reinstalled): the
+person is not to blame; the token is looked up again next time."""
+LOOKUP_TIMEOUT = 1.0
+"""Seconds for users.info before a request is acknowledged (Slack waits 3 at most)."""
+
+
+class PartlySent(Exception):
+    """A reply failed after part of it went out: sending it again could double that part."""
+
+
 IGNORED_SUBTYPES = {"message_changed", "message_deleted", "bot_message", "channel_join"}
 
 
@@ -291,6 +297,8 @@ class SqliteInstallationStore(AsyncInstallationStore):
         self.engine = engine
         self.clock = clock
         self._bots: dict[str, Bot] = {}
+        self.changed: Callable[[str], None] = lambda _team: None
+        """Told of a workspace whose installation changed (its old token is gone)."""
 
     @property
     def logger(self) -> logging.Logger:
@@ -313,6 +321,7 @@ class SqliteInstallationStore(AsyncInstallationStore):
         )
         await self.engine.db.transact(lambda tx: store.save_installation(tx, item))
         self._bots.pop(item.team_id, None)
+        self.changed(item.team_id)
         log.info("Slack app installed in a workspace")
 
     async def async_save_bot(self, bot: Bot) -> None:
@@ -374,6 +383,7 @@ class SqliteInstallationStore(AsyncInstallationStore):
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         if team_id:
             self._bots.pop(team_id, None)
+            self.changed(team_id)
             await self.engine.db.transact(lambda tx: store.delete_installation(tx, team_id))
 
     async def async_delete_installation(
@@ -403,8 +413,9 @@ class SqliteOAuthStateStore(AsyncOAuthStateStore):
         import secrets
 
         state = secrets.token_urlsafe(24)
-        expires = self.clock.now() + self.expiration
-        await self.engine.db.transact(lambda tx: store.issue_oauth_state(tx, state, expires))
+        now = self.clock.now()
+        expires = now + self.expiration
+        await self.engine.db.transact(lambda tx: store.issue_oauth_state(tx, state, now, expires))
         return state
 
     async def async_consume(self, state: str) -> bool:
@@ -488,6 +499,7 @@ class SlackHandler:
         else:
             assert self.client_id and self.client_secret
             self.installations = SqliteInstallationStore(self.engine, self.clock)
+            self.installations.changed = lambda team: self._clients.pop(team, None) and None
             settings = AsyncOAuthSettings(
                 client_id=self.client_id,
                 client_secret=self.client_secret,
@@ -560,9 +572,22 @@ class SlackHandler:
         if known is not None:
             return known
         try:
-            answer = await (await self.client_for(team)).users_info(user=user, include_locale=True)
-        except SlackApiError as exc:
-            log.warning("users.info failed: %s", exc.response.get("error"))
+            token = (await self.client_for(team)).token
+            # Before the acknowledgement: no waiting out a 429, a short timeout, and any
+            # failure only means no language hint and no name to offer.
+            lookup = AsyncWebClient(
+                token=token,
+                base_url=self.api_url,
+                session=self.session,
+                timeout=int(LOOKUP_TIMEOUT) or 1,
+                retry_handlers=[],
+                logger=log,
+            )
+            answer = await asyncio.wait_for(
+                lookup.users_info(user=user, include_locale=True), LOOKUP_TIMEOUT
+            )
+        except Exception as exc:  # noqa: BLE001 - a profile is a nicety, never a failure
+            log.info("users.info failed: %s", type(exc).__name__)
             return None
         found: dict[str, Any] = answer.get("user") or {}
         self._people[key] = found
@@ -629,13 +654,14 @@ class SlackHandler:
         words = str(body.get("text") or "").split()
         word = words[0].lower().lstrip("/") if words else "start"
         rest = words[1] if len(words) > 1 else ""
+        args = " ".join(words[1:])
         trigger = str(body.get("trigger_id") or "")
         fields: dict[str, Any] = {"forms": bool(trigger)}
         if word in ("signup", "sign-up", "register", "meld", "påmelding"):
             payload = f"g:su:{rest}" if rest else "g:meetings"
             fields.update(kind=Kind.BUTTON, payload=payload)
         else:
-            fields.update(kind=Kind.COMMAND, command=word, args=" ".join(words[2:]))
+            fields.update(kind=Kind.COMMAND, command=word, args=args)
         incoming = await self._incoming(team, user, f"cmd:{trigger}", **fields)
         replies = await self.engine.handle(incoming)
         await ack()
@@ -823,37 +849,56 @@ class SlackHandler:
         trigger: str | None,
         payload: str = "",
     ) -> bool:
-        """Send the replies; True when they went out (or never can)."""
-        try:
-            client = await self.client_for(ref.workspace)
-            if origin is not None:
-                if replies and replies[0].replaces_origin:
-                    await self._update(client, origin, blocks_for(replies[0]), replies[0].text)
-                    replies = replies[1:]
-                else:
-                    navigation = payload.startswith("g:") or (
-                        bool(replies) and replies[0].origin_stale
-                    )
-                    chosen = None if navigation else origin.chosen
-                    await self._update(
-                        client, origin, closed_blocks(origin.text, chosen), origin.text
-                    )
-            for reply in replies:
-                await self.send(client, ref, reply, trigger)
-            return True
-        except LookupError:
-            log.warning("a Slack reply for a workspace without the app was dropped")
-            return True
-        except SlackApiError as exc:
-            error = str(exc.response.get("error"))
-            if error in UNREACHABLE_ERRORS:
-                await self.engine.mark_unreachable(ref)
+        """Send the replies; True when they went out (or never can, or partly did: sending
+        them again would double what went). A send that never reached Slack is tried again
+        at once, twice; other failures leave the replies for the next start."""
+        sent = 0
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                client = await self.client_for(ref.workspace)
+                if origin is not None and sent == 0:
+                    await self._close_origin(client, origin, replies, payload)
+                for reply in replies[sent:]:
+                    if origin is not None and reply is replies[0] and reply.replaces_origin:
+                        sent += 1  # shown in place of the pressed message
+                        continue
+                    await self.send(client, ref, reply, trigger)
+                    sent += 1
                 return True
-            log.warning("sending to Slack failed: %s", error)
-            return False
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            log.warning("sending to Slack failed: %s", type(exc).__name__)
-            return False
+            except LookupError:
+                log.warning("a Slack reply for a workspace without the app was dropped")
+                return True
+            except PartlySent as exc:
+                log.warning("a Slack reply went out in part: %s", exc)
+                return True
+            except SlackApiError as exc:
+                error = str(exc.response.get("error"))
+                if error in UNREACHABLE_ERRORS:
+                    await self.engine.mark_unreachable(ref)
+                    return True
+                if error in WORKSPACE_ERRORS:
+                    self._clients.pop(ref.workspace, None)
+                log.warning("sending to Slack failed: %s", error)
+                return sent > 0
+            except aiohttp.ClientConnectorError:
+                if sent > 0:
+                    return True
+                await asyncio.sleep(0.5 * 2**attempt)  # never reached Slack: try again
+            except (TimeoutError, aiohttp.ClientError, SlackClientError) as exc:
+                log.warning("sending to Slack failed: %s", type(exc).__name__)
+                return sent > 0
+        return False
+
+    async def _close_origin(
+        self, client: AsyncWebClient, origin: Origin, replies: list[Outgoing], payload: str
+    ) -> None:
+        """The pressed message: changed in place (ticks), or closed showing the choice."""
+        if replies and replies[0].replaces_origin:
+            await self._update(client, origin, blocks_for(replies[0]), replies[0].text)
+            return
+        navigation = payload.startswith("g:") or (bool(replies) and replies[0].origin_stale)
+        chosen = None if navigation else origin.chosen
+        await self._update(client, origin, closed_blocks(origin.text, chosen), origin.text)
 
     async def _update(
         self, client: AsyncWebClient, origin: Origin, blocks: list[dict[str, Any]], text: str
@@ -885,17 +930,24 @@ class SlackHandler:
             except SlackApiError as exc:  # too late for the trigger: offer the button
                 log.info("views.open failed: %s", exc.response.get("error"))
         channel = await self._dm(client, ref.workspace, ref.user_id)
+        posted = False
         if reply.text.strip() or reply.buttons:
             await client.chat_postMessage(
                 channel=channel, text=reply.text[:TEXT_LIMIT], blocks=blocks_for(reply)
             )
+            posted = True
         if reply.attachment is not None:
-            await client.files_upload_v2(
-                channel=channel,
-                content=reply.attachment.data,
-                filename=reply.attachment.filename,
-                title=reply.attachment.filename,
-            )
+            try:
+                await client.files_upload_v2(
+                    channel=channel,
+                    content=reply.attachment.data,
+                    filename=reply.attachment.filename,
+                    title=reply.attachment.filename,
+                )
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                if posted:
+                    raise PartlySent(type(exc).__name__) from exc
+                raise
 
     async def publish_home(self, team: str, user: str) -> None:
         """Show the person's App Home as it stands now."""
@@ -916,17 +968,19 @@ class SlackHandler:
             await self.send(client, ref, reply)
         except LookupError:
             return DeliveryResult.UNREACHABLE
+        except PartlySent:
+            return DeliveryResult.IN_DOUBT
         except SlackApiError as exc:
             error = str(exc.response.get("error"))
             if error in UNREACHABLE_ERRORS:
                 await self.engine.mark_unreachable(ref)
                 return DeliveryResult.UNREACHABLE
-            if error == "ratelimited":
-                return DeliveryResult.RETRY
+            if error in WORKSPACE_ERRORS:
+                self._clients.pop(ref.workspace, None)
             return DeliveryResult.RETRY
         except aiohttp.ClientConnectorError:
             return DeliveryResult.RETRY  # never reached Slack
-        except (TimeoutError, aiohttp.ClientError):
+        except (TimeoutError, aiohttp.ClientError, SlackClientError):
             return DeliveryResult.IN_DOUBT
         return DeliveryResult.SENT
 

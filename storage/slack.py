@@ -89,8 +89,12 @@ async def count_installations(tx: Transaction) -> int:
     return int(row[0]) if row else 0
 
 
-async def issue_oauth_state(tx: Transaction, state: str, expires_at: datetime) -> None:
-    """Remember a state value handed to a browser starting an install."""
+async def issue_oauth_state(
+    tx: Transaction, state: str, now: datetime, expires_at: datetime
+) -> None:
+    """Remember a state value handed to a browser starting an install (and forget expired
+    ones, so that pages opened and left do not pile up)."""
+    await tx.execute("DELETE FROM slack_oauth_states WHERE expires_at < ?", (to_db(now),))
     await tx.execute(
         "INSERT INTO slack_oauth_states (state, expires_at) VALUES (?, ?)",
         (state, to_db(expires_at)),

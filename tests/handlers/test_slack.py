@@ -444,7 +444,7 @@ async def test_a_broadcast_reaches_slack_people_once_in_their_language(
         clock.now(),
     )
     world.fake.rate_limit("chat.postMessage", times=1, retry_after=1)  # waited out
-    world.fake.fail("chat.postMessage", "account_inactive", times=1)  # out of reach
+    world.fake.fail("chat.postMessage", "channel_not_found", times=1)  # out of reach
     dispatcher = OutboxDispatcher(
         world.engine.db, "slack", world.handler.deliver_outbox, clock, rate=50
     )
@@ -622,3 +622,44 @@ async def test_ticks_follow_what_the_person_sees_even_when_an_update_failed(
     await kari.press("Done")
     answers = await stored_answers(world.engine, "T1", "U100")
     assert answers["use_for"] == ["events", "ebooks"]
+
+
+async def test_reinstalled_with_a_new_token_the_app_goes_on_answering(
+    tmp_path: Any, with_link: Campaign, clock: FixedClock
+) -> None:
+    from storage.participants import find_participant
+
+    world, close = await _world(tmp_path, with_link, clock, oauth=True)
+    install = (f"{world.base_url}/slack/install", f"{world.base_url}/slack/oauth_redirect")
+    try:
+        fake, driver = world.fake, world.driver
+        fake.add_team("T1", "Asker")
+        fake.add_user("T1", "U1", "Kari", "en-US")
+        assert (await driver.install("T1", "U1", *install)).status == 200
+        person = Person(world, "T1", "U1")
+        await person.start()
+        await driver.app_uninstalled("T1")
+        await world.settle()
+        fake.teams.pop("T1")
+        fake.add_team("T1", "Asker")  # installed again: Slack gives a new bot token
+        assert (await driver.install("T1", "U1", *install)).status == 200
+        before = len(person.texts)
+        await person.say("hei")
+        assert len(person.texts) == before + 1, "answered with the new token"
+        found = await world.engine.db.transact(
+            lambda tx: find_participant(tx, "slack", "T1", "U1")
+        )
+        assert found is not None and not found.unreachable
+    finally:
+        await close()
+
+
+async def test_a_slow_profile_lookup_does_not_keep_slack_waiting(
+    world: World, kari: Person
+) -> None:
+    world.fake.rate_limit("users.info", times=3, retry_after=4)
+    answer = await world.driver.message("T1", "U100", "hello")
+    assert answer.status == 200 and answer.elapsed < 2.5
+    await world.settle()
+    # Answered all the same, in the campaign's default language (no locale to go by).
+    assert "Møter og påmelding" in world.fake.last_dm("T1", "U100").labels
