@@ -118,6 +118,10 @@ class Engine:
         """The file the campaign came from, read again by ``reload_file``."""
         self.reload(campaign)
         self._locks = KeyedLock()
+        self.erased_listeners: list[Callable[[ParticipantRef], None]] = []
+        """Told of a person erased (platforms drop what they keep in memory about them)."""
+        self.forget_listeners: list[Callable[[], None]] = []
+        """Told when everything about people is forgotten (after a purge)."""
         self._cache: OrderedDict[str, View] = OrderedDict()
         self._handed_out: dict[str, None] = {}
         self._cache_size = cache_size
@@ -196,6 +200,8 @@ class Engine:
                 return result.replies
             if result.view is None:  # erased: nothing of theirs stays, in memory either
                 self._cache.pop(key, None)
+                for listener in self.erased_listeners:
+                    listener(incoming.ref)
             else:
                 self._remember(key, result.view)
             return result.replies
@@ -269,6 +275,8 @@ class Engine:
         """Drop everything kept in memory about people (after a purge)."""
         self._cache.clear()
         self._handed_out.clear()
+        for listener in self.forget_listeners:
+            listener()
 
     def replies_failed(self, incoming: Incoming) -> None:
         """The handler could not send the replies: a redelivery may get them again."""

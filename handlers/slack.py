@@ -535,6 +535,8 @@ class SlackHandler:
             app.event("tokens_revoked")(self._noted)
         self._listen(app)
         self.app = app
+        self.engine.erased_listeners.append(self._erased)
+        self.engine.forget_listeners.append(self.forget_everyone)
         for pending in await self.engine.unsent_replies(PLATFORM):
             if await self._send_replies(pending.ref, pending.replies, None, None):
                 await self.engine.confirm_pending(pending)
@@ -646,7 +648,8 @@ class SlackHandler:
             self._home_open[(team, user)] = None
             while len(self._home_open) > PEOPLE_CACHE_MAX:
                 self._home_open.popitem(last=False)
-            self._spawn(self.publish_home(team, user))
+            ref = ParticipantRef(platform=PLATFORM, workspace=team, user_id=user)
+            self._in_turn(ref, lambda: self.publish_home(team, user))
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         team = str(body.get("team_id") or "")
@@ -785,22 +788,31 @@ class SlackHandler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _after(
-        self, incoming: Incoming, replies: list[Outgoing], origin: Origin | None, trigger: str
-    ) -> None:
-        """Send the replies after whatever this person is still being sent; then refresh
-        their App Home if they have looked at it."""
-        ref = incoming.ref
+    def _in_turn(self, ref: ParticipantRef, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` after whatever this person is still being sent; nobody else waits."""
         before = self._tails.get(ref.key)
 
-        async def deliver() -> None:
+        async def run() -> None:
             if before is not None:
                 await asyncio.gather(before, return_exceptions=True)
             try:
-                sent = await self._send_replies(ref, replies, origin, trigger, incoming.payload)
+                await job()
             finally:
                 if self._tails.get(ref.key) is task:
                     del self._tails[ref.key]
+
+        task = self._spawn(run())
+        self._tails[ref.key] = task
+
+    def _after(
+        self, incoming: Incoming, replies: list[Outgoing], origin: Origin | None, trigger: str
+    ) -> None:
+        """Send the replies in order for this person; then refresh their App Home if they
+        have looked at it."""
+        ref = incoming.ref
+
+        async def deliver() -> None:
+            sent = await self._send_replies(ref, replies, origin, trigger, incoming.payload)
             if sent:
                 self.engine.replies_sent(incoming)
             else:
@@ -808,8 +820,24 @@ class SlackHandler:
             if (ref.workspace, ref.user_id) in self._home_open:
                 await self.publish_home(ref.workspace, ref.user_id)
 
-        task = self._spawn(deliver())
-        self._tails[ref.key] = task
+        self._in_turn(ref, deliver)
+
+    def forget(self, ref: ParticipantRef) -> None:
+        """Drop what this process keeps about a person (their data was erased)."""
+        key = (ref.workspace, ref.user_id)
+        self._people.pop(key, None)
+        self._dm_channels.pop(key, None)
+        self._home_open.pop(key, None)
+
+    def _erased(self, ref: ParticipantRef) -> None:
+        if ref.platform == PLATFORM:
+            self.forget(ref)
+
+    def forget_everyone(self) -> None:
+        """Drop what this process keeps about people (after a purge)."""
+        self._people.clear()
+        self._dm_channels.clear()
+        self._home_open.clear()
 
     async def client_for(self, team: str) -> AsyncWebClient:
         """The Web API client with the workspace's bot token."""

@@ -497,6 +497,7 @@ async def test_erasing_a_slack_person_forgets_that_they_installed_the_app(
             return str(row[0])
 
         assert await world.engine.db.transact(installer) == ""
+        assert ("T9", "U9") not in world.handler._people, "their Slack profile is forgotten"
         await person.say("hello")  # the app still works in that workspace
         assert "What would you like to do?" in person.text
     finally:
