@@ -175,7 +175,7 @@ async def queue_meeting_update(
     link and a Cancel button, as a reminder has); returns the batch and how many rows it
     has. Telling them again about the same details adds nobody twice."""
     batch = update_batch(meeting)
-    rows = await _meeting_rows(tx, campaign, meeting, batch, _update_headline)
+    rows = await _meeting_rows(tx, campaign, meeting, batch, _update_headline, invite_at=now)
     return batch, await enqueue_many(tx, "update", batch, rows, now)
 
 
@@ -189,15 +189,20 @@ async def _meeting_rows(
     meeting: Meeting,
     batch: str,
     headline: Callable[[Speaker], str],
+    *,
+    invite_at: datetime | None = None,
 ) -> list[tuple[int, str, str]]:
-    """One message per registrant of ``meeting`` about it, each in their language."""
+    """One message per registrant of ``meeting`` about it, each in their language (with a
+    calendar invite when ``invite_at`` is given: the details changed)."""
     rows = []
     for member in await members(tx, campaign, Segment("registrants", meeting.id)):
         registration = await registration_for(tx, member.participant_id, meeting.id)
         if registration is None:
             continue
         speaker = Speaker(campaign, member.language)
-        message = meeting_message(speaker, meeting, registration, partial(headline, speaker))
+        message = meeting_message(
+            speaker, meeting, registration, partial(headline, speaker), invite_at=invite_at
+        )
         rows.append(
             (member.participant_id, f"{batch}:{member.participant_id}", message.model_dump_json())
         )

@@ -41,6 +41,9 @@ def meeting_invite(
     event = Event()
     event.add("uid", f"{campaign.campaign.id}-{meeting.id}@participation-bot")
     event.add("dtstamp", now)
+    # Later invites of the same meeting (its time was set or changed) replace the earlier
+    # one in the calendar: same UID, a higher SEQUENCE.
+    event.add("sequence", int(now.timestamp()) // 60)
     event.add("dtstart", start)
     event.add("dtend", end)
     event.add("summary", title)

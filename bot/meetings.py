@@ -708,6 +708,7 @@ async def move_up_from_waitlist(turn: Turn, meeting: Meeting) -> None:
         meeting,
         promoted,
         lambda: _("Good news: a place became free, and it is yours."),
+        invite_at=turn.now,
     )
     key = f"waitlist:{meeting.id}:{promoted.id}:{promoted.updated_at.isoformat()}"
     turn.outbox.append((person.id, "waitlist_promoted", key, message))
@@ -718,10 +719,28 @@ def meeting_message(
     meeting: Meeting,
     registration: RegistrationRecord,
     headline: Callable[[], str],
+    *,
+    invite_at: datetime | None = None,
 ) -> Outgoing:
-    """A message to a registrant about their meeting (moved up, reminders), in their
-    language: the meeting's facts, the link if they have a place, and a Cancel button."""
+    """A message to a registrant about their meeting (moved up, reminders, changes), in
+    their language: the meeting's facts, the link if they have a place, and a Cancel button;
+    with ``invite_at`` (now), a calendar invite too for someone with a place."""
     with use_language(speaker.lang):
+        attachment = None
+        if invite_at is not None and registration.status == "confirmed":
+            data = meeting_invite(
+                speaker.campaign,
+                meeting,
+                title=meeting_title(speaker, meeting),
+                description=speaker.text(meeting.description) if meeting.description else "",
+                place=speaker.text(meeting.place) if meeting.place else None,
+                now=invite_at,
+                with_link=True,
+            )
+            if data is not None:
+                attachment = Attachment(
+                    filename=f"{meeting.id}.ics", mime_type="text/calendar", data=data
+                )
         lines = [
             headline(),
             "",
@@ -735,6 +754,7 @@ def meeting_message(
                 [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
                 [global_button(_("My registrations"), "mine")],
             ],
+            attachment=attachment,
         )
 
 

@@ -193,6 +193,7 @@ async def test_cancellation_moves_first_waiting_person_up_and_tells_them(
     message = json.loads(promoted[0].message)
     assert ZOOM in message["text"]
     assert "plass" in message["text"]  # in the promoted person's own language (nb)
+    assert message["attachment"]["filename"] == "info.ics"  # the calendar invite, now theirs
     assert await db.transact(lambda tx: outbox_for(tx, 3)) == []
 
     await waiting[1].command("mine")
@@ -271,3 +272,30 @@ async def test_a_meeting_that_took_place_is_shown_as_past(chat: Chat, clock: Fix
     await chat.command("mine")
     assert "This meeting has taken place." in chat.text
     assert not any(label.startswith("Cancel") for label in chat.labels)
+
+
+async def test_a_changed_meeting_time_reaches_its_registrants_with_a_new_calendar_invite(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    import base64
+    from datetime import time
+
+    from icalendar import Calendar
+
+    from bot.broadcast import queue_meeting_update
+
+    engine = Engine(make_campaign(), db, clock)
+    person = Chat(engine, "p1")
+    await sign_up(person, "Sign up: Youth input meeting")
+    later = make_campaign(lambda data: data["meetings"][1].update(start=time(17), end=time(19)))
+    meeting = later.meeting("youth")
+    assert meeting is not None
+    await db.transact(lambda tx: queue_meeting_update(tx, later, meeting, clock.now()))
+    rows = await db.transact(lambda tx: outbox_for(tx, 1))
+    message = json.loads(rows[-1].message)
+    ics = base64.b64decode(message["attachment"]["data"])
+    event = next(iter(Calendar.from_ical(ics).walk("VEVENT")))
+    assert event.decoded("dtstart") == oslo(2021, 6, 10, 17, 0)
+    assert event.decoded("dtend") == oslo(2021, 6, 10, 19, 0)
+    assert event["uid"] == "viken-2021-youth@participation-bot"
+    assert int(event["sequence"]) > 0  # replaces an earlier invite of the same meeting
