@@ -59,16 +59,19 @@ def meeting_invite(
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("method", "PUBLISH")
-    calendar.add_component(_timezone(campaign.campaign.timezone, meeting.date.year))
     calendar.add_component(event)
+    # The time zone's rules, written once, go before the event (as calendars expect them).
+    zone = _timezone_ical(campaign.campaign.timezone, meeting.date.year)
     ical: bytes = calendar.to_ical()
-    return ical
+    return ical.replace(b"BEGIN:VEVENT", zone + b"BEGIN:VEVENT", 1)
 
 
 @lru_cache(maxsize=16)
-def _timezone(name: str, year: int) -> Timezone:
-    """The time zone's rules around the meeting's year (a VTIMEZONE for 1970-2038 takes
-    milliseconds to make and write; calendars need only the rules in force)."""
-    return Timezone.from_tzinfo(
+def _timezone_ical(name: str, year: int) -> bytes:
+    """The time zone's rules around the meeting's year, as a VTIMEZONE (one for 1970-2038
+    takes milliseconds to make and write; calendars need only the rules in force)."""
+    zone = Timezone.from_tzinfo(
         ZoneInfo(name), first_date=date(year - 1, 1, 1), last_date=date(year + 2, 1, 1)
     )
+    written: bytes = zone.to_ical()
+    return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bot.campaign import Campaign
 from bot.i18n import _
@@ -33,6 +34,17 @@ def _spellings(text: str) -> set[str]:
     return variants
 
 
+@lru_cache(maxsize=8)
+def _index(names: tuple[str, ...]) -> list[tuple[str, set[str], set[str]]]:
+    """Each name with its spellings and the words in them, made once per list of names."""
+    index = []
+    for name in names:
+        forms = _spellings(name)
+        words = {w for form in forms for w in form.replace("-", " ").split()}
+        index.append((name, forms, words))
+    return index
+
+
 def search_municipalities(
     campaign: Campaign, text: str, limit: int = MAX_MATCHES
 ) -> list[tuple[int, str]]:
@@ -45,9 +57,7 @@ def search_municipalities(
     if not needle:
         return []
     starts, contains = [], []
-    for index, name in enumerate(campaign.municipalities):
-        forms = _spellings(name)
-        words = {w for form in forms for w in form.replace("-", " ").split()}
+    for index, (name, forms, words) in enumerate(_index(tuple(campaign.municipalities))):
         if any(f.startswith(needle) for f in forms) or any(w.startswith(needle) for w in words):
             starts.append((index, name))
         elif any(needle in f for f in forms):
