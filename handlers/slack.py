@@ -35,7 +35,10 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.oauth.installation_store import Bot, Installation
@@ -499,7 +502,7 @@ class SlackHandler:
         else:
             assert self.client_id and self.client_secret
             self.installations = SqliteInstallationStore(self.engine, self.clock)
-            self.installations.changed = lambda team: self._clients.pop(team, None) and None
+            self.installations.changed = self._forget_client
             settings = AsyncOAuthSettings(
                 client_id=self.client_id,
                 client_secret=self.client_secret,
@@ -788,6 +791,9 @@ class SlackHandler:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def _forget_client(self, team: str) -> None:
+        self._clients.pop(team, None)
+
     def _in_turn(self, ref: ParticipantRef, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` after whatever this person is still being sent; nobody else waits."""
         before = self._tails.get(ref.key)
@@ -1021,7 +1027,7 @@ class SlackHandler:
         app = self.app
 
         async def events(request: web.Request) -> web.Response:
-            bolt_request = await to_bolt_request(request)
+            bolt_request = await bolt_request_of(request)
             return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
         web_app = web.Application()
@@ -1045,6 +1051,59 @@ class SlackHandler:
 
         web_app.router.add_get("/healthz", health)
         return web_app
+
+
+def form_decode(text: str) -> str:
+    """One application/x-www-form-urlencoded value decoded, as urllib's ``unquote_plus``
+    does, but in C: each ``%XX`` becomes a ``\\xXX`` escape for the ``unicode_escape``
+    codec (a form body holds no backslash of its own: it is sent as ``%5C``)."""
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    escaped = text.replace("%", "\\x").encode("ascii")
+    return escaped.decode("unicode_escape").encode("latin-1").decode("utf-8")
+
+
+def parse_form(body: str) -> dict[str, Any]:
+    """A form body as Bolt reads it: an interaction's ``payload`` JSON, else the fields."""
+    fields = {}
+    for pair in body.split("&"):
+        if pair:
+            key, _sep, value = pair.partition("=")
+            fields[form_decode(key)] = form_decode(value)
+    payload = fields.get("payload")
+    return json.loads(payload) if payload is not None else fields
+
+
+async def bolt_request_of(request: web.Request) -> AsyncBoltRequest:
+    """Bolt's request for an HTTP request from Slack, with a form body decoded faster than
+    Bolt's urllib does (0.2 ms for a 4 KB interaction; Slack posts one with every press).
+    Bolt still checks the signature, over the raw body."""
+    raw = await request.text()
+    form = request.content_type == "application/x-www-form-urlencoded"
+    if not form or raw.startswith("{") or "\\" in raw:
+        return await to_bolt_request_from(raw, request)
+    try:
+        body = parse_form(raw)
+    except (UnicodeError, ValueError):
+        return await to_bolt_request_from(raw, request)
+    bolt_request = AsyncBoltRequest(
+        body="",
+        query=request.query_string,
+        headers=request.headers,  # type: ignore[arg-type]
+    )
+    bolt_request.raw_body = raw
+    bolt_request.body = body
+    bolt_request.context = build_async_context(AsyncBoltContext({}), body)
+    return bolt_request
+
+
+async def to_bolt_request_from(raw: str, request: web.Request) -> AsyncBoltRequest:
+    return AsyncBoltRequest(
+        body=raw,
+        query=request.query_string,
+        headers=request.headers,  # type: ignore[arg-type]
+    )
 
 
 def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
