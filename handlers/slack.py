@@ -437,6 +437,8 @@ class Origin:
     ts: str
     text: str
     chosen: str | None
+    ticked: frozenset[str] | None = None
+    """For tick boxes: what the person sees ticked (Slack shows it without our help)."""
 
 
 class SlackHandler:
@@ -730,6 +732,8 @@ class SlackHandler:
         origin = None
         if container.get("type") == "message" and message.get("ts"):
             origin = Origin(channel, str(message["ts"]), str(message.get("text") or ""), chosen)
+            if incomings[-1].ticked is not None:
+                origin.ticked = frozenset(incomings[-1].ticked)
         self._after(incomings[-1], replies, origin, trigger)
 
     async def _on_submission(
@@ -890,14 +894,25 @@ class SlackHandler:
         for attempt in range(SEND_ATTEMPTS):
             try:
                 client = await self.client_for(ref.workspace)
+                closing = None
                 if origin is not None and sent == 0:
-                    await self._close_origin(client, origin, replies, payload)
-                for reply in replies[sent:]:
-                    if origin is not None and reply is replies[0] and reply.replaces_origin:
-                        sent += 1  # shown in place of the pressed message
-                        continue
-                    await self.send(client, ref, reply, trigger)
-                    sent += 1
+                    # The pressed message is closed while the next one is sent: one round
+                    # trip instead of two before the person sees the next question.
+                    closing = asyncio.ensure_future(
+                        self._close_origin(client, origin, replies, payload)
+                    )
+                try:
+                    for reply in replies[sent:]:
+                        if origin is not None and reply is replies[0] and reply.replaces_origin:
+                            sent += 1  # shown in place of the pressed message
+                            continue
+                        await self.send(client, ref, reply, trigger)
+                        sent += 1
+                finally:
+                    if closing is not None:
+                        for failed in await asyncio.gather(closing, return_exceptions=True):
+                            if failed is not None:
+                                log.debug("closing a question failed: %r", failed)
                 return True
             except LookupError:
                 log.warning("a Slack reply for a workspace without the app was dropped")
@@ -928,7 +943,12 @@ class SlackHandler:
     ) -> None:
         """The pressed message: changed in place (ticks), or closed showing the choice."""
         if replies and replies[0].replaces_origin:
-            await self._update(client, origin, blocks_for(replies[0]), replies[0].text)
+            reply = replies[0]
+            if origin.ticked is not None and reply.text[:TEXT_LIMIT] == origin.text:
+                shown = {b.payload for row in reply.buttons for b in row if b.selected}
+                if shown == origin.ticked:
+                    return  # Slack already shows exactly these ticks
+            await self._update(client, origin, blocks_for(reply), reply.text)
             return
         navigation = payload.startswith("g:") or (bool(replies) and replies[0].origin_stale)
         chosen = None if navigation else origin.chosen

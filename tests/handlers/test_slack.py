@@ -664,3 +664,38 @@ async def test_a_slow_profile_lookup_does_not_keep_slack_waiting(
     await world.settle()
     # Answered all the same, in the campaign's default language (no locale to go by).
     assert "Møter og påmelding" in world.fake.last_dm("T1", "U100").labels
+
+
+def test_form_bodies_decode_as_urllib_decodes_them() -> None:
+    import json
+    from urllib.parse import parse_qsl, urlencode
+
+    from handlers.slack import parse_form
+
+    for text in ["signup info æ+ %41 ", "plain", "a&b=c;d", "emoji 😀 «»", "", "ø" * 500]:
+        body = urlencode({"text": text, "team_id": "T1", "empty": ""})
+        assert parse_form(body) == dict(parse_qsl(body, keep_blank_values=True))
+    payload = {"type": "block_actions", "text": 'æøå \\n " <>&+% 😀', "n": [1, 2]}
+    assert parse_form(urlencode({"payload": json.dumps(payload, ensure_ascii=False)})) == payload
+
+
+async def test_a_fourth_tick_of_three_is_refused_and_the_boxes_are_put_right(
+    world: World, kari: Person
+) -> None:
+    await kari.start()
+    await kari.press("Take the survey")
+    await kari.press("Resident")
+    await kari.say("Asker")
+    await kari.press("Never")
+    first_three = ["Getting people reading", "Learning and education", "Digital inclusion"]
+    await kari.tick(first_three)
+    updates = len(world.fake.called("chat.update"))
+    await kari.tick([*first_three, "Art, culture and events"])
+    assert len(world.fake.called("chat.update")) == updates + 1, "the boxes are redrawn"
+    question = world.fake.last_dm("T1", "U100")
+    assert "at most 3" in question.all_text
+    boxes = question.checkboxes[0].raw
+    assert [o["text"]["text"] for o in boxes["initial_options"]] == first_three
+    await kari.press("Done")
+    answers = await stored_answers(world.engine, "T1", "U100")
+    assert answers["priorities"] == ["reading", "learning", "digital"]
