@@ -279,6 +279,19 @@ class Privacy(_Model):
     """On erasure, keep survey answers without any link to the person (else erase them)."""
 
 
+def parse_person(who: str) -> tuple[str, str, str]:
+    """``telegram:<id>``, ``slack:<team>:<user>``, ``console:<name>`` as (platform,
+    workspace, user id)."""
+    parts = who.split(":")
+    if len(parts) == 2 and parts[0] in ("telegram", "console") and parts[1]:
+        return parts[0], "", parts[1]
+    if len(parts) == 3 and parts[0] == "slack" and parts[1] and parts[2]:
+        return "slack", parts[1], parts[2]
+    raise ValueError(
+        f"not a person: {who!r} (telegram:<user id>, slack:<team>:<user>, console:<name>)"
+    )
+
+
 class Campaign(_Model):
     """A whole consultation, as read from its file."""
 
@@ -289,6 +302,21 @@ class Campaign(_Model):
     signup: Signup = Signup(fields=[])
     municipalities: list[str] = []
     survey: Survey | None = None
+    staff: list[str] = []
+    """People with the staff role from the file (besides ``participation-bot staff add``):
+    ``telegram:<user id>``, ``slack:<team>:<user>``, ``console:<name>``."""
+
+    @field_validator("staff")
+    @classmethod
+    def _staff(cls, value: list[str]) -> list[str]:
+        for who in value:
+            parse_person(who)
+        return value
+
+    @property
+    def staff_members(self) -> frozenset[tuple[str, str, str]]:
+        """The staff named in the file, as (platform, workspace, user id)."""
+        return frozenset(parse_person(who) for who in self.staff)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Campaign:

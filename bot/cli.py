@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export":
         return asyncio.run(_export(args, campaign, clock, database))
     if args.command == "staff":
-        return asyncio.run(_staff(args, clock, database))
+        return asyncio.run(_staff(args, clock, database, campaign))
     if args.command == "broadcast":
         return asyncio.run(_broadcast(args, campaign, clock, database))
     if args.command == "reload":
@@ -534,25 +534,21 @@ async def _broadcast_status(batch: str, database: str) -> int:
 
 
 def parse_who(who: str) -> tuple[str, str, str]:
-    """``telegram:<id>``, ``slack:<team>:<user>``, ``console:<name>`` as (platform,
-    workspace, user id)."""
-    parts = who.split(":")
-    if len(parts) == 2 and parts[0] in ("telegram", "console") and parts[1]:
-        return parts[0], "", parts[1]
-    if len(parts) == 3 and parts[0] == "slack" and parts[1] and parts[2]:
-        return "slack", parts[1], parts[2]
-    raise ValueError(
-        f"not a person: {who!r} (telegram:<user id>, slack:<team>:<user>, console:<name>)"
-    )
+    """A person named on the command line (see ``bot.campaign.parse_person``)."""
+    from bot.campaign import parse_person
+
+    return parse_person(who)
 
 
-async def _staff(args: argparse.Namespace, clock: Clock, database: str) -> int:
+async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign: Campaign) -> int:
     from storage.staff import grant_staff, list_staff, revoke_staff
 
     async with await Database.open(database) as db:
         if args.action == "list":
             for platform, workspace, user in await db.transact(list_staff):
                 print(":".join(p for p in (platform, workspace, user) if p))
+            for who in campaign.staff:
+                print(f"{who} (in the campaign file)")
             return 0
         if not args.who:
             print("participation-bot staff: say who", file=sys.stderr)

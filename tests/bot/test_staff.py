@@ -392,3 +392,22 @@ async def test_sending_the_same_broadcast_again_reaches_only_newcomers_and_says_
     assert summaries == [
         "Your broadcast has gone out: sent 3, failed 0, unreachable 0, in doubt 0, left 0."
     ]
+
+
+async def test_staff_named_in_the_campaign_file_have_the_role_and_a_bad_name_is_refused(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    from bot.errors import CampaignError
+
+    campaign = make_campaign(lambda data: data.update(staff=["console:ingrid"]))
+    engine = Engine(campaign, db, clock)
+    ingrid = Chat(engine, "ingrid", platform="console")
+    someone = Chat(engine, "ola", platform="console")
+    await ingrid.command("staff")
+    assert "New broadcast" in ingrid.labels
+    await someone.command("staff")
+    assert "only for the consultation's staff" in someone.text
+
+    with pytest.raises(CampaignError) as caught:
+        make_campaign(lambda data: data.update(staff=["telegram"]))
+    assert "staff" in str(caught.value) and "not a person" in str(caught.value)
