@@ -63,6 +63,10 @@ from bot.turn import Speaker
 from storage import slack as store
 
 log = logging.getLogger(__name__)
+library_log = logging.getLogger(f"{__name__}.library")
+"""For Bolt and slack_sdk. They build their debug messages (whole request bodies) whenever
+their logger's own level is at most DEBUG, and an unset level is 0: so this one always has
+a level, that of the logging configuration when the app starts."""
 
 PLATFORM = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -486,19 +490,20 @@ class SlackHandler:
             base_url=self.api_url,
             session=self.session,
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=5)],
-            logger=log,
+            logger=library_log,
         )
 
     async def start(self) -> AsyncApp:
         """Build the Bolt app, then send the replies a previous run left unsent."""
         self.session = aiohttp.ClientSession()
+        library_log.setLevel(max(log.getEffectiveLevel(), logging.DEBUG))
         base = self._web_client(self.token)
         if self.token:
             app = AsyncApp(
                 signing_secret=self.signing_secret,
                 client=base,
                 process_before_response=True,
-                logger=log,
+                logger=library_log,
                 name="participation-bot",
             )
         else:
@@ -519,7 +524,7 @@ class SlackHandler:
                 signing_secret=self.signing_secret,
                 client=base,
                 process_before_response=True,
-                logger=log,
+                logger=library_log,
                 name="participation-bot",
                 oauth_settings=settings,
                 # The bot's identity (auth.test) is asked once per token, not per request.
@@ -530,7 +535,7 @@ class SlackHandler:
                     bot_only=True,
                     cache_enabled=True,
                     client=base,
-                    logger=log,
+                    logger=library_log,
                 ),
             )
             app.enable_token_revocation_listeners()
@@ -588,7 +593,7 @@ class SlackHandler:
                 session=self.session,
                 timeout=int(LOOKUP_TIMEOUT) or 1,
                 retry_handlers=[],
-                logger=log,
+                logger=library_log,
             )
             answer = await asyncio.wait_for(
                 lookup.users_info(user=user, include_locale=True), LOOKUP_TIMEOUT
