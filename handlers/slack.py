@@ -538,12 +538,13 @@ class SlackHandler:
                     logger=library_log,
                 ),
             )
+        self._listen(app)
+        if self.installations is not None:
             app.enable_token_revocation_listeners()
-        if self.token:
+        else:
             # One workspace: nothing to forget on these, but Slack wants them answered.
             app.event("app_uninstalled")(self._noted)
             app.event("tokens_revoked")(self._noted)
-        self._listen(app)
         self.app = app
         self.engine.erased_listeners.append(self._erased)
         self.engine.forget_listeners.append(self.forget_everyone)
@@ -560,14 +561,16 @@ class SlackHandler:
             await self.session.close()
 
     def _listen(self, app: AsyncApp) -> None:
-        app.event("message")(self._on_message)
-        app.event("app_mention")(self._on_mention)
-        app.event("app_home_opened")(self._on_home_opened)
+        # Bolt tries listeners in this order, each matcher at a cost: the most frequent
+        # (a press, a message) first.
         app.action(re.compile(".*"))(self._on_action)
+        app.event("message")(self._on_message)
         app.view_submission(FORM_CALLBACK)(self._on_submission)
-        app.view_closed(FORM_CALLBACK)(self._ack_only)
         app.options(re.compile(".*"))(self._on_options)
+        app.event("app_home_opened")(self._on_home_opened)
+        app.event("app_mention")(self._on_mention)
         app.command(self.command)(self._on_command)
+        app.view_closed(FORM_CALLBACK)(self._ack_only)
 
     async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()
