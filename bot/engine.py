@@ -118,6 +118,8 @@ class Engine:
         """The file the campaign came from, read again by ``reload_file``."""
         self.reload(campaign)
         self._locks = KeyedLock()
+        self._failed: dict[str, tuple[ParticipantRef, str]] = {}
+        """Events whose replies could not be sent, for ``failed_replies``."""
         self.erased_listeners: list[Callable[[ParticipantRef], None]] = []
         """Told of a person erased (platforms drop what they keep in memory about them)."""
         self.forget_listeners: list[Callable[[], None]] = []
@@ -275,12 +277,43 @@ class Engine:
         """Drop everything kept in memory about people (after a purge)."""
         self._cache.clear()
         self._handed_out.clear()
+        self._failed.clear()
         for listener in self.forget_listeners:
             listener()
 
     def replies_failed(self, incoming: Incoming) -> None:
-        """The handler could not send the replies: a redelivery may get them again."""
+        """The handler could not send the replies: a redelivery may get them again, and
+        ``failed_replies`` hands them out to be tried again (a platform that does not
+        redeliver, as Slack after its acknowledgement)."""
         self._handed_out.pop(incoming.scoped_event_id, None)
+        self._failed[incoming.scoped_event_id] = (incoming.ref, incoming.event_id)
+        while len(self._failed) > HANDED_OUT_MAX:
+            self._failed.pop(next(iter(self._failed)))
+
+    def pending_failed(self, pending: PendingReplies) -> None:
+        """Replies from ``failed_replies`` failed again: keep them for the next try."""
+        scoped = f"{pending.ref.platform}:{pending.ref.workspace}:{pending.event_id}"
+        self._failed[scoped] = (pending.ref, pending.event_id)
+
+    async def failed_replies(self, platform: str) -> list[PendingReplies]:
+        """Replies whose sending failed in this process and are still unsent: to try again.
+        Each is handed out once (``confirm_pending`` or ``pending_failed`` after)."""
+        chosen = [(k, v) for k, v in self._failed.items() if v[0].platform == platform]
+        for key, _value in chosen:
+            del self._failed[key]
+        if not chosen:
+            return []
+
+        async def job(tx: Transaction) -> list[StoredReplies | None]:
+            return [await events.stored_replies(tx, key) for key, _value in chosen]
+
+        found = []
+        for (_key, (ref, event_id)), stored in zip(
+            chosen, await self.db.transact(job), strict=True
+        ):
+            if stored is not None and not stored.sent and stored.participant_id is not None:
+                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+        return found
 
     async def mark_unreachable(self, ref: ParticipantRef) -> None:
         """The platform says this person blocked the bot: stop sending them anything."""

@@ -106,6 +106,8 @@ UNREACHABLE_ERRORS = {
 WORKSPACE_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}
 """The workspace's token no longer works (uninstalled, revoked, or being reinstalled): the
 person is not to blame; the token is looked up again next time."""
+RESEND_INTERVAL = 30.0
+"""Seconds between tries of replies that could not be sent."""
 LOOKUP_TIMEOUT = 1.0
 """Seconds for users.info before a request is acknowledged (Slack waits 3 at most)."""
 
@@ -962,6 +964,27 @@ class SlackHandler:
         chosen = None if navigation else origin.chosen
         await self._update(client, origin, closed_blocks(origin.text, chosen), origin.text)
 
+    async def resend_failed(self) -> int:
+        """Send again the replies whose sending failed since (Slack does not deliver an
+        acknowledged request again); returns how many events' replies went out."""
+        sent = 0
+        for pending in await self.engine.failed_replies(PLATFORM):
+            if await self._send_replies(pending.ref, pending.replies, None, None):
+                await self.engine.confirm_pending(pending)
+                sent += 1
+            else:
+                self.engine.pending_failed(pending)
+        return sent
+
+    async def resend_failed_forever(self, interval: float = RESEND_INTERVAL) -> None:
+        """``resend_failed`` every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.resend_failed()
+            except Exception as exc:  # noqa: BLE001 - the loop must live on
+                log.warning("resending failed replies failed: %s", type(exc).__name__)
+
     async def _update(
         self, client: AsyncWebClient, origin: Origin, blocks: list[dict[str, Any]], text: str
     ) -> None:
@@ -1194,6 +1217,7 @@ async def serve(
     ``port``."""
     app = await handler.start()
     extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
+    resending = asyncio.ensure_future(handler.resend_failed_forever())
     try:
         # HTTP on PORT always: /healthz, the OAuth install pages, and /slack/events.
         runner = web.AppRunner(handler.web_app(), access_log=None)
@@ -1208,6 +1232,7 @@ async def serve(
         finally:
             await runner.cleanup()
     finally:
+        resending.cancel()
         if extra is not None:
             extra.cancel()
         await handler.stop()

@@ -699,3 +699,16 @@ async def test_a_fourth_tick_of_three_is_refused_and_the_boxes_are_put_right(
     await kari.press("Done")
     answers = await stored_answers(world.engine, "T1", "U100")
     assert answers["priorities"] == ["reading", "learning", "digital"]
+
+
+async def test_a_reply_that_could_not_be_sent_is_sent_again_once(
+    world: World, kari: Person
+) -> None:
+    world.fake.fail("chat.postMessage", "internal_error", times=1)
+    answer = await kari.say("hello")
+    assert answer.status == 200  # stored and acknowledged: Slack will not send it again
+    assert world.fake.dm("T1", "U100") == []
+    assert await world.handler.resend_failed() == 1
+    assert "What would you like to do?" in kari.text
+    assert await world.handler.resend_failed() == 0
+    assert len(world.fake.dm("T1", "U100")) == 1
