@@ -138,7 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``participation-bot`` command."""
     args = _parser().parse_args(argv)
     settings = Settings()
-    level = settings.log_level or ("WARNING" if args.command in ("console", "run") else "INFO")
+    serving = args.command == "run" and (
+        settings.telegram_bot_token is not None
+        or settings.slack_bot_token is not None
+        or settings.slack_client_id is not None
+    )
+    # INFO for a bot serving platforms (what it listens on, what it sends); WARNING where a
+    # person reads the terminal (the console chat, the other commands).
+    level = settings.log_level or ("INFO" if serving else "WARNING")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "check-campaign":
         return check_campaign(args.files or [None])
@@ -170,8 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "broadcast-status":
         return asyncio.run(_broadcast_status(args.id, database))
     try:
-        return asyncio.run(_serve(args, settings, campaign, clock, database))
+        return asyncio.run(_until_stopped(_serve(args, settings, campaign, clock, database)))
     except KeyboardInterrupt:
+        return 0
+
+
+async def _until_stopped(serving: Any) -> int:
+    """Run until done, or until SIGTERM (a service manager stopping the bot): then finish
+    what is being sent, close the database and remove the pid file, as for Ctrl-C."""
+    task = asyncio.ensure_future(serving)
+    loop = asyncio.get_running_loop()
+    if hasattr(signal, "SIGTERM"):
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return int(await task)
+    except asyncio.CancelledError:
+        log.warning("stopped")
         return 0
 
 

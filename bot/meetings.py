@@ -114,8 +114,15 @@ async def show_meetings(turn: Turn) -> None:
         return
     blocks = [_("Meetings:")]
     buttons: list[list[Button]] = []
+    mine = {
+        r.meeting_id
+        for r in await store.registrations_of(turn.tx, turn.participant.id)
+        if r.status != "cancelled"
+    }
     for meeting in campaign.meetings:
         blocks.append(public_description(turn, meeting))
+        if meeting.id in mine:
+            continue  # "My registrations" has it, with Cancel
         if sign_up_open(campaign, meeting, turn.now):
             label = _("Sign up: {meeting}").format(meeting=_short_title(turn, meeting))
             buttons.append([global_button(label, f"su:{meeting.id}")])

@@ -310,11 +310,12 @@ async def _show_preview(turn: Turn, hint: str | None) -> None:
     found = await members(turn.tx, turn.campaign, segment)
     by_language = Counter(m.language for m in found)
     shown: set[str] = set()
-    for lang in sorted(by_language) or [default]:
+    for lang in sorted(set(by_language) | set(texts)) or [default]:
         text = text_for(texts, lang, default)
         if text not in shown:
             shown.add(text)
-            turn.say(text)
+            # Several versions: each says which language it is (the label is not sent).
+            turn.say(f"[{language_name(lang)}]\n{text}" if len(texts) > 1 else text)
     lines = [hint, ""] if hint else []
     lines.append(_("Preview: the message above is what they get."))
     who = [_segment_label(turn, turn.state.broadcast["segment"])]

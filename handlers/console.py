@@ -107,6 +107,8 @@ class Console:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty()
+        self._last: list[Outgoing] = []
+        """The replies whose buttons are numbered now."""
 
     def _print(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -125,6 +127,11 @@ class Console:
         if ref != self.ref:
             return DeliveryResult.RETRY  # someone else's: they are not at this terminal
         self._print("\n" + render([reply])[0])
+        if reply.buttons:
+            self._last = [reply]  # its buttons are the ones numbered now
+        if self.interactive:
+            self.stdout.write("\n> ")
+            self.stdout.flush()
         return DeliveryResult.SENT
 
     async def run(self) -> None:
@@ -134,7 +141,7 @@ class Console:
                 self._print(render(pending.replies)[0])
                 await self.engine.confirm_pending(pending)
         loop = asyncio.get_running_loop()
-        last = await self._send(
+        self._last = await self._send(
             Incoming(
                 ref=self.ref,
                 event_id=uuid.uuid4().hex,
@@ -157,6 +164,7 @@ class Console:
                 continue
             if not self.interactive:
                 self._print(f"> {line.rstrip()}")
+            last = self._last
             incoming = to_incoming(
                 line,
                 render(last)[1],
@@ -167,4 +175,4 @@ class Console:
             if self.profile_name:
                 incoming = incoming.model_copy(update={"profile_name": self.profile_name})
             replies = await self._send(incoming)
-            last = replies or last
+            self._last = replies or self._last

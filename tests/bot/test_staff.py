@@ -139,7 +139,11 @@ async def test_a_broadcast_previewed_with_the_exact_count_reaches_exactly_its_se
 
     await chat.press("Add a version in English")
     await chat.send("The Zoom link is ready")
-    assert [r.text for r in chat.replies[:2]] == ["The Zoom link is ready", "Zoom-lenken er klar"]
+    # Several versions: each shown with its language (the label is not sent).
+    assert [r.text for r in chat.replies[:2]] == [
+        "[English]\nThe Zoom link is ready",
+        "[Norsk bokmål]\nZoom-lenken er klar",
+    ]
     assert await outbox(db) == []  # nothing before the confirmation
 
     await chat.press("Send it to 2 people")

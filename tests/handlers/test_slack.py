@@ -366,6 +366,7 @@ async def test_app_home_shows_meetings_then_my_registration_with_the_link(
     assert home is not None
     assert "You have a place." in home.all_text and ZOOM in home.all_text
     assert "Cancel: Information meeting" in home.labels
+    assert "Sign up: Information meeting" not in home.labels  # signed up already
 
     await kari.press("Cancel: Information meeting", where="home")
     await kari.press("Yes, cancel")
