@@ -65,7 +65,7 @@ async def test_the_notice_comes_before_anything_is_stored_and_is_recorded(
     await chat.press("OK, go on")
     assert "Question 1 of 12" in chat.text
     person = await db.transact(lambda tx: find_participant(tx, "test", "", "reader"))
-    assert person.privacy_version == "2021-05-20"
+    assert person.privacy_version == "2021-05-21"
     assert person.privacy_accepted_at == clock.now()
 
     await chat.command("start", "signup-info")  # read once: not asked again
@@ -100,7 +100,7 @@ async def test_mydata_returns_everything_given_and_nobody_elses(engine: Engine) 
     assert [r["status"] for r in data["registrations"]] == ["confirmed"]
     answers = {a["question"]: a["answer"] for a in data["survey"]["answers"]}
     assert IDEA in answers.values() and "Young person (under 26)" in answers.values()
-    assert data["you"]["privacy_notice_version"] == "2021-05-20"
+    assert data["you"]["privacy_notice_version"] == "2021-05-21"
     assert "Olav" not in reply.attachment.data.decode() and "someone-else" not in str(data)
     assert "1 registration for a meeting." in reply.text
 
