@@ -214,36 +214,16 @@ class Engine:
 
         async def job(tx: Transaction) -> list[Outgoing]:
             now = self.clock.now()
-            participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
-            if participant is None:
-                hint = pick_language(
-                    language_hint, self.offered_languages, self.campaign.default_language
-                )
-                participant = ParticipantRecord.fresh(
-                    0, ref.platform, ref.workspace, ref.user_id, hint, now
-                )
             incoming = Incoming(
                 ref=ref, event_id="home", kind=Kind.COMMAND, language_hint=language_hint
             )
-            lang = self._language_for(participant, incoming)
-            survey_id = self.campaign.survey.id if self.campaign.survey else None
-            pid = participant.id
-
-            async def response_loader() -> ResponseRecord | None:
-                return await load_response(tx, pid, survey_id) if survey_id and pid else None
-
-            turn = Turn(
-                campaign=self.campaign,
-                tx=tx,
-                now=now,
-                incoming=incoming,
-                participant=participant,
-                state=ConversationState(),
-                lang=lang,
-                offered_languages=self.offered_languages,
-                load_response=response_loader,
-            )
-            with use_language(lang):
+            participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            if participant is None:
+                turn = self._read_only_turn(tx, incoming, now)
+            else:
+                lang = self._language_for(participant, incoming)
+                turn = self._read_only_turn(tx, incoming, now, participant, lang)
+            with use_language(turn.lang):
                 await menu.show_home(turn)
             return turn.replies
 
@@ -446,29 +426,46 @@ class Engine:
 
     async def _stranger(self, tx: Transaction, incoming: Incoming, now: datetime) -> _Result:
         """Replies for someone the bot keeps nothing about; nothing is written."""
-        lang = pick_language(
-            incoming.language_hint, self.offered_languages, self.campaign.default_language
-        )
+        turn = self._read_only_turn(tx, incoming, now)
+        with use_language(turn.lang):
+            await menu.show_menu(turn, greeting=menu.welcome(turn))
+        return _Result(None, turn.replies, stranger=True)
+
+    def _read_only_turn(
+        self,
+        tx: Transaction,
+        incoming: Incoming,
+        now: datetime,
+        participant: ParticipantRecord | None = None,
+        lang: str | None = None,
+    ) -> Turn:
+        """A turn whose changes are never saved: for someone unknown (``participant``
+        None: nobody, in the platform's language) or for only looking (the App Home)."""
         ref = incoming.ref
-        nobody = ParticipantRecord.fresh(0, ref.platform, ref.workspace, ref.user_id, lang, now)
+        if participant is None:
+            lang = pick_language(
+                incoming.language_hint, self.offered_languages, self.campaign.default_language
+            )
+            participant = ParticipantRecord.fresh(
+                0, ref.platform, ref.workspace, ref.user_id, lang, now
+            )
+        survey_id = self.campaign.survey.id if self.campaign.survey else None
+        pid = participant.id
 
-        async def no_response() -> ResponseRecord | None:
-            return None
+        async def response_loader() -> ResponseRecord | None:
+            return await load_response(tx, pid, survey_id) if survey_id and pid else None
 
-        turn = Turn(
+        return Turn(
             campaign=self.campaign,
             tx=tx,
             now=now,
             incoming=incoming,
-            participant=nobody,
+            participant=participant,
             state=ConversationState(),
-            lang=lang,
+            lang=lang or self.campaign.default_language,
             offered_languages=self.offered_languages,
-            load_response=no_response,
+            load_response=response_loader,
         )
-        with use_language(lang):
-            await menu.show_menu(turn, greeting=menu.welcome(turn))
-        return _Result(None, turn.replies, stranger=True)
 
     def _language_for(self, participant: Any, incoming: Incoming) -> str:
         """The participant's chosen language; until they choose, the platform's hint."""
