@@ -85,6 +85,7 @@ DEFAULT_COMMAND = "/consultation"
 TICK = "tick"
 """action_id of the tick boxes of a multi-select question."""
 FORM_CALLBACK = "form"
+MESSAGE_CALLBACK = "message"
 SEARCH_ACTION = "search"
 TEXT_LIMIT = 3000
 """Slack's limit for a section's text."""
@@ -249,22 +250,38 @@ def modal_for(form: Form, language: str) -> dict[str, Any]:
     }
 
 
-def home_view(replies: list[Outgoing]) -> dict[str, Any]:
-    """The App Home: each part of the overview, divided."""
+def _combined_blocks(replies: list[Outgoing], limit: int) -> list[dict[str, Any]]:
+    """Several replies as one view's blocks, divided, with action ids unique in the view."""
     blocks: list[dict[str, Any]] = []
     for reply in replies:
         part = blocks_for(reply)
         if blocks and part:
             blocks.append({"type": "divider"})
         blocks.extend(part)
-    # Action ids must be unique in a view: number them across the parts.
     number = 0
     for block in blocks:
         for element in block.get("elements", []):
             if element.get("type") == "button":
                 element["action_id"] = f"b{number}"
                 number += 1
-    return {"type": "home", "blocks": blocks[:100]}
+    return blocks[:limit]
+
+
+def home_view(replies: list[Outgoing]) -> dict[str, Any]:
+    """The App Home: each part of the overview, divided."""
+    return {"type": "home", "blocks": _combined_blocks(replies, 100)}
+
+
+def message_view(replies: list[Outgoing]) -> dict[str, Any]:
+    """Messages as a modal, with their buttons (for a press on the App Home: the answer
+    shows where the person is looking). Slack adds a close button in the person's
+    language; the title is an emoji, the same in every language."""
+    return {
+        "type": "modal",
+        "callback_id": MESSAGE_CALLBACK,
+        "title": {"type": "plain_text", "text": ":speech_balloon:", "emoji": True},
+        "blocks": _combined_blocks(replies, 100) or _sections("\u2026"),
+    }
 
 
 def form_values(view: dict[str, Any]) -> dict[str, str]:
@@ -744,7 +761,10 @@ class SlackHandler:
             origin = Origin(channel, str(message["ts"]), str(message.get("text") or ""), chosen)
             if incomings[-1].ticked is not None:
                 origin.ticked = frozenset(incomings[-1].ticked)
-        self._after(incomings[-1], replies, origin, trigger)
+        view = body.get("view") or {}
+        in_view = container.get("type") == "view" and view.get("type") in ("home", "modal")
+        modal_id = str(view.get("id") or "") if view.get("type") == "modal" else None
+        self._after(incomings[-1], replies, origin, trigger, in_view=in_view, modal_id=modal_id)
 
     async def _on_submission(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
@@ -825,14 +845,28 @@ class SlackHandler:
         self._tails[ref.key] = task
 
     def _after(
-        self, incoming: Incoming, replies: list[Outgoing], origin: Origin | None, trigger: str
+        self,
+        incoming: Incoming,
+        replies: list[Outgoing],
+        origin: Origin | None,
+        trigger: str,
+        *,
+        in_view: bool = False,
+        modal_id: str | None = None,
     ) -> None:
         """Send the replies in order for this person; then refresh their App Home if they
-        have looked at it."""
+        have looked at it. A press on the App Home or in a modal is answered where the
+        person is looking: in a modal (a new one, or the same one changed)."""
         ref = incoming.ref
 
         async def deliver() -> None:
-            sent = await self._send_replies(ref, replies, origin, trigger, incoming.payload)
+            shown = (
+                in_view and trigger and await self._answer_in_view(ref, replies, trigger, modal_id)
+            )
+            if shown:
+                sent = True
+            else:
+                sent = await self._send_replies(ref, replies, origin, trigger, incoming.payload)
             if sent:
                 self.engine.replies_sent(incoming)
             else:
@@ -963,6 +997,26 @@ class SlackHandler:
         navigation = payload.startswith("g:") or (bool(replies) and replies[0].origin_stale)
         chosen = None if navigation else origin.chosen
         await self._update(client, origin, closed_blocks(origin.text, chosen), origin.text)
+
+    async def _answer_in_view(
+        self, ref: ParticipantRef, replies: list[Outgoing], trigger: str, modal_id: str | None
+    ) -> bool:
+        """Show the replies in a modal (the form, or the messages with their buttons):
+        True when shown. Files and failures go to the DM instead."""
+        if not trigger or not replies or any(r.attachment is not None for r in replies):
+            return False
+        form = next((r.form for r in replies if r.form is not None), None)
+        view = modal_for(form, form.language) if form is not None else message_view(replies)
+        try:
+            client = await self.client_for(ref.workspace)
+            if modal_id:
+                await client.views_update(view_id=modal_id, view=view)
+            else:
+                await client.views_open(trigger_id=trigger, view=view)
+        except (SlackApiError, LookupError) as exc:
+            log.info("answering in a modal failed: %s", type(exc).__name__)
+            return False
+        return True
 
     async def resend_failed(self) -> int:
         """Send again the replies whose sending failed since (Slack does not deliver an
