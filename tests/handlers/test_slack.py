@@ -320,6 +320,20 @@ async def test_a_forged_or_stale_signature_gets_401_and_changes_nothing(
     assert world.fake.dm("T1", "U100") == []
     assert await _events_recorded(world.engine) == 0
 
+    # A press (a form body, decoded by us, not Bolt) is checked just the same.
+    await kari.say("hello")
+    events_before = await _events_recorded(world.engine)
+    forged_press = await world.driver.press(
+        "T1", "U100", "Take the survey", signature="v0=" + "1" * 64
+    )
+    assert forged_press.status == 401
+    command = await world.driver.command(
+        "T1", "U100", "/consultation", "survey", timestamp=int(time.time()) - 600
+    )
+    assert command.status == 401
+    await world.settle()
+    assert await _events_recorded(world.engine) == events_before
+
 
 async def test_an_event_is_acknowledged_only_after_it_is_committed(
     world: World, kari: Person
