@@ -598,6 +598,8 @@ class Engine:
             await meetings.show_mine(turn)
         elif action == "cx":
             await meetings.ask_cancel(turn, arg)
+        elif action == "ics":
+            await meetings.send_invite(turn, arg)
         elif action == "survey":
             await survey.start(turn)
         elif action == "lang" and arg:

@@ -634,9 +634,34 @@ async def show_mine(turn: Turn) -> None:
         lines.extend(private_details(turn, meeting, registration))
         blocks.append("\n".join(lines))
         label = _("Cancel: {meeting}").format(meeting=_short_title(turn, meeting))
-        buttons.append([global_button(label, f"cx:{meeting.id}")])
+        row = [global_button(label, f"cx:{meeting.id}")]
+        if registration.status == "confirmed" and meeting.start is not None:
+            row.append(global_button(_("Add to calendar"), f"ics:{meeting.id}"))
+        buttons.append(row)
     buttons.append([_menu_button()])
     turn.say("\n\n".join(blocks), buttons)
+
+
+async def send_invite(turn: Turn, meeting_id: str) -> None:
+    """The calendar invite of a meeting the person has a place in, again."""
+    meeting = turn.campaign.meeting(meeting_id)
+    registration = (
+        await store.registration_for(turn.tx, turn.participant.id, meeting.id)
+        if meeting is not None
+        else None
+    )
+    invite = calendar_invite(turn, meeting, with_link=True) if meeting is not None else None
+    if registration is None or registration.status != "confirmed" or invite is None:
+        await show_mine(turn)
+        return
+    turn.goto("menu")
+    turn.replies.append(
+        Outgoing(
+            text=_("Here is the meeting for your calendar: open the file."),
+            attachment=invite,
+            buttons=[[global_button(_("My registrations"), "mine"), _menu_button()]],
+        )
+    )
 
 
 async def ask_cancel(turn: Turn, meeting_id: str) -> None:

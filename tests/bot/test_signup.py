@@ -9,6 +9,7 @@ from typing import Any
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
+from bot.messages import Button
 from storage.database import Database
 from storage.outbox import outbox_for
 from storage.registrations import registrations_for_meeting
@@ -299,3 +300,21 @@ async def test_a_changed_meeting_time_reaches_its_registrants_with_a_new_calenda
     assert event.decoded("dtend") == oslo(2021, 6, 10, 19, 0)
     assert event["uid"] == "viken-2021-youth@participation-bot"
     assert int(event["sequence"]) > 0  # replaces an earlier invite of the same meeting
+
+
+async def test_my_registrations_gives_the_calendar_invite_again_only_for_a_place(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(with_meeting(link=ZOOM)), db, clock)
+    person, other = Chat(engine, "p1"), Chat(engine, "p2")
+    await sign_up(person)
+    await person.command("mine")
+    await person.press("Add to calendar")
+    attachment = person.replies[-1].attachment
+    assert attachment is not None and attachment.filename == "info.ics"
+    assert ZOOM.encode() in attachment.data
+
+    await other.command("start")
+    await other.press_button(Button(label="x", payload="g:ics:info"))  # not registered
+    assert all(r.attachment is None for r in other.replies)
+    assert "You are not registered for any meeting." in other.text
