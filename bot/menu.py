@@ -92,6 +92,7 @@ async def show_help(turn: Turn) -> None:
             "- Commands: /start main menu, /survey the survey, /meetings meetings, "
             "/mine my registrations, /language language, /help this help."
         ),
+        _("- Your data: /privacy what we keep, /mydata a copy of it, /delete erase it."),
     ]
     rows: list[list[Button]] = []
     step = turn.state.step
