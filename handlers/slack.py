@@ -717,54 +717,35 @@ class SlackHandler:
         if channel and container.get("type") == "message":
             self._remember_dm(team, user, channel)
         base = f"act:{trigger or action.get('action_ts')}"
-        incomings: list[Incoming] = []
+        fields: dict[str, Any] = {"kind": Kind.BUTTON, "forms": bool(trigger)}
         chosen: str | None = None
         if action.get("type") == "checkboxes":
             # The whole selection as the person sees it, not a difference against the
             # message (which may be stale): the engine takes it as it is.
-            ticked = [str(o["value"]) for o in action.get("selected_options") or []]
             group = _options_of(message, str(action.get("action_id") or TICK))
-            if group:
-                incomings.append(
-                    await self._incoming(
-                        team,
-                        user,
-                        base,
-                        kind=Kind.BUTTON,
-                        payload=group[0],
-                        ticked=ticked,
-                        forms=bool(trigger),
-                    )
-                )
+            fields["payload"] = group[0] if group else ""
+            fields["ticked"] = [str(o["value"]) for o in action.get("selected_options") or []]
         elif action.get("type") == "button":
-            incomings.append(
-                await self._incoming(
-                    team,
-                    user,
-                    base,
-                    kind=Kind.BUTTON,
-                    payload=str(action.get("value") or ""),
-                    forms=bool(trigger),
-                    fresh=container.get("type") == "view"
-                    and (body.get("view") or {}).get("type") == "home",
-                )
+            fields["payload"] = str(action.get("value") or "")
+            fields["fresh"] = (
+                container.get("type") == "view" and (body.get("view") or {}).get("type") == "home"
             )
-            chosen = _chosen_label(message, action)
-        replies: list[Outgoing] = []
-        for incoming in incomings:
-            replies = await self.engine.handle(incoming)
-        await ack()
-        if not incomings:
+            chosen = _chosen_label(body, action)
+        if not fields.get("payload"):
+            await ack()
             return
+        incoming = await self._incoming(team, user, base, **fields)
+        replies = await self.engine.handle(incoming)
+        await ack()
         origin = None
         if container.get("type") == "message" and message.get("ts"):
             origin = Origin(channel, str(message["ts"]), str(message.get("text") or ""), chosen)
-            if incomings[-1].ticked is not None:
-                origin.ticked = frozenset(incomings[-1].ticked)
+            if incoming.ticked is not None:
+                origin.ticked = frozenset(incoming.ticked)
         view = body.get("view") or {}
         in_view = container.get("type") == "view" and view.get("type") in ("home", "modal")
         modal_id = str(view.get("id") or "") if view.get("type") == "modal" else None
-        self._after(incomings[-1], replies, origin, trigger, in_view=in_view, modal_id=modal_id)
+        self._after(incoming, replies, origin, trigger, in_view=in_view, modal_id=modal_id)
 
     async def _on_submission(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
@@ -1226,15 +1207,18 @@ def _options_of(message: dict[str, Any], action_id: str) -> list[str]:
     return []
 
 
-def _chosen_label(message: dict[str, Any], action: dict[str, Any]) -> str | None:
+def _chosen_label(body: dict[str, Any], action: dict[str, Any]) -> str | None:
     """What a press chose, as the person read it: the ticked options when a multi-select is
-    confirmed, else the pressed button's text."""
+    confirmed (as Slack shows them: the payload's state, since ticks are not redrawn), else
+    the pressed button's text."""
     label = str((action.get("text") or {}).get("text") or "") or None
-    ticked = []
-    for block in message.get("blocks") or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == TICK:
-                ticked = [o["text"]["text"] for o in element.get("initial_options") or []]
+    ticked = [
+        str(o["text"]["text"])
+        for actions in ((body.get("state") or {}).get("values") or {}).values()
+        for value in actions.values()
+        if value.get("type") == "checkboxes"
+        for o in value.get("selected_options") or []
+    ]
     if ticked and label is not None and not label.startswith(CHOSEN_MARK):
         return ", ".join(ticked)
     return label.removeprefix(CHOSEN_MARK) if label else None

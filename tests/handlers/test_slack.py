@@ -737,3 +737,19 @@ async def test_a_reply_that_could_not_be_sent_is_sent_again_once(
     assert "What would you like to do?" in kari.text
     assert await world.handler.resend_failed() == 0
     assert len(world.fake.dm("T1", "U100")) == 1
+
+
+async def test_a_confirmed_multi_select_shows_the_ticks_the_person_chose(
+    world: World, kari: Person
+) -> None:
+    await kari.start()
+    await kari.press("Take the survey")
+    await kari.press("Resident")
+    await kari.say("Asker")
+    await kari.press("Every week")
+    question = world.fake.last_dm("T1", "U100")
+    await kari.tick(["Borrow books", "E-books and audiobooks"])
+    await kari.press("Done")
+    closed = next(m for m in world.fake.dm("T1", "U100") if m.ts == question.ts)
+    assert closed.buttons == [] and closed.checkboxes == []
+    assert "\u2713 Borrow books, E-books and audiobooks" in closed.all_text
