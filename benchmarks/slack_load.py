@@ -9,11 +9,13 @@ alone. Against them run, one after the other in the same run, each on a fresh fa
 (a) ours: ``handlers.slack`` on the engine. A request is acknowledged only after the
     engine committed what it carries to SQLite (bolt's ``process_before_response=True``);
     the replies go out after the acknowledgement. It asks users.info once per person (the
-    locale).
+    locale). The garbage collector is settled as ``participation-bot run`` settles it
+    (``bot/heap.py``: the long-lived heap frozen, young objects collected less often).
 (b) plain: a slack-bolt ``AsyncApp`` written as its documentation shows, with its defaults
     (``process_before_response=False``: bolt acknowledges, then runs the listener; or
     ``--plain-before-response``), asking the same questions as sections, buttons and tick
-    boxes (with Skip, Back and Pause) and keeping the answers in a dict.
+    boxes (with Skip, Back and Pause) and keeping the answers in a dict; Python's collector
+    settings (or ``--plain-settled``: ours, to see what they alone are worth).
 
 Both are served the same way (bolt's aiohttp adapter on an aiohttp ``AppRunner`` on
 127.0.0.1) and send through an ``AsyncWebClient`` on one shared aiohttp session. Both
@@ -30,7 +32,8 @@ the app process's CPU time per request (the steadier figure on a busy machine), 
 stored, and one JSON line of the figures.
 
     python benchmarks/slack_load.py [--people 1000] [--quick] [--seconds 60]
-        [--api-latency-ms 0] [--plain-before-response] [--only ours|plain]
+        [--api-latency-ms 0] [--plain-before-response] [--plain-settled]
+        [--only ours|plain]
 """
 
 from __future__ import annotations
@@ -237,6 +240,7 @@ async def _serve(web_app: Any) -> tuple[str, Callable[[], Awaitable[None]]]:
 
 
 async def start_ours(api_url: str, token: str, workdir: Path) -> tuple[str, Stop]:
+    from bot import heap
     from bot.campaign import load_campaign
     from bot.clock import FixedClock
     from bot.engine import Engine
@@ -250,8 +254,11 @@ async def start_ours(api_url: str, token: str, workdir: Path) -> tuple[str, Stop
     handler = SlackHandler(engine, clock, signing_secret=SECRET, token=token, api_url=api_url)
     await handler.start()
     url, close = await _serve(handler.web_app())
+    threshold = gc.get_threshold()
+    heap.settle()  # as `participation-bot run` does once it serves
 
     async def stop() -> dict[str, Any]:
+        heap.unsettle(threshold)  # Python's defaults again for the plain app
         await close()
         await handler.stop()
 
@@ -268,7 +275,12 @@ async def start_ours(api_url: str, token: str, workdir: Path) -> tuple[str, Stop
 
 
 async def start_plain(
-    api_url: str, token: str, workdir: Path, *, before_response: bool = False
+    api_url: str,
+    token: str,
+    workdir: Path,
+    *,
+    before_response: bool = False,
+    settled: bool = False,
 ) -> tuple[str, Stop]:
     """A survey bot as the slack-bolt documentation writes one: listeners that ack, then
     answer with ``say`` / ``client.chat_update``; answers in memory. ``before_response``:
@@ -494,8 +506,15 @@ async def start_plain(
         await say(text=survey.thanks.root[lang])
 
     url, close = await _serve(app.web_app())
+    threshold = gc.get_threshold()
+    if settled:
+        from bot import heap
+
+        heap.settle()
 
     async def stop() -> dict[str, Any]:
+        if settled:
+            heap.unsettle(threshold)
         await close()
         await session.close()
         sent = sum(1 for given in answers.values() if given.get("#sent"))
@@ -509,7 +528,12 @@ async def start_plain(
 
 
 async def measure(
-    which: str, people: int, latency: float, seconds: float, before_response: bool = False
+    which: str,
+    people: int,
+    latency: float,
+    seconds: float,
+    before_response: bool = False,
+    settled: bool = False,
 ) -> dict[str, Any]:
     """One app against a fresh fake and its people in a spawned process."""
     parent, child = mp.Pipe()
@@ -524,7 +548,7 @@ async def measure(
             url, stop = await start_ours(api_url, token, Path(tmp))
         else:
             url, stop = await start_plain(
-                api_url, token, Path(tmp), before_response=before_response
+                api_url, token, Path(tmp), before_response=before_response, settled=settled
             )
         gc.collect()
         cpu_before = time.process_time()
@@ -580,6 +604,11 @@ async def main() -> None:
         action="store_true",
         help="run the plain app with process_before_response=True (acks after its replies)",
     )
+    parser.add_argument(
+        "--plain-settled",
+        action="store_true",
+        help="give the plain app our garbage collector settings (bot/heap.py) too",
+    )
     args = parser.parse_args()
     people = args.people or (200 if args.quick else 1000)
     seconds = args.seconds or (30.0 if args.quick else 60.0)
@@ -592,7 +621,7 @@ async def main() -> None:
     for which in ("ours", "plain"):
         if args.only in (None, which):
             results[which] = await measure(
-                which, people, latency, seconds, args.plain_before_response
+                which, people, latency, seconds, args.plain_before_response, args.plain_settled
             )
             report(which, people, results[which])
     if args.only:

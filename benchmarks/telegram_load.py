@@ -6,7 +6,8 @@ people, in a second process, as the real Bot API would be elsewhere. Against it 
 after the other in the same run:
 
 (a) ours: ``handlers.telegram`` on the engine, every answer committed to SQLite before
-    its reply;
+    its reply; with the collector settled as ``participation-bot run`` settles it
+    (``bot/heap.py``);
 (b) plain: a python-telegram-bot ``Application`` with a ``ConversationHandler`` and
     ``PicklePersistence``, asking the same questions (its defaults: one update at a time,
     user data written to the pickle file now and then, not per answer).
@@ -146,6 +147,9 @@ async def _fake_main(
 
 
 async def run_ours(base_url: str, workdir: Path) -> Any:
+    import gc
+
+    from bot import heap
     from bot.campaign import load_campaign
     from bot.clock import FixedClock
     from bot.engine import Engine
@@ -158,9 +162,12 @@ async def run_ours(base_url: str, workdir: Path) -> Any:
     # The fake has no rate limits and neither has the plain bot: measure the bots.
     handler = TelegramHandler(engine, build_bot(TOKEN, base_url, rate_limit=False))
     await handler.start()
+    threshold = gc.get_threshold()
+    heap.settle()  # as `participation-bot run` does once it serves
     task = asyncio.create_task(handler.poll())
 
     async def stop() -> None:
+        heap.unsettle(threshold)  # Python's defaults again for the plain bot
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await handler.stop()

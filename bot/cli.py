@@ -395,9 +395,11 @@ def _dispatcher(
 
 
 async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
+    from bot import heap
     from handlers import telegram
 
     assert settings.telegram_bot_token is not None
+    heap.settle()
 
     async def outbox(handler: telegram.TelegramHandler) -> None:
         await _dispatcher(engine, telegram.PLATFORM, handler.deliver_outbox, clock).run_forever()
@@ -413,6 +415,7 @@ async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
 
 
 async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
+    from bot import heap
     from handlers import slack
 
     if settings.slack_signing_secret is None:
@@ -432,6 +435,8 @@ async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
         api_url=settings.slack_api_base_url,
         command=settings.slack_command,
     )
+
+    heap.settle()
 
     async def outbox(handler: slack.SlackHandler) -> None:
         # chat.postMessage allows about one message a second per channel, and bursts beyond
