@@ -92,6 +92,8 @@ TEXT_LIMIT = 3000
 BUTTON_TEXT_LIMIT = 75
 CHECKBOXES_MAX = 10
 BLOCKS_MAX = 50
+ACTIONS_MAX = 25
+"""Elements in one actions block (Slack's limit)."""
 CHOSEN_MARK = "\u2713 "
 SEND_ATTEMPTS = 3
 PEOPLE_CACHE_MAX = 10_000
@@ -132,7 +134,7 @@ def _plain(text: str, limit: int = BUTTON_TEXT_LIMIT) -> dict[str, Any]:
     text = text or "\u2026"
     if len(text) > limit:
         text = text[: limit - 1] + "\u2026"
-    return {"type": "plain_text", "text": text, "emoji": True}
+    return {"type": "plain_text", "text": text}
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -169,7 +171,12 @@ def blocks_for(reply: Outgoing) -> list[dict[str, Any]]:
         if initial:
             element["initial_options"] = initial
         blocks.append({"type": "actions", "block_id": TICK, "elements": [element]})
+    # Slack lays buttons out side by side and wraps them: rows of one button each (one
+    # answer per row, as a phone shows them in Telegram) become one block here; a row of
+    # several (Back, Skip) stays a row of its own.
     number = 0
+    rows: list[list[dict[str, Any]]] = []
+    gathering = False
     for row in reply.buttons:
         elements = []
         for button in row:
@@ -187,8 +194,16 @@ def blocks_for(reply: Outgoing) -> list[dict[str, Any]]:
                 }
             )
             number += 1
-        for start in range(0, len(elements), 25):
-            blocks.append({"type": "actions", "elements": elements[start : start + 25]})
+        if not elements:
+            continue
+        if len(elements) == 1 and gathering and len(rows[-1]) < ACTIONS_MAX:
+            rows[-1].extend(elements)
+            continue
+        gathering = len(elements) == 1
+        rows.extend(
+            elements[start : start + ACTIONS_MAX] for start in range(0, len(elements), ACTIONS_MAX)
+        )
+    blocks.extend({"type": "actions", "elements": elements} for elements in rows)
     return blocks[:BLOCKS_MAX]
 
 
