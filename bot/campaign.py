@@ -15,6 +15,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -159,7 +160,11 @@ class Survey(_Model):
 
     def question(self, question_id: str) -> Question | None:
         """The question with this id, if any."""
-        return next((q for q in self.questions if q.id == question_id), None)
+        return self._questions_by_id.get(question_id)
+
+    @cached_property
+    def _questions_by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in reversed(self.questions)}  # the first of a repeated id
 
 
 class Meeting(_Model):

@@ -16,7 +16,6 @@ between the commit and the send), they are returned again, else nothing. The han
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -412,7 +411,7 @@ class Engine:
                 save_participant(tx, participant)
         for recipient, kind, key, message in turn.outbox:
             await enqueue_message(tx, recipient, kind, key, message.model_dump_json(), now)
-        replies = json.dumps([r.model_dump(mode="json") for r in turn.replies])
+        replies = _REPLIES.dump_json(turn.replies).decode()
         owner = None if turn.erased else participant.id
         events.record_event(tx, incoming.scoped_event_id, owner, replies, now)
         if turn.erased:

@@ -29,10 +29,7 @@ def answer_values(response: ResponseRecord | None) -> dict[str, Value | None]:
     """Stored answers decoded: question id -> value (None when skipped)."""
     if response is None:
         return {}
-    return {
-        qid: (None if a.value is None else json.loads(a.value))
-        for qid, a in response.answers.items()
-    }
+    return {qid: a.decoded for qid, a in response.answers.items()}
 
 
 def _visibility(survey: Survey, values: dict[str, Value | None]) -> dict[str, bool | None]:

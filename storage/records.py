@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
+from typing import Any
 
 
 @dataclass
@@ -84,6 +87,11 @@ class AnswerRecord:
     value: str | None
     skipped: bool
     answered_at: datetime
+
+    @cached_property
+    def decoded(self) -> Any:
+        """``value`` decoded (None when skipped); decoded once, as it is read every turn."""
+        return None if self.value is None else json.loads(self.value)
 
 
 @dataclass
