@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -529,7 +530,8 @@ class SlackHandler:
 
     async def start(self) -> AsyncApp:
         """Build the Bolt app, then send the replies a previous run left unsent."""
-        self.session = aiohttp.ClientSession()
+        # Web API bodies (a message's blocks) encoded by orjson: a tenth of json's time.
+        self.session = aiohttp.ClientSession(json_serialize=_json_text)
         library_log.setLevel(max(log.getEffectiveLevel(), logging.DEBUG))
         base = self._web_client(self.token)
         if self.token:
@@ -1165,6 +1167,10 @@ def form_decode(text: str) -> str:
     return escaped.decode("unicode_escape").encode("latin-1").decode("utf-8")
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def parse_form(body: str) -> dict[str, Any]:
     """A form body as Bolt reads it: an interaction's ``payload`` JSON, else the fields."""
     fields = {}
@@ -1173,7 +1179,7 @@ def parse_form(body: str) -> dict[str, Any]:
             key, _sep, value = pair.partition("=")
             fields[form_decode(key)] = form_decode(value)
     payload = fields.get("payload")
-    return json.loads(payload) if payload is not None else fields
+    return orjson.loads(payload) if payload is not None else fields  # type: ignore[no-any-return]
 
 
 async def bolt_request_of(request: web.Request) -> AsyncBoltRequest:
