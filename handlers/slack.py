@@ -37,6 +37,9 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -575,6 +578,8 @@ class SlackHandler:
                 ),
             )
         self._listen(app)
+        if self.token:
+            await _learn_identity(app, base)
         if self.installations is not None:
             app.enable_token_revocation_listeners()
         else:
@@ -1211,6 +1216,20 @@ async def to_bolt_request_from(raw: str, request: web.Request) -> AsyncBoltReque
         query=request.query_string,
         headers=request.headers,  # type: ignore[arg-type]
     )
+
+
+async def _learn_identity(app: AsyncApp, client: AsyncWebClient) -> None:
+    """Ask auth.test once at start for Bolt's single-workspace authorization. Bolt asks
+    it lazily, on the first request, and every request that comes before the answer asks
+    again: after a restart, with Slack retrying what it could not deliver, that is
+    hundreds of calls, enough to be rate limited and turn people away. A failure here
+    leaves Bolt to ask as it would."""
+    for middleware in getattr(app, "_async_middleware_list", ()):
+        if isinstance(middleware, AsyncSingleTeamAuthorization):
+            try:
+                middleware.auth_test_result = await client.auth_test()
+            except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("auth.test at start failed: %s", type(exc).__name__)
 
 
 def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:

@@ -753,3 +753,21 @@ async def test_a_confirmed_multi_select_shows_the_ticks_the_person_chose(
     closed = next(m for m in world.fake.dm("T1", "U100") if m.ts == question.ts)
     assert closed.buttons == [] and closed.checkboxes == []
     assert "\u2713 Borrow books, E-books and audiobooks" in closed.all_text
+
+
+async def test_after_a_start_a_burst_of_people_asks_slack_who_the_bot_is_only_once(
+    world: World,
+) -> None:
+    """Bolt asks auth.test on the first request, and again on each request that comes
+    before the answer: after a restart with Slack's retries queued, hundreds of calls.
+    The app asked once as it started."""
+    people = [f"U{200 + n}" for n in range(20)]
+    for user in people:
+        world.fake.add_user("T1", user, f"Person {user}", "en-US")
+    world.fake.latency = 0.05  # each call takes a while, as over the internet
+    responses = await asyncio.gather(*(world.driver.message("T1", u, "hi") for u in people))
+    await world.settle()
+
+    assert [r.status for r in responses] == [200] * len(people)
+    assert all("Take the survey" in world.fake.last_dm("T1", u).labels for u in people)
+    assert len(world.fake.called("auth.test")) == 1
