@@ -9,7 +9,10 @@ answer may well be "2"): the buttons are then picked with ``#2``.
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
 import sys
+import textwrap
 import uuid
 from pathlib import Path
 from typing import TextIO
@@ -34,20 +37,69 @@ def save_attachment(attachment: Attachment) -> Path:
     return path
 
 
-def render(replies: list[Outgoing]) -> tuple[str, list[Button]]:
-    """The replies as terminal text, and the buttons in the order they are numbered."""
+MAX_WIDTH = 100
+"""Lines are wrapped at the terminal's width, but no wider than this: long lines are hard
+to read."""
+_ITEM = re.compile(r"^(\s*(?:[-•*]|\d+[.)]|\u2713)\s+)")
+"""The start of a list item: its wrapped lines are indented under its text."""
+
+
+def wrap(text: str, width: int | None) -> str:
+    """``text`` with each long line wrapped at ``width`` (None: as it is)."""
+    if not width:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        item = _ITEM.match(line)
+        indent = " " * len(item.group(1)) if item else ""
+        lines.append(
+            textwrap.fill(
+                line,
+                width,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            if len(line) > width
+            else line
+        )
+    return "\n".join(lines)
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The width to wrap at on this stream: its terminal's (at most ``MAX_WIDTH``), or
+    None when it is not a terminal (piped output stays as the bot wrote it)."""
+    if not stream.isatty():
+        return None
+    return min(shutil.get_terminal_size(fallback=(80, 24)).columns, MAX_WIDTH)
+
+
+def _pack(cells: list[str], width: int | None) -> list[str]:
+    """Buttons side by side, on as many lines as ``width`` needs."""
+    lines: list[str] = []
+    for cell in cells:
+        if lines and (not width or len(lines[-1]) + 3 + len(cell) <= width):
+            lines[-1] += "   " + cell
+        else:
+            lines.append(cell)
+    return lines
+
+
+def render(replies: list[Outgoing], width: int | None = None) -> tuple[str, list[Button]]:
+    """The replies as terminal text (lines wrapped at ``width``), and the buttons in the
+    order they are numbered."""
     numbered: list[Button] = []
     blocks = []
     mark = "#" if any(r.expects_text for r in replies) else ""
     for reply in replies:
-        lines = [reply.text]
+        lines = [wrap(reply.text, width)]
         for row in reply.buttons:
             cells = []
             for button in row:
                 numbered.append(button)
                 tick = "" if button.selected is None else ("[x] " if button.selected else "[ ] ")
                 cells.append(f"[{mark}{len(numbered)}] {tick}{button.label}")
-            lines.append("   ".join(cells))
+            lines.extend(_pack(cells, width))
         if reply.attachment is not None:
             lines.append(f"(file: {save_attachment(reply.attachment)})")
         blocks.append("\n".join(lines))
@@ -99,6 +151,7 @@ class Console:
         profile_name: str | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        width: int | None = None,
     ) -> None:
         self.engine = engine
         self.ref = ParticipantRef(platform=PLATFORM, user_id=user)
@@ -107,6 +160,7 @@ class Console:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.interactive = self.stdin.isatty()
+        self.width = width if width is not None else terminal_width(self.stdout)
         self._last: list[Outgoing] = []
         """The replies whose buttons are numbered now."""
 
@@ -116,7 +170,7 @@ class Console:
 
     async def _send(self, incoming: Incoming) -> list[Outgoing]:
         replies = await self.engine.handle(incoming)
-        text, _buttons = render(replies)
+        text, _buttons = render(replies, self.width)
         if text:
             self._print(text)
         self.engine.replies_sent(incoming)
@@ -126,7 +180,7 @@ class Console:
         """Show a message from the outbox (a reminder, a broadcast) if it is for this user."""
         if ref != self.ref:
             return DeliveryResult.RETRY  # someone else's: they are not at this terminal
-        self._print("\n" + render([reply])[0])
+        self._print("\n" + render([reply], self.width)[0])
         if reply.buttons:
             self._last = [reply]  # its buttons are the ones numbered now
         if self.interactive:
@@ -138,7 +192,7 @@ class Console:
         """Chat until end of input or /quit."""
         for pending in await self.engine.unsent_replies(PLATFORM):
             if pending.ref == self.ref:
-                self._print(render(pending.replies)[0])
+                self._print(render(pending.replies, self.width)[0])
                 await self.engine.confirm_pending(pending)
         loop = asyncio.get_running_loop()
         self._last = await self._send(

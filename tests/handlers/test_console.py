@@ -123,3 +123,22 @@ def test_render_numbers_buttons_across_messages_and_shows_ticks() -> None:
     )
     assert "[1] x" in text and "[2] [x] y   [3] [ ] z" in text
     assert [b.label for b in numbered] == ["x", "y", "z"]
+
+
+def test_long_lines_and_rows_of_buttons_wrap_at_the_terminal_width() -> None:
+    text = (
+        "What should the libraries in Viken focus on? Answer up to 12 short questions - "
+        "it only takes a few minutes.\n\n- a list item that is long enough to need a second "
+        "line here"
+    )
+    row = [Button(label=f"Option {n}", payload=f"1:o:{n}") for n in range(4)]
+    shown, _numbered = render([Outgoing(text=text, buttons=[row])], width=40)
+
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 40
+    assert "- a list item that is long enough to" in lines
+    assert "  need a second line here" in lines  # under the item's text
+    assert "[1] Option 0   [2] Option 1" in lines  # three would be 42 wide
+    assert "[3] Option 2   [4] Option 3" in lines
+    # Piped (no width): as the bot wrote it.
+    assert render([Outgoing(text=text)])[0] == text
