@@ -15,6 +15,8 @@ from typing import Any
 from bot.campaign import Campaign
 from bot.i18n import _, language_name, ngettext
 from bot.messages import Attachment, Outgoing
+from bot.municipalities import municipality_label
+from bot.results import status_label
 from bot.survey import answer_values, describe_answer
 from bot.turn import Turn, global_button
 from storage import outbox as outbox_store
@@ -154,9 +156,9 @@ async def collect(turn: Turn) -> dict[str, Any]:
             "language": p.language,
             "language_chosen_by_you": p.language_chosen,
             "name": p.name,
-            "role": p.role,
+            "role": _role(turn, p.role),
             "organisation": p.organisation,
-            "municipality": p.municipality,
+            "municipality": _municipality(turn, p.municipality),
             "first_seen": _iso(p.created_at),
             "privacy_notice_version": p.privacy_version,
             "privacy_notice_accepted_at": _iso(p.privacy_accepted_at),
@@ -165,7 +167,7 @@ async def collect(turn: Turn) -> dict[str, Any]:
         "survey": None
         if response is None
         else {
-            "status": response.status,
+            "status": status_label(response.status),
             "started_at": _iso(response.started_at),
             "submitted_at": _iso(response.submitted_at),
             "answers": answers,
@@ -181,13 +183,23 @@ def _registration(turn: Turn, r: RegistrationRecord) -> dict[str, Any]:
     meeting = turn.campaign.meeting(r.meeting_id)
     return {
         "meeting": turn.text(meeting.title) if meeting else r.meeting_id,
-        "status": r.status,
+        "status": status_label(r.status),
         "name": r.details.name,
-        "role": r.details.role,
+        "role": _role(turn, r.details.role),
         "organisation": r.details.organisation,
-        "municipality": r.details.municipality,
+        "municipality": _municipality(turn, r.details.municipality),
         "registered_at": _iso(r.created_at),
     }
+
+
+def _role(turn: Turn, role_id: str | None) -> str | None:
+    """A sign-up role as the person chose it, in their language."""
+    role = turn.campaign.role(role_id) if role_id else None
+    return turn.text(role.label) if role is not None else role_id
+
+
+def _municipality(turn: Turn, value: str | None) -> str | None:
+    return municipality_label(value, turn.text(turn.campaign.campaign.area)) if value else None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -145,9 +145,15 @@ def _statuses() -> dict[str, str]:
     return {
         "confirmed": _("Confirmed"),
         "waiting": _("Waiting list"),
+        "cancelled": _("Cancelled"),
         "in_progress": _("In progress"),
         "submitted": _("Submitted"),
     }
+
+
+def status_label(status: str) -> str:
+    """A registration's or response's state in words, in the current language."""
+    return _statuses().get(status, status)
 
 
 def _short(campaign: Campaign, lang: str, q: Question) -> str:

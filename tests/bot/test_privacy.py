@@ -97,7 +97,11 @@ async def test_mydata_returns_everything_given_and_nobody_elses(engine: Engine) 
     data = json.loads(reply.attachment.data)
     assert data["you"]["user_id"] == USER and data["you"]["language"] == "en"
     assert data["you"]["name"] == NAME and data["you"]["organisation"] == ORGANISATION
-    assert [r["status"] for r in data["registrations"]] == ["confirmed"]
+    # In the person's words and language, not the bot's internal ids.
+    assert data["you"]["role"] == "Library employee" and data["you"]["municipality"] == "Asker"
+    assert [r["status"] for r in data["registrations"]] == ["Confirmed"]
+    assert data["registrations"][0]["role"] == "Library employee"
+    assert data["survey"]["status"] == "In progress"
     answers = {a["question"]: a["answer"] for a in data["survey"]["answers"]}
     assert IDEA in answers.values() and "Young person (under 26)" in answers.values()
     assert data["you"]["privacy_notice_version"] == "2021-05-21"
