@@ -160,11 +160,16 @@ class Survey(_Model):
 
     def question(self, question_id: str) -> Question | None:
         """The question with this id, if any."""
-        return self._questions_by_id.get(question_id)
+        questions, by_id = self._questions_by_id
+        if questions is not self.questions:  # a copy with other questions (model_copy)
+            del self.__dict__["_questions_by_id"]
+            questions, by_id = self._questions_by_id
+        return by_id.get(question_id)
 
     @cached_property
-    def _questions_by_id(self) -> dict[str, Question]:
-        return {q.id: q for q in reversed(self.questions)}  # the first of a repeated id
+    def _questions_by_id(self) -> tuple[list[Question], dict[str, Question]]:
+        # Reversed: the first of a repeated id wins, as a search from the start would find.
+        return self.questions, {q.id: q for q in reversed(self.questions)}
 
 
 class Meeting(_Model):

@@ -399,7 +399,6 @@ async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
     from handlers import telegram
 
     assert settings.telegram_bot_token is not None
-    heap.settle()
 
     async def outbox(handler: telegram.TelegramHandler) -> None:
         await _dispatcher(engine, telegram.PLATFORM, handler.deliver_outbox, clock).run_forever()
@@ -411,6 +410,7 @@ async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
         webhook_url=settings.telegram_webhook_url,
         port=settings.port,
         outbox=outbox,
+        ready=heap.settle,
     )
 
 
@@ -436,8 +436,6 @@ async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
         command=settings.slack_command,
     )
 
-    heap.settle()
-
     async def outbox(handler: slack.SlackHandler) -> None:
         # chat.postMessage allows about one message a second per channel, and bursts beyond
         # that briefly; the whole app stays well under Slack's per-workspace limits.
@@ -450,6 +448,7 @@ async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
         if settings.slack_app_token
         else None,
         outbox=outbox,
+        ready=heap.settle,
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bot import heap, meetings, menu, privacy, staff, survey
+from bot import meetings, menu, privacy, staff, survey
 from bot.campaign import Campaign, MeetingChange, changed_meetings, load_campaign
 from bot.clock import Clock
 from bot.errors import CampaignError, CampaignProblem
@@ -135,7 +135,6 @@ class Engine:
             lang for lang in campaign.campaign.languages if lang in have
         )
         """The campaign's languages that have a catalog (the source language always has)."""
-        heap.resettle_soon()
 
     def reload_file(self) -> tuple[Campaign, list[MeetingChange]]:
         """Read the campaign file again and use it from the next event on; return it and

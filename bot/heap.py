@@ -7,14 +7,14 @@ short-lived cycles among each request's objects: measured on ``benchmarks/slack_
 a quarter of the CPU time of a Slack request went to the collector (0.33 ms a request).
 
 ``settle()`` collects once, moves what is alive then out of the collector's sight
-(``gc.freeze``), and lets more young objects gather before a collection. Call it when the
-process has started, and again when a large part of that heap was replaced (a campaign
-reload), so that the replaced part is freed.
+(``gc.freeze``), and lets more young objects gather before a collection. ``run`` calls it
+once a platform is served. Freezing does not keep anything alive: reference counting still
+frees what is no longer used (a campaign replaced by a reload has no cycles); only a cycle
+among frozen objects would stay until the process ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 
 YOUNG_THRESHOLD = 50_000
@@ -24,41 +24,15 @@ by reference counting, so a collection comes every few dozen requests instead of
 each, and it is as quick: it walks only what is young."""
 
 
-_settled = False
-
-
 def settle() -> None:
     """Collect, freeze the long-lived heap, and collect young objects less often."""
-    global _settled
-    _settled = True
-    gc.unfreeze()  # what an earlier settle froze and is garbage now (an old campaign) goes
     gc.collect()
     gc.freeze()
     _young, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
-RESETTLE_DELAY = 5.0
-"""Seconds after a campaign reload before settling again: the turn or command that
-reloaded still holds the old campaign until it ends."""
-
-
-def resettle_soon() -> None:
-    """A large part of the heap was just replaced: settle again shortly (if settled
-    before), so the replaced part, frozen with the rest, is freed."""
-    if not _settled:
-        return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        settle()
-        return
-    loop.call_later(RESETTLE_DELAY, lambda: settle() if _settled else None)
-
-
 def unsettle(threshold: tuple[int, int, int] = (700, 10, 10)) -> None:
     """Python's defaults again (for a benchmark that next measures something else)."""
-    global _settled
-    _settled = False
     gc.unfreeze()
     gc.set_threshold(*threshold)

@@ -1173,7 +1173,10 @@ def form_decode(text: str) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses and json takes (a lone surrogate in a text)
+        return json.dumps(value)
 
 
 def parse_form(body: str) -> dict[str, Any]:
@@ -1184,7 +1187,7 @@ def parse_form(body: str) -> dict[str, Any]:
             key, _sep, value = pair.partition("=")
             fields[form_decode(key)] = form_decode(value)
     payload = fields.get("payload")
-    return orjson.loads(payload) if payload is not None else fields  # type: ignore[no-any-return]
+    return orjson.loads(payload) if payload is not None else fields
 
 
 async def bolt_request_of(request: web.Request) -> AsyncBoltRequest:
@@ -1230,6 +1233,8 @@ async def _learn_identity(app: AsyncApp, client: AsyncWebClient) -> None:
                 middleware.auth_test_result = await client.auth_test()
             except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("auth.test at start failed: %s", type(exc).__name__)
+            return
+    log.warning("Bolt's single-workspace authorization was not found: auth.test is left to it")
 
 
 def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
@@ -1290,9 +1295,10 @@ async def serve(
     port: int = 8080,
     app_token: str | None = None,
     outbox: Callable[[SlackHandler], Awaitable[None]] | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> None:
     """Run the Slack app until cancelled: Socket Mode with an app token, else HTTP on
-    ``port``."""
+    ``port``. ``ready`` is called once everything is set up, before the first request."""
     app = await handler.start()
     extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
     resending = asyncio.ensure_future(handler.resend_failed_forever())
@@ -1302,6 +1308,8 @@ async def serve(
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
         log.info("Slack app listening on port %s", port)
+        if ready is not None:
+            ready()
         try:
             if app_token:
                 await _socket_mode(app, app_token)

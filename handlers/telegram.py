@@ -500,8 +500,10 @@ async def serve(
     port: int = 8080,
     outbox: Callable[[TelegramHandler], Awaitable[None]] | None = None,
     rate_limit: bool = True,
+    ready: Callable[[], None] | None = None,
 ) -> None:
-    """Run the Telegram bot until cancelled: polling, or a webhook server on ``port``."""
+    """Run the Telegram bot until cancelled: polling, or a webhook server on ``port``.
+    ``ready`` is called once everything is set up, before the first update."""
     handler = TelegramHandler(engine, build_bot(token, base_url, rate_limit=rate_limit))
     await handler.start()
     extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
@@ -520,12 +522,16 @@ async def serve(
                 webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
             )
             log.info("Telegram webhook listening on port %s", port)
+            if ready is not None:
+                ready()
             try:
                 await asyncio.Event().wait()
             finally:
                 await runner.cleanup()
         else:
             log.info("Telegram polling started")
+            if ready is not None:
+                ready()
             await handler.poll()
     finally:
         if extra is not None:

@@ -90,7 +90,8 @@ class AnswerRecord:
 
     @cached_property
     def decoded(self) -> Any:
-        """``value`` decoded (None when skipped); decoded once, as it is read every turn."""
+        """``value`` decoded (None when skipped); decoded once, as it is read every turn.
+        Shared by every reader (and the engine's cache): copy a list before changing it."""
         return None if self.value is None else json.loads(self.value)
 
 

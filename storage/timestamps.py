@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 
 
-@lru_cache(maxsize=64)  # a turn writes its one "now" to several rows
 def to_db(value: datetime) -> str:
     """An aware datetime as stored text (UTC, microseconds)."""
     return value.astimezone(UTC).isoformat(timespec="microseconds")
