@@ -672,7 +672,8 @@ GLOBAL_COMMANDS = {
 GATED = {"su", "survey"}
 """Actions that store what a person says: the privacy notice comes first. (A filled-in
 form, "sf", comes only from a form that "su" offered after the notice.)"""
-"""Actions that store what a person says: the privacy notice comes first."""
+COMMANDS = frozenset({*GLOBAL_COMMANDS, "start"})
+"""The words the bot takes as commands (``/mydata``), in every language."""
 DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about": "about"}
 
 

@@ -15,8 +15,8 @@ from icalendar import Calendar
 
 from bot.campaign import Campaign
 from bot.clock import FixedClock
-from bot.engine import Engine
-from handlers.slack import SlackHandler
+from bot.engine import COMMANDS, Engine
+from handlers.slack import SlackHandler, slash_commands
 from storage.database import Database
 from tests.conftest import OSLO
 from tests.fakes.slack import AppResponse, FakeSlack, SlackDriver
@@ -771,3 +771,24 @@ async def test_after_a_start_a_burst_of_people_asks_slack_who_the_bot_is_only_on
     assert [r.status for r in responses] == [200] * len(people)
     assert all("Take the survey" in world.fake.last_dm("T1", u).labels for u in people)
     assert len(world.fake.called("auth.test")) == 1
+
+
+async def test_commands_are_named_as_they_are_typed_in_slack(world: World, kari: Person) -> None:
+    """In Slack a message starting with / is a slash command, and the app has one:
+    "/mydata" must read "/consultation mydata" (in help, the privacy notice, any text)."""
+    await kari.start()
+    await world.driver.command("T1", "U100", "/consultation", "help")
+    await world.settle()
+    help_text = kari.text
+    assert "/consultation survey" in help_text and "/consultation mydata" in help_text
+    assert " /survey" not in help_text and "(/mydata)" not in help_text
+
+    await kari.press("Privacy and my data")
+    assert "/consultation mydata" in kari.text and "/consultation delete" in kari.text
+
+    await world.driver.command("T1", "U100", "/consultation", "nonsense")
+    await world.settle()
+    assert "/consultation nonsense" in kari.text
+
+    # Other slashes stay as they are.
+    assert slash_commands("and/or https://x.no/help", "/c", COMMANDS) == "and/or https://x.no/help"
