@@ -115,14 +115,22 @@ async def show_meetings(turn: Turn) -> None:
     blocks = [_("Meetings:")]
     buttons: list[list[Button]] = []
     mine = {
-        r.meeting_id
+        r.meeting_id: r
         for r in await store.registrations_of(turn.tx, turn.participant.id)
         if r.status != "cancelled"
     }
     for meeting in campaign.meetings:
-        blocks.append(public_description(turn, meeting))
-        if meeting.id in mine:
-            continue  # "My registrations" has it, with Cancel
+        block = public_description(turn, meeting)
+        registration = mine.get(meeting.id)
+        if registration is not None:
+            # No sign-up button: say why ("My registrations" has it, with Cancel).
+            if registration.status == "confirmed":
+                block += "\n\u2713 " + _("You have a place.")
+            else:
+                block += "\n\u2713 " + _("You are on the waiting list.")
+            blocks.append(block)
+            continue
+        blocks.append(block)
         if sign_up_open(campaign, meeting, turn.now):
             label = _("Sign up: {meeting}").format(meeting=_short_title(turn, meeting))
             buttons.append([global_button(label, f"su:{meeting.id}")])

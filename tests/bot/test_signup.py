@@ -318,3 +318,14 @@ async def test_my_registrations_gives_the_calendar_invite_again_only_for_a_place
     await other.press_button(Button(label="x", payload="g:ics:info"))  # not registered
     assert all(r.attachment is None for r in other.replies)
     assert "You are not registered for any meeting." in other.text
+
+
+async def test_the_meetings_list_says_which_meeting_one_has_a_place_at(chat: Chat) -> None:
+    await sign_up(chat)
+    await chat.command("meetings")
+
+    info, youth = chat.text.split("\n\n")[1:3]
+    assert "Information meeting" in info and "\u2713 You have a place." in info
+    assert "You have a place." not in youth
+    assert "Sign up: Information meeting" not in chat.labels
+    assert "Sign up: Youth input meeting" in chat.labels
