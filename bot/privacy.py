@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.campaign import Campaign
-from bot.i18n import _, language_name, ngettext
+from bot.i18n import _, fmt_date, language_name, ngettext
 from bot.messages import Attachment, Outgoing
 from bot.municipalities import municipality_label
 from bot.results import status_label
@@ -84,6 +84,10 @@ async def show_privacy(turn: Turn) -> None:
         lines += ["", turn.text(privacy.notice)]
         if privacy.full_text_url:
             lines.append(_("Full text: {url}").format(url=privacy.full_text_url))
+        accepted = turn.participant.privacy_accepted_at
+        if accepted is not None and not needs_notice(turn):
+            when = fmt_date(accepted, turn.campaign.tz)
+            lines += ["", _("You read and accepted this notice on {date}.").format(date=when)]
     turn.say(
         "\n".join(lines),
         [

@@ -71,6 +71,12 @@ async def test_the_notice_comes_before_anything_is_stored_and_is_recorded(
     await chat.command("start", "signup-info")  # read once: not asked again
     assert "What name should we register?" in chat.text
 
+    await chat.command("privacy")  # the page says when
+    assert "You read and accepted this notice on Tuesday, 25 May 2021." in chat.text
+    newcomer = Chat(engine, "only-looking", accept_privacy=False)
+    await newcomer.command("privacy")
+    assert "You read and accepted" not in newcomer.text
+
 
 async def test_sign_up_waits_for_the_notice_too(engine: Engine, db: Database) -> None:
     chat = Chat(engine, "reader", accept_privacy=False)
