@@ -3,7 +3,8 @@
 Translates, nothing more: a typed line becomes an ``Incoming`` (a number picks a button of
 the last reply, ``/word`` is a command, anything else is text), and each ``Outgoing`` is
 printed with its buttons numbered. Where the bot asks for text, a bare number is text (an
-answer may well be "2"): the buttons are then picked with ``#2``.
+answer may well be "2"): the buttons are then picked with ``#2``. Where the text asked for is
+never a number (a municipality's name), a bare number picks a button as usual.
 """
 
 from __future__ import annotations
@@ -85,12 +86,18 @@ def _pack(cells: list[str], width: int | None) -> list[str]:
     return lines
 
 
+def number_is_text(replies: list[Outgoing]) -> bool:
+    """Whether a bare number typed after these replies is text (they ask for text that may
+    be a number): their buttons are then picked with ``#``."""
+    return any(r.expects_text and r.number_is_text for r in replies)
+
+
 def render(replies: list[Outgoing], width: int | None = None) -> tuple[str, list[Button]]:
     """The replies as terminal text (lines wrapped at ``width``), and the buttons in the
     order they are numbered."""
     numbered: list[Button] = []
     blocks = []
-    mark = "#" if any(r.expects_text for r in replies) else ""
+    mark = "#" if number_is_text(replies) else ""
     for reply in replies:
         lines = [wrap(reply.text, width)]
         for row in reply.buttons:
@@ -112,12 +119,13 @@ def to_incoming(
     ref: ParticipantRef,
     language: str | None,
     *,
-    expects_text: bool = False,
+    number_is_text: bool = False,
 ) -> Incoming:
-    """One typed line as an event."""
+    """One typed line as an event (``number_is_text``: a bare number is text, ``#2`` picks
+    a button)."""
     event_id = uuid.uuid4().hex
     text = line.strip()
-    number = text[1:] if text.startswith("#") else "" if expects_text else text
+    number = text[1:] if text.startswith("#") else "" if number_is_text else text
     if number.isdigit() and 1 <= int(number) <= len(buttons):
         return Incoming(
             ref=ref,
@@ -224,7 +232,7 @@ class Console:
                 render(last)[1],
                 self.ref,
                 self.language,
-                expects_text=any(r.expects_text for r in last),
+                number_is_text=number_is_text(last),
             )
             if self.profile_name:
                 incoming = incoming.model_copy(update={"profile_name": self.profile_name})

@@ -90,9 +90,9 @@ def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> Non
 def test_where_text_is_asked_a_bare_number_is_text_and_hash_picks_a_button() -> None:
     ref = ParticipantRef(platform="console", user_id="me")
     buttons = [Button(label="Skip", payload="3:k")]
-    answer = to_incoming("1", buttons, ref, None, expects_text=True)
+    answer = to_incoming("1", buttons, ref, None, number_is_text=True)
     assert (answer.kind, answer.text) == (Kind.TEXT, "1")
-    assert to_incoming("#1", buttons, ref, None, expects_text=True).payload == "3:k"
+    assert to_incoming("#1", buttons, ref, None, number_is_text=True).payload == "3:k"
     text, _numbered = render([Outgoing(text="Write", buttons=[buttons], expects_text=True)])
     assert "[#1] Skip" in text
 
@@ -142,3 +142,19 @@ def test_long_lines_and_rows_of_buttons_wrap_at_the_terminal_width() -> None:
     assert "[3] Option 2   [4] Option 3" in lines
     # Piped (no width): as the bot wrote it.
     assert render([Outgoing(text=text)])[0] == text
+
+
+def test_a_bare_number_picks_a_listed_municipality_while_names_still_search(
+    tmp_path: Path,
+) -> None:
+    result = run_console(
+        tmp_path / "console.sqlite3",
+        "/survey\nOK, go on\nResident\nMo\n2\n"
+        "/start signup-info\nKari Nordmann\nResident\nMo\n2\n/quit\n",
+    )
+
+    out = result.stdout
+    assert "[1] Modum" in out and "[2] Moss" in out  # typed letters searched
+    assert "No municipality matches" not in out
+    assert "How often do you use the library?" in out  # "2" answered: Moss, next question
+    assert "Municipality: Moss" in out  # and the sign-up's step
