@@ -235,6 +235,21 @@ class Engine:
 
         return await self.db.transact(job)
 
+    async def language_of(self, ref: ParticipantRef) -> str | None:
+        """The language the bot speaks with this person (None: it knows nothing about them).
+        Only reads."""
+        view = self._cache.get(ref.key)
+        if view is not None:
+            participant: ParticipantRecord | None = view.participant
+        else:
+            participant = await self.db.transact(
+                lambda tx: find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            )
+        if participant is None:
+            return None
+        lang = participant.language or self.campaign.default_language
+        return lang if lang in self.offered_languages else self.campaign.default_language
+
     def replies_sent(self, incoming: Incoming) -> None:
         """The handler sent the replies of ``incoming``: do not send them again."""
         self._handed_out.pop(incoming.scoped_event_id, None)

@@ -219,7 +219,8 @@ class Console:
                 self.stdout.flush()
             line = await loop.run_in_executor(None, self.stdin.readline)
             if not line or line.strip().lower() in QUIT_WORDS:
-                with use_language(self.language or self.engine.campaign.default_language):
+                lang = await self.engine.language_of(self.ref)
+                with use_language(lang or self.language or self.engine.campaign.default_language):
                     self._print(_("Bye! Your answers are saved."))
                 return
             if not line.strip():

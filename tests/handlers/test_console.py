@@ -158,3 +158,10 @@ def test_a_bare_number_picks_a_listed_municipality_while_names_still_search(
     assert "No municipality matches" not in out
     assert "How often do you use the library?" in out  # "2" answered: Moss, next question
     assert "Municipality: Moss" in out  # and the sign-up's step
+
+
+def test_quit_says_goodbye_in_the_language_the_person_chose(tmp_path: Path) -> None:
+    result = run_console(tmp_path / "console.sqlite3", "/language\nNorsk bokmål\n/quit\n")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("Ha det! Svarene dine er lagret.")
