@@ -31,11 +31,21 @@ FILES_DIR = Path("participation-bot-files")
 
 
 def save_attachment(attachment: Attachment) -> Path:
-    """A file the bot sent, saved where the person can open it."""
+    """A file the bot sent, saved where the person can open it. A file already there is
+    never overwritten (it may be the person's copy of their data): the new one is saved
+    with a number ("my-data-2.json", "my-data-3.json", ...)."""
     FILES_DIR.mkdir(exist_ok=True)
-    path = FILES_DIR / Path(attachment.filename).name
-    path.write_bytes(attachment.data)
-    return path
+    name = Path(Path(attachment.filename).name)
+    path = FILES_DIR / name
+    number = 1
+    while True:
+        try:
+            with path.open("xb") as file:
+                file.write(attachment.data)
+            return path
+        except FileExistsError:
+            number += 1
+            path = FILES_DIR / f"{name.stem}-{number}{name.suffix}"
 
 
 MAX_WIDTH = 100
@@ -90,6 +100,11 @@ def number_is_text(replies: list[Outgoing]) -> bool:
     """Whether a bare number typed after these replies is text (they ask for text that may
     be a number): their buttons are then picked with ``#``."""
     return any(r.expects_text and r.number_is_text for r in replies)
+
+
+def numbered_buttons(replies: list[Outgoing]) -> list[Button]:
+    """The replies' buttons in the order ``render`` numbers them (saving no files)."""
+    return [button for reply in replies for row in reply.buttons for button in row]
 
 
 def render(replies: list[Outgoing], width: int | None = None) -> tuple[str, list[Button]]:
@@ -230,7 +245,7 @@ class Console:
             last = self._last
             incoming = to_incoming(
                 line,
-                render(last)[1],
+                numbered_buttons(last),
                 self.ref,
                 self.language,
                 number_is_text=number_is_text(last),

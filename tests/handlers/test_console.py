@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,8 +38,14 @@ Send my answers
 """
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def run_console(db: Path, stdin: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The console command on ``db``, run in the database's folder (files it saves go
+    there, not into the repository)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.run(
         [
             sys.executable,
@@ -60,6 +67,7 @@ def run_console(db: Path, stdin: str, *extra: str) -> subprocess.CompletedProces
         text=True,
         timeout=120,
         env=env,
+        cwd=db.parent,
     )
 
 
@@ -165,3 +173,16 @@ def test_quit_says_goodbye_in_the_language_the_person_chose(tmp_path: Path) -> N
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("Ha det! Svarene dine er lagret.")
+
+
+def test_a_second_copy_of_my_data_does_not_overwrite_the_first(tmp_path: Path) -> None:
+    result = run_console(
+        tmp_path / "console.sqlite3", "/mydata\n/language\nNorsk bokmål\n/mydata\n"
+    )
+
+    files = tmp_path / "participation-bot-files"
+    assert "(file: participation-bot-files/my-data.json)" in result.stdout
+    assert "(file: participation-bot-files/my-data-2.json)" in result.stdout
+    assert json.loads((files / "my-data.json").read_text())["you"]["language"] == "en"
+    assert json.loads((files / "my-data-2.json").read_text())["you"]["language"] == "nb"
+    assert sorted(path.name for path in files.iterdir()) == ["my-data-2.json", "my-data.json"]
