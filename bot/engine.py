@@ -28,7 +28,14 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bot import meetings, menu, privacy, staff, survey
-from bot.campaign import Campaign, MeetingChange, changed_meetings, load_campaign
+from bot.campaign import (
+    Campaign,
+    MeetingChange,
+    changed_meetings,
+    load_campaign,
+    sign_up_open,
+    survey_state,
+)
 from bot.clock import Clock
 from bot.errors import CampaignError, CampaignProblem
 from bot.i18n import SOURCE_LANGUAGE, _, available_languages, pick_language, use_language
@@ -227,6 +234,21 @@ class Engine:
             return turn.replies
 
         return await self.db.transact(job)
+
+    async def language_of(self, ref: ParticipantRef) -> str | None:
+        """The language the bot speaks with this person (None: it knows nothing about them).
+        Only reads."""
+        view = self._cache.get(ref.key)
+        if view is not None:
+            participant: ParticipantRecord | None = view.participant
+        else:
+            participant = await self.db.transact(
+                lambda tx: find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            )
+        if participant is None:
+            return None
+        lang = participant.language or self.campaign.default_language
+        return lang if lang in self.offered_languages else self.campaign.default_language
 
     def replies_sent(self, incoming: Incoming) -> None:
         """The handler sent the replies of ``incoming``: do not send them again."""
@@ -486,13 +508,16 @@ class Engine:
 
     async def _route(self, turn: Turn, new_person: bool) -> None:
         incoming = turn.incoming
+        step = turn.state.step
         if (
             incoming.kind is not Kind.COMMAND
-            and turn.state.step.startswith(("signup.", "survey.", "cancel."))
+            and step.startswith(("signup.", "survey.", "cancel."))
+            and not (step.startswith("survey.") and not _can_take_part(turn, "survey", ""))
             and privacy.needs_notice(turn)
         ):
             # In the middle of something that stores what they say, but the notice is new to
-            # them (it changed, or they began before it existed): the notice first.
+            # them (it changed, or they began before it existed): the notice first. (A survey
+            # that has closed only says so.)
             await privacy.ask(turn, "resume")
             return
         if incoming.kind is Kind.COMMAND:
@@ -573,7 +598,7 @@ class Engine:
             await handlers[1](turn, text)
 
     async def _global(self, turn: Turn, action: str, arg: str) -> None:
-        if action in GATED and privacy.needs_notice(turn):
+        if action in GATED and privacy.needs_notice(turn) and _can_take_part(turn, action, arg):
             await privacy.ask(turn, f"{action}:{arg}" if arg else action)
             return
         if action == "menu":
@@ -670,10 +695,26 @@ GLOBAL_COMMANDS = {
     "delete": "delete",
 }
 GATED = {"su", "survey"}
-"""Actions that store what a person says: the privacy notice comes first. (A filled-in
-form, "sf", comes only from a form that "su" offered after the notice.)"""
+"""Actions that store what a person says: the privacy notice comes first (unless there is
+nothing to take part in, see ``_can_take_part``). A filled-in form, "sf", comes only from a
+form that "su" offered after the notice."""
 COMMANDS = frozenset({*GLOBAL_COMMANDS, "start"})
 """The words the bot takes as commands (``/mydata``), in every language."""
+
+
+def _can_take_part(turn: Turn, action: str, arg: str) -> bool:
+    """Whether a gated action goes on to ask for something to store: a survey that is not
+    open and a sign-up that has closed (or a meeting that does not exist) only say so, and
+    nobody is asked to accept the privacy notice for that."""
+    campaign = turn.campaign
+    if action == "survey":
+        return survey_state(campaign, turn.now) == "open"
+    if action == "su":
+        meeting = campaign.meeting(arg)
+        return meeting is not None and sign_up_open(campaign, meeting, turn.now)
+    return True
+
+
 DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about": "about"}
 
 

@@ -225,6 +225,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
     title = meeting_title(turn, meeting)
     buttons: list[list[Button]] = []
     expects_text = False
+    number_is_text = True
     if step == "signup.waitlist":
         lines.append(
             _(
@@ -261,6 +262,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
             buttons.append([turn.button(name, f"m:{index}")])
         buttons.append([turn.button(_municipality(turn, OTHER), "m:other")])
         expects_text = True
+        number_is_text = False  # a name is never a bare number: it picks a button
     elif step == "signup.confirm":
         lines.append(_("Please check your sign-up:"))
         lines.append(_("Meeting: {meeting}").format(meeting=title))
@@ -273,7 +275,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
     if turn.state.editing and step != "signup.confirm":
         buttons.append([turn.button(_("Back to the summary"), "sm")])
     buttons.append([turn.button(_("Cancel sign-up"), "x")])
-    turn.say("\n".join(lines), buttons, expects_text=expects_text)
+    turn.say("\n".join(lines), buttons, expects_text=expects_text, number_is_text=number_is_text)
 
 
 def _field_change_label(field: str) -> str:

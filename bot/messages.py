@@ -144,6 +144,10 @@ class Outgoing(BaseModel):
     attachment: Attachment | None = None
     expects_text: bool = False
     """The person is asked to type something (handlers may show a text box or hint)."""
+    number_is_text: bool = True
+    """With ``expects_text``: a bare number typed may be the answer ("2" to "how many?").
+    False where it never is (a municipality's name): a handler that numbers the buttons (the
+    console) may take it as picking one."""
     origin_stale: bool = False
     """The pressed button was from an earlier step: its message should lose its buttons
     without showing the press as a choice."""

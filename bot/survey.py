@@ -251,7 +251,12 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     if nav:
         buttons.append(nav)
     buttons.append([global_button(_("Pause (answers are saved)"), "pause")])
-    turn.say("\n".join(lines), buttons, expects_text=q.type in ("text", "municipality"))
+    turn.say(
+        "\n".join(lines),
+        buttons,
+        expects_text=q.type in ("text", "municipality"),
+        number_is_text=q.type != "municipality",  # a name is never a bare number
+    )
 
 
 def _answer_buttons(turn: Turn, q: Question) -> list[list[Any]]:

@@ -139,9 +139,17 @@ class Turn:
         buttons: list[list[Button]] | None = None,
         *,
         expects_text: bool = False,
+        number_is_text: bool = True,
     ) -> None:
         """Add a message to the replies."""
-        self.replies.append(Outgoing(text=text, buttons=buttons or [], expects_text=expects_text))
+        self.replies.append(
+            Outgoing(
+                text=text,
+                buttons=buttons or [],
+                expects_text=expects_text,
+                number_is_text=number_is_text,
+            )
+        )
 
     def goto(self, step: str, **changes: Any) -> None:
         """Move to another step; buttons of the step before become stale."""

@@ -3,7 +3,8 @@
 Translates, nothing more: a typed line becomes an ``Incoming`` (a number picks a button of
 the last reply, ``/word`` is a command, anything else is text), and each ``Outgoing`` is
 printed with its buttons numbered. Where the bot asks for text, a bare number is text (an
-answer may well be "2"): the buttons are then picked with ``#2``.
+answer may well be "2"): the buttons are then picked with ``#2``. Where the text asked for is
+never a number (a municipality's name), a bare number picks a button as usual.
 """
 
 from __future__ import annotations
@@ -30,11 +31,21 @@ FILES_DIR = Path("participation-bot-files")
 
 
 def save_attachment(attachment: Attachment) -> Path:
-    """A file the bot sent, saved where the person can open it."""
+    """A file the bot sent, saved where the person can open it. A file already there is
+    never overwritten (it may be the person's copy of their data): the new one is saved
+    with a number ("my-data-2.json", "my-data-3.json", ...)."""
     FILES_DIR.mkdir(exist_ok=True)
-    path = FILES_DIR / Path(attachment.filename).name
-    path.write_bytes(attachment.data)
-    return path
+    name = Path(Path(attachment.filename).name)
+    path = FILES_DIR / name
+    number = 1
+    while True:
+        try:
+            with path.open("xb") as file:
+                file.write(attachment.data)
+            return path
+        except FileExistsError:
+            number += 1
+            path = FILES_DIR / f"{name.stem}-{number}{name.suffix}"
 
 
 MAX_WIDTH = 100
@@ -85,12 +96,23 @@ def _pack(cells: list[str], width: int | None) -> list[str]:
     return lines
 
 
+def number_is_text(replies: list[Outgoing]) -> bool:
+    """Whether a bare number typed after these replies is text (they ask for text that may
+    be a number): their buttons are then picked with ``#``."""
+    return any(r.expects_text and r.number_is_text for r in replies)
+
+
+def numbered_buttons(replies: list[Outgoing]) -> list[Button]:
+    """The replies' buttons in the order ``render`` numbers them (saving no files)."""
+    return [button for reply in replies for row in reply.buttons for button in row]
+
+
 def render(replies: list[Outgoing], width: int | None = None) -> tuple[str, list[Button]]:
     """The replies as terminal text (lines wrapped at ``width``), and the buttons in the
     order they are numbered."""
     numbered: list[Button] = []
     blocks = []
-    mark = "#" if any(r.expects_text for r in replies) else ""
+    mark = "#" if number_is_text(replies) else ""
     for reply in replies:
         lines = [wrap(reply.text, width)]
         for row in reply.buttons:
@@ -112,12 +134,13 @@ def to_incoming(
     ref: ParticipantRef,
     language: str | None,
     *,
-    expects_text: bool = False,
+    number_is_text: bool = False,
 ) -> Incoming:
-    """One typed line as an event."""
+    """One typed line as an event (``number_is_text``: a bare number is text, ``#2`` picks
+    a button)."""
     event_id = uuid.uuid4().hex
     text = line.strip()
-    number = text[1:] if text.startswith("#") else "" if expects_text else text
+    number = text[1:] if text.startswith("#") else "" if number_is_text else text
     if number.isdigit() and 1 <= int(number) <= len(buttons):
         return Incoming(
             ref=ref,
@@ -211,7 +234,8 @@ class Console:
                 self.stdout.flush()
             line = await loop.run_in_executor(None, self.stdin.readline)
             if not line or line.strip().lower() in QUIT_WORDS:
-                with use_language(self.language or self.engine.campaign.default_language):
+                lang = await self.engine.language_of(self.ref)
+                with use_language(lang or self.language or self.engine.campaign.default_language):
                     self._print(_("Bye! Your answers are saved."))
                 return
             if not line.strip():
@@ -221,10 +245,10 @@ class Console:
             last = self._last
             incoming = to_incoming(
                 line,
-                render(last)[1],
+                numbered_buttons(last),
                 self.ref,
                 self.language,
-                expects_text=any(r.expects_text for r in last),
+                number_is_text=number_is_text(last),
             )
             if self.profile_name:
                 incoming = incoming.model_copy(update={"profile_name": self.profile_name})

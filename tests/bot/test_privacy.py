@@ -86,6 +86,21 @@ async def test_sign_up_waits_for_the_notice_too(engine: Engine, db: Database) ->
     assert await rows(db, "SELECT * FROM registrations") == []
 
 
+async def test_what_has_closed_is_said_without_asking_to_accept_the_notice(
+    engine: Engine, clock: FixedClock
+) -> None:
+    clock.set(oslo(2021, 6, 14, 12, 0))  # the survey's deadline; every sign-up has closed
+    chat = Chat(engine, "too-late", accept_privacy=False)
+
+    await chat.command("survey")
+    assert "The survey closed Monday, 14 June 2021" in chat.text
+    assert "OK, go on" not in chat.labels and "is responsible" not in chat.text
+
+    await chat.command("start", "signup-info")
+    assert "Sign-up for Information meeting" in chat.text and "closed" in chat.text
+    assert "OK, go on" not in chat.labels and "is responsible" not in chat.text
+
+
 async def test_mydata_returns_everything_given_and_nobody_elses(engine: Engine) -> None:
     other = Chat(engine, "someone-else")
     await other.command("start", "signup-info")
@@ -309,3 +324,22 @@ async def test_after_a_purge_a_cached_person_starts_afresh(engine: Engine, db: D
     engine.forget_all()
     await chat.command("start")
     assert "Hello!" in chat.text and "something went wrong" not in chat.text
+
+
+async def test_a_new_notice_does_not_stop_someone_whose_survey_has_closed(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    engine = Engine(make_campaign(), db, clock)
+    chat = Chat(engine, "midway")
+    await chat.command("survey")
+    await chat.press("Resident")
+
+    def new_version(data: dict[str, Any]) -> None:
+        data["privacy"]["version"] = "2021-06-01"
+
+    engine.reload(make_campaign(new_version))
+    chat.accept_privacy = False
+    clock.set(oslo(2021, 6, 14, 12, 0))
+    await chat.send("Moss")
+    assert "The survey closed" in chat.text and "Your answers are kept" in chat.text
+    assert "OK, go on" not in chat.labels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,8 +38,14 @@ Send my answers
 """
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def run_console(db: Path, stdin: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The console command on ``db``, run in the database's folder (files it saves go
+    there, not into the repository)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.run(
         [
             sys.executable,
@@ -60,6 +67,7 @@ def run_console(db: Path, stdin: str, *extra: str) -> subprocess.CompletedProces
         text=True,
         timeout=120,
         env=env,
+        cwd=db.parent,
     )
 
 
@@ -90,9 +98,9 @@ def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> Non
 def test_where_text_is_asked_a_bare_number_is_text_and_hash_picks_a_button() -> None:
     ref = ParticipantRef(platform="console", user_id="me")
     buttons = [Button(label="Skip", payload="3:k")]
-    answer = to_incoming("1", buttons, ref, None, expects_text=True)
+    answer = to_incoming("1", buttons, ref, None, number_is_text=True)
     assert (answer.kind, answer.text) == (Kind.TEXT, "1")
-    assert to_incoming("#1", buttons, ref, None, expects_text=True).payload == "3:k"
+    assert to_incoming("#1", buttons, ref, None, number_is_text=True).payload == "3:k"
     text, _numbered = render([Outgoing(text="Write", buttons=[buttons], expects_text=True)])
     assert "[#1] Skip" in text
 
@@ -142,3 +150,39 @@ def test_long_lines_and_rows_of_buttons_wrap_at_the_terminal_width() -> None:
     assert "[3] Option 2   [4] Option 3" in lines
     # Piped (no width): as the bot wrote it.
     assert render([Outgoing(text=text)])[0] == text
+
+
+def test_a_bare_number_picks_a_listed_municipality_while_names_still_search(
+    tmp_path: Path,
+) -> None:
+    result = run_console(
+        tmp_path / "console.sqlite3",
+        "/survey\nOK, go on\nResident\nMo\n2\n"
+        "/start signup-info\nKari Nordmann\nResident\nMo\n2\n/quit\n",
+    )
+
+    out = result.stdout
+    assert "[1] Modum" in out and "[2] Moss" in out  # typed letters searched
+    assert "No municipality matches" not in out
+    assert "How often do you use the library?" in out  # "2" answered: Moss, next question
+    assert "Municipality: Moss" in out  # and the sign-up's step
+
+
+def test_quit_says_goodbye_in_the_language_the_person_chose(tmp_path: Path) -> None:
+    result = run_console(tmp_path / "console.sqlite3", "/language\nNorsk bokmål\n/quit\n")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("Ha det! Svarene dine er lagret.")
+
+
+def test_a_second_copy_of_my_data_does_not_overwrite_the_first(tmp_path: Path) -> None:
+    result = run_console(
+        tmp_path / "console.sqlite3", "/mydata\n/language\nNorsk bokmål\n/mydata\n"
+    )
+
+    files = tmp_path / "participation-bot-files"
+    assert "(file: participation-bot-files/my-data.json)" in result.stdout
+    assert "(file: participation-bot-files/my-data-2.json)" in result.stdout
+    assert json.loads((files / "my-data.json").read_text())["you"]["language"] == "en"
+    assert json.loads((files / "my-data-2.json").read_text())["you"]["language"] == "nb"
+    assert sorted(path.name for path in files.iterdir()) == ["my-data-2.json", "my-data.json"]
