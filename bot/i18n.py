@@ -141,8 +141,15 @@ def _babel_locale(lang: str) -> Locale:
 
 
 def fmt_list(items: list[str]) -> str:
-    """Items joined as the current language joins a list ("a, b og c", "a، b و c")."""
-    return format_list(items, locale=_locale()) if items else ""
+    """Items joined as the current language joins a list ("a, b og c", "a، b و c"); with
+    semicolons when an item has a comma of its own ("Meet people, go to events"), which the
+    usual list would split in two."""
+    if not items:
+        return ""
+    locale = _locale()
+    if any("," in item or "\u060c" in item for item in items):
+        return ("\u061b " if locale.character_order == "right-to-left" else "; ").join(items)
+    return format_list(items, locale=locale)
 
 
 def fmt_date(value: datetime, tz: tzinfo) -> str:

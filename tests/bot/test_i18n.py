@@ -9,6 +9,7 @@ from bot.i18n import (
     available_languages,
     fmt_date,
     fmt_day_and_time,
+    fmt_list,
     language_name,
     locales_dir,
     ngettext,
@@ -100,3 +101,15 @@ async def test_a_norwegian_person_sees_norwegian_dates_and_texts(chat: Chat) -> 
     assert "Meld deg på" in chat.text
     await chat.command("survey")
     assert "Spørsmål 1 av 12" in chat.text
+
+
+def test_a_list_whose_items_have_commas_is_joined_with_semicolons() -> None:
+    """A review line such as "Borrow books, Meet people, go to events and E-books" would
+    read as four choices."""
+    with use_language("en"):
+        assert fmt_list(["Borrow books", "Meet people, go to events", "E-books"]) == (
+            "Borrow books; Meet people, go to events; E-books"
+        )
+        assert fmt_list(["Borrow books", "E-books"]) == "Borrow books and E-books"
+    with use_language("ar"):
+        assert fmt_list(["أ، ب", "ج"]) == "أ، ب؛ ج"
