@@ -150,13 +150,14 @@ async def start(turn: Turn) -> None:
         await ask(turn, first)
         return
     values = answer_values(response)
-    current = survey.question(turn.state.question or "")
     visible = visible_questions(survey, values)
-    if current is None or current.id not in {v.id for v in visible}:
-        current = next((q for q in visible if q.id not in values), None)
-    if current is None:
+    if all(v.id in values for v in visible):
+        # Every question shown has an answer (or was skipped): what is left is the review.
         await show_review(turn)
         return
+    current = survey.question(turn.state.question or "")
+    if current is None or current.id not in {v.id for v in visible}:
+        current = next(q for q in visible if q.id not in values)
     turn.say(_("Welcome back! Your answers are saved. Let's continue."))
     await ask(turn, current)
 

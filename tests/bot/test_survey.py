@@ -327,3 +327,23 @@ async def test_a_typed_municipality_says_which_was_chosen(chat: Chat) -> None:
     await chat.press("Resident")
     await chat.send("nes")
     assert "Chosen: Nes" in chat.text and "How often" in chat.text
+
+
+def restarted(chat: Chat, campaign: Campaign, db: Database, clock: FixedClock) -> Chat:
+    """The same person after the bot restarted: a new engine (nothing in memory) on the
+    same database."""
+    return Chat(Engine(campaign, db, clock), chat.ref.user_id)
+
+
+async def test_continuing_after_reaching_the_review_shows_the_review(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    await complete_survey(chat)
+    assert "Please check your answers" in chat.text
+
+    chat = restarted(chat, campaign, db, clock)
+    await chat.command("start")
+    await chat.press("Continue the survey")
+    assert "Please check your answers" in chat.text
+    assert "Question 12 of 12" not in chat.text
+    assert "Send my answers" in chat.labels
