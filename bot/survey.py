@@ -118,7 +118,7 @@ async def closed(turn: Turn) -> bool:
         response = await _response(turn)
         if response is not None and response.answers:
             text += "\n" + _("Your answers are kept. Thank you for taking part.")
-    turn.goto("menu", question=None, editing=False, selection=[])
+    turn.goto("menu", question=None, from_review=False, selection=[])
     turn.say(text, [[_menu_button()]])
     return True
 
@@ -130,6 +130,15 @@ async def start(turn: Turn) -> None:
     survey = turn.campaign.survey
     assert survey is not None
     response = await _response(turn)
+    values = answer_values(response)
+    visible = visible_questions(survey, values)
+    shown = {v.id for v in visible}
+    current = survey.question(turn.state.question or "")
+    if response is not None and turn.state.from_review and current and current.id in shown:
+        # They were changing an answer from the review: that question, then the review.
+        turn.say(_("Welcome back! Your answers are saved. Let's continue."))
+        await ask(turn, current, editing=True)
+        return
     if response is not None and response.status == "submitted":
         await show_review(
             turn,
@@ -146,20 +155,16 @@ async def start(turn: Turn) -> None:
             + "\n\n"
             + _("Deadline: {when}.").format(when=fmt_day_and_time(deadline, turn.campaign.tz))
         )
-        first = visible_questions(survey, {})[0]
-        await ask(turn, first)
+        await ask(turn, visible[0], editing=False)
         return
-    values = answer_values(response)
-    visible = visible_questions(survey, values)
     if all(v.id in values for v in visible):
         # Every question shown has an answer (or was skipped): what is left is the review.
         await show_review(turn)
         return
-    current = survey.question(turn.state.question or "")
-    if current is None or current.id not in {v.id for v in visible}:
+    if current is None or current.id not in shown:
         current = next(q for q in visible if q.id not in values)
     turn.say(_("Welcome back! Your answers are saved. Let's continue."))
-    await ask(turn, current)
+    await ask(turn, current, editing=False)
 
 
 def _set_response(turn: Turn, response: ResponseRecord) -> None:
@@ -172,7 +177,8 @@ def _set_response(turn: Turn, response: ResponseRecord) -> None:
 async def ask(
     turn: Turn, q: Question, *, editing: bool | None = None, note: str | None = None
 ) -> None:
-    """Move to question ``q`` and show it (``note`` above it)."""
+    """Move to question ``q`` and show it (``note`` above it); ``editing``: opened from the
+    review (None: as the question before was)."""
     response = await _response(turn)
     values = answer_values(response)
     selection: list[str] = []
@@ -184,7 +190,7 @@ async def ask(
         question=q.id,
         selection=selection,
         search=None,
-        editing=turn.state.editing if editing is None else editing,
+        from_review=turn.state.from_review if editing is None else editing,
     )
     await show_question(turn, hint=note)
 
@@ -243,7 +249,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
         lines[:0] = [hint, ""]
     buttons = _answer_buttons(turn, q)
     nav = []
-    if turn.state.editing:
+    if turn.state.from_review:
         nav.append(turn.button(_("Back to review"), "rv"))
     elif any(v.id != q.id for v in visible_questions(survey, values)[:1]):
         nav.append(turn.button(_("Back"), "b"))
@@ -413,7 +419,7 @@ async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None
     assert response is not None
     values = answer_values(response)
     visible = visible_questions(survey, values)
-    if turn.state.editing:
+    if turn.state.from_review:
         # A changed answer can bring in questions not answered yet: ask those first.
         missing = next((v for v in visible if v.id not in values), None)
         if missing is not None:
@@ -473,7 +479,7 @@ async def show_review(turn: Turn, intro: str | None = None) -> None:
     response = await _response(turn)
     values = answer_values(response)
     visible = visible_questions(survey, values)
-    turn.goto("survey.review", editing=False, selection=[], search=None)
+    turn.goto("survey.review", from_review=False, selection=[], search=None)
     submitted = response is not None and response.status == "submitted"
     lines = [intro, ""] if intro else []
     lines.append(_("Your answers:") if submitted else _("Please check your answers:"))
@@ -555,7 +561,7 @@ async def _submit(turn: Turn) -> None:
     _forget_hidden(turn, response, visible)
     store.submit_response(turn.tx, response.id, turn.now)
     turn.mark_submitted()
-    turn.goto("menu", question=None, editing=False, selection=[])
+    turn.goto("menu", question=None, from_review=False, selection=[])
     deadline = turn.campaign.survey_deadline()
     assert deadline is not None
     turn.say(

@@ -7,6 +7,7 @@ import json
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
+from storage.conversations import load_state, save_state
 from storage.database import Database
 from storage.participants import find_participant
 from storage.responses import load_response
@@ -347,3 +348,62 @@ async def test_continuing_after_reaching_the_review_shows_the_review(
     assert "Please check your answers" in chat.text
     assert "Question 12 of 12" not in chat.text
     assert "Send my answers" in chat.labels
+
+
+async def test_continuing_a_change_from_the_review_returns_to_the_review(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    await complete_survey(chat)
+    await chat.press("7")  # importance, opened from the review
+
+    chat = restarted(chat, campaign, db, clock)
+    await chat.command("start")
+    await chat.press("Continue the survey")
+    assert "How important" in chat.text and "Your answer now: 5" in chat.text
+    assert "Back to review" in chat.labels and "Back" not in chat.labels
+    await chat.press("2")
+    assert "Saved." in chat.text and "Please check your answers" in chat.text
+    assert (await stored_answers(db))["importance"] == 2
+
+
+async def test_a_sign_up_in_between_keeps_the_change_from_the_review(
+    chat: Chat, db: Database
+) -> None:
+    await complete_survey(chat)
+    await chat.press("7")
+    await chat.command("start")
+    await chat.press("Meetings and sign-up")
+    await chat.press("Sign up: Information meeting")
+    await chat.send("Kari")
+    await chat.press("Library employee")
+    await chat.send("Asker bibliotek")
+    await chat.send("bær")
+    await chat.press("Bærum")
+    await chat.press("Confirm sign-up")
+
+    await chat.command("survey")
+    assert "Your answer now: 5" in chat.text and "Back to review" in chat.labels
+    await chat.press("3")
+    assert "Please check your answers" in chat.text
+
+
+async def test_a_change_from_the_review_saved_by_an_earlier_version_still_returns_there(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    """States stored before the survey had its own ``from_review`` said so with ``editing``."""
+    await complete_survey(chat)
+    await chat.press("7")
+
+    async def as_before(tx):  # type: ignore[no-untyped-def]
+        p = await find_participant(tx, "test", "", "u1")
+        state = json.loads(await load_state(tx, p.id))
+        del state["from_review"]
+        state["editing"] = True
+        save_state(tx, p.id, json.dumps(state), clock.now())
+
+    await db.transact(as_before)
+    shown = chat.replies
+    chat = restarted(chat, campaign, db, clock)
+    chat.replies = shown
+    await chat.press("2")
+    assert "Saved." in chat.text and "Please check your answers" in chat.text
