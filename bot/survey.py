@@ -183,7 +183,10 @@ async def ask(
     values = answer_values(response)
     selection: list[str] = []
     current = values.get(q.id)
-    if q.type == "multi" and isinstance(current, list):
+    if q.type == "multi" and q.id == turn.state.question:
+        # Asked again where they were (continuing): the ticks they had not confirmed yet.
+        selection = [o.id for o in q.options if o.id in turn.state.selection]
+    elif q.type == "multi" and isinstance(current, list):
         selection = list(current)
     turn.goto(
         "survey.question",
@@ -479,7 +482,8 @@ async def show_review(turn: Turn, intro: str | None = None) -> None:
     response = await _response(turn)
     values = answer_values(response)
     visible = visible_questions(survey, values)
-    turn.goto("survey.review", from_review=False, selection=[], search=None)
+    # No question is current: ``selection`` always holds the ticks of ``question``.
+    turn.goto("survey.review", question=None, from_review=False, selection=[], search=None)
     submitted = response is not None and response.status == "submitted"
     lines = [intro, ""] if intro else []
     lines.append(_("Your answers:") if submitted else _("Please check your answers:"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from bot.campaign import Campaign
 from bot.clock import FixedClock
@@ -407,3 +409,49 @@ async def test_a_change_from_the_review_saved_by_an_earlier_version_still_return
     chat.replies = shown
     await chat.press("2")
     assert "Saved." in chat.text and "Please check your answers" in chat.text
+
+
+async def test_ticks_not_yet_done_are_still_ticked_on_continuing(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")  # use_for
+    await chat.press("Getting people reading")
+    await chat.press("Digital inclusion")
+
+    chat = restarted(chat, campaign, db, clock)
+    await chat.command("start")
+    await chat.press("Continue the survey")
+    assert "What should the libraries in Viken focus on" in chat.text
+    assert chat.button("Getting people reading").selected is True
+    assert chat.button("Digital inclusion").selected is True
+    assert chat.button("Learning and education").selected is False
+    await chat.press("Done")
+    assert (await stored_answers(db))["priorities"] == ["reading", "digital"]
+
+
+def sdgs_last(data: dict[str, Any]) -> None:
+    """The multi-select SDG question moved to the end of the survey."""
+    questions = data["survey"]["questions"]
+    questions.append(questions.pop(next(i for i, q in enumerate(questions) if q["id"] == "sdgs")))
+
+
+async def test_changing_the_last_ticks_from_the_review_starts_from_the_stored_ones(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    chat = Chat(Engine(make_campaign(sdgs_last), db, clock))
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("Moss")
+    await chat.press("Never")
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("3")
+    await chat.press("Skip")  # ideas
+    await chat.press("No")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    assert "Please check your answers" in chat.text
+    await chat.press("8")  # the SDGs, the question asked just before the review
+    assert "Which goals should libraries support most?" in chat.text
+    assert chat.button("4 Quality education").selected is True
