@@ -251,6 +251,9 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     if hint:
         lines[:0] = [hint, ""]
     buttons = _answer_buttons(turn, q)
+    if q.type == "text" and values.get(q.id):
+        # Skip would erase a typed answer: this goes on without retyping it.
+        buttons.append([turn.button(_("Keep this answer"), "kp")])
     nav = []
     if turn.state.from_review:
         nav.append(turn.button(_("Back to review"), "rv"))
@@ -348,6 +351,8 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         await _answer(turn, q, value)
     elif action == "k" and not q.required:
         await _answer(turn, q, None)
+    elif action == "kp" and q.type == "text" and answer_values(await _response(turn)).get(q.id):
+        await _go_on(turn, q, changed=False)
     elif action == "b":
         if q.type == "multi" and turn.state.selection:
             # Ticks given are an answer too: keep them when going back.
@@ -415,9 +420,18 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
 
 
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
+    await _store(turn, q, value)
+    await _go_on(turn, q, note)
+
+
+async def _go_on(
+    turn: Turn, q: Question, note: str | None = None, *, changed: bool = True
+) -> None:
+    """Leave the answered question ``q``: back to the review when it was opened from there
+    (first asking any question a change brought up), else on to the next question shown.
+    ``changed``: False when the answer was kept as it was."""
     survey = turn.campaign.survey
     assert survey is not None
-    await _store(turn, q, value)
     response = await _response(turn)
     assert response is not None
     values = answer_values(response)
@@ -426,16 +440,18 @@ async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None
         # A changed answer can bring in questions not answered yet: ask those first.
         missing = next((v for v in visible if v.id not in values), None)
         if missing is not None:
-            await ask(
-                turn, missing, editing=True, note=_("Saved. Your change brings up a new question.")
-            )
+            if changed:
+                note = _("Saved. Your change brings up a new question.")
+            else:
+                note = _("A few questions still need an answer.")
+            await ask(turn, missing, editing=True, note=note)
             return
         removed = _forget_hidden(turn, response, visible) if response.status == "submitted" else []
         if removed:
             note = _("Saved. These answers no longer apply and were removed: {questions}").format(
                 questions=fmt_list(removed)
             )
-        await show_review(turn, intro=note or _("Saved."))
+        await show_review(turn, intro=note or (_("Saved.") if changed else None))
         return
     order = _order(survey)
     following = next((v for v in visible if order[v.id] > order[q.id]), None)

@@ -455,3 +455,48 @@ async def test_changing_the_last_ticks_from_the_review_starts_from_the_stored_on
     await chat.press("8")  # the SDGs, the question asked just before the review
     assert "Which goals should libraries support most?" in chat.text
     assert chat.button("4 Quality education").selected is True
+
+
+async def stored_answer_time(db: Database, question: str, user: str = "u1") -> object:
+    """When the person's answer to ``question`` was stored."""
+
+    async def job(tx):  # type: ignore[no-untyped-def]
+        p = await find_participant(tx, "test", "", user)
+        return (await load_response(tx, p.id, "strategy")).answers[question].answered_at
+
+    return await db.transact(job)
+
+
+async def test_a_typed_answer_can_be_kept_when_going_back_to_it(
+    chat: Chat, db: Database, clock: FixedClock
+) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")  # use_for
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("5")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    assert "What would make the library a place for you?" in chat.text
+    assert "Keep this answer" not in chat.labels  # nothing typed yet
+    await chat.send("A quiet room for homework")
+    answered = await stored_answer_time(db, "youth_offer")
+
+    clock.set(oslo(2021, 5, 26, 9, 0))
+    await chat.press("Back")
+    assert "Your answer now: A quiet room for homework" in chat.text
+    await chat.press("Keep this answer")
+    assert "Do you have other ideas" in chat.text
+    assert (await stored_answers(db))["youth_offer"] == "A quiet room for homework"
+    assert await stored_answer_time(db, "youth_offer") == answered
+
+
+async def test_a_typed_answer_opened_from_the_review_can_be_kept(chat: Chat, db: Database) -> None:
+    await complete_survey(chat)
+    await chat.press("10")  # ideas: skipped, so nothing to keep
+    assert "Keep this answer" not in chat.labels
+    await chat.press("Back to review")
+    await chat.press("9")  # youth_offer
+    await chat.press("Keep this answer")
+    assert "Please check your answers" in chat.text and "Saved." not in chat.text
+    assert (await stored_answers(db))["youth_offer"] == "A quiet room for homework"
