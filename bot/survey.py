@@ -118,7 +118,7 @@ async def closed(turn: Turn) -> bool:
         response = await _response(turn)
         if response is not None and response.answers:
             text += "\n" + _("Your answers are kept. Thank you for taking part.")
-    turn.goto("menu", question=None, editing=False, selection=[])
+    turn.goto("menu", question=None, from_review=False, selection=[])
     turn.say(text, [[_menu_button()]])
     return True
 
@@ -130,6 +130,15 @@ async def start(turn: Turn) -> None:
     survey = turn.campaign.survey
     assert survey is not None
     response = await _response(turn)
+    values = answer_values(response)
+    visible = visible_questions(survey, values)
+    shown = {v.id for v in visible}
+    current = survey.question(turn.state.question or "")
+    if response is not None and turn.state.from_review and current and current.id in shown:
+        # They were changing an answer from the review: that question, then the review.
+        turn.say(_("Welcome back! Your answers are saved. Let's continue."))
+        await ask(turn, current, editing=True)
+        return
     if response is not None and response.status == "submitted":
         await show_review(
             turn,
@@ -146,19 +155,16 @@ async def start(turn: Turn) -> None:
             + "\n\n"
             + _("Deadline: {when}.").format(when=fmt_day_and_time(deadline, turn.campaign.tz))
         )
-        first = visible_questions(survey, {})[0]
-        await ask(turn, first)
+        await ask(turn, visible[0], editing=False)
         return
-    values = answer_values(response)
-    current = survey.question(turn.state.question or "")
-    visible = visible_questions(survey, values)
-    if current is None or current.id not in {v.id for v in visible}:
-        current = next((q for q in visible if q.id not in values), None)
-    if current is None:
+    if all(v.id in values for v in visible):
+        # Every question shown has an answer (or was skipped): what is left is the review.
         await show_review(turn)
         return
+    if current is None or current.id not in shown:
+        current = next(q for q in visible if q.id not in values)
     turn.say(_("Welcome back! Your answers are saved. Let's continue."))
-    await ask(turn, current)
+    await ask(turn, current, editing=False)
 
 
 def _set_response(turn: Turn, response: ResponseRecord) -> None:
@@ -171,19 +177,23 @@ def _set_response(turn: Turn, response: ResponseRecord) -> None:
 async def ask(
     turn: Turn, q: Question, *, editing: bool | None = None, note: str | None = None
 ) -> None:
-    """Move to question ``q`` and show it (``note`` above it)."""
+    """Move to question ``q`` and show it (``note`` above it); ``editing``: opened from the
+    review (None: as the question before was)."""
     response = await _response(turn)
     values = answer_values(response)
     selection: list[str] = []
     current = values.get(q.id)
-    if q.type == "multi" and isinstance(current, list):
+    if q.type == "multi" and q.id == turn.state.question:
+        # Asked again where they were (continuing): the ticks they had not confirmed yet.
+        selection = [o.id for o in q.options if o.id in turn.state.selection]
+    elif q.type == "multi" and isinstance(current, list):
         selection = list(current)
     turn.goto(
         "survey.question",
         question=q.id,
         selection=selection,
         search=None,
-        editing=turn.state.editing if editing is None else editing,
+        from_review=turn.state.from_review if editing is None else editing,
     )
     await show_question(turn, hint=note)
 
@@ -241,8 +251,11 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     if hint:
         lines[:0] = [hint, ""]
     buttons = _answer_buttons(turn, q)
+    if q.type == "text" and values.get(q.id):
+        # Skip would erase a typed answer: this goes on without retyping it.
+        buttons.append([turn.button(_("Keep this answer"), "kp")])
     nav = []
-    if turn.state.editing:
+    if turn.state.from_review:
         nav.append(turn.button(_("Back to review"), "rv"))
     elif any(v.id != q.id for v in visible_questions(survey, values)[:1]):
         nav.append(turn.button(_("Back"), "b"))
@@ -343,6 +356,8 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         await _answer(turn, q, value)
     elif action == "k" and not q.required:
         await _answer(turn, q, None)
+    elif action == "kp" and q.type == "text" and answer_values(await _response(turn)).get(q.id):
+        await _go_on(turn, q, changed=False)
     elif action == "b":
         if q.type == "multi" and turn.state.selection:
             # Ticks given are an answer too: keep them when going back.
@@ -410,27 +425,38 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
 
 
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
+    await _store(turn, q, value)
+    await _go_on(turn, q, note)
+
+
+async def _go_on(
+    turn: Turn, q: Question, note: str | None = None, *, changed: bool = True
+) -> None:
+    """Leave the answered question ``q``: back to the review when it was opened from there
+    (first asking any question a change brought up), else on to the next question shown.
+    ``changed``: False when the answer was kept as it was."""
     survey = turn.campaign.survey
     assert survey is not None
-    await _store(turn, q, value)
     response = await _response(turn)
     assert response is not None
     values = answer_values(response)
     visible = visible_questions(survey, values)
-    if turn.state.editing:
+    if turn.state.from_review:
         # A changed answer can bring in questions not answered yet: ask those first.
         missing = next((v for v in visible if v.id not in values), None)
         if missing is not None:
-            await ask(
-                turn, missing, editing=True, note=_("Saved. Your change brings up a new question.")
-            )
+            if changed:
+                note = _("Saved. Your change brings up a new question.")
+            else:
+                note = _("A few questions still need an answer.")
+            await ask(turn, missing, editing=True, note=note)
             return
         removed = _forget_hidden(turn, response, visible) if response.status == "submitted" else []
         if removed:
             note = _("Saved. These answers no longer apply and were removed: {questions}").format(
                 questions=fmt_list(removed)
             )
-        await show_review(turn, intro=note or _("Saved."))
+        await show_review(turn, intro=note or (_("Saved.") if changed else None))
         return
     order = _order(survey)
     following = next((v for v in visible if order[v.id] > order[q.id]), None)
@@ -477,7 +503,8 @@ async def show_review(turn: Turn, intro: str | None = None) -> None:
     response = await _response(turn)
     values = answer_values(response)
     visible = visible_questions(survey, values)
-    turn.goto("survey.review", editing=False, selection=[], search=None)
+    # No question is current: ``selection`` always holds the ticks of ``question``.
+    turn.goto("survey.review", question=None, from_review=False, selection=[], search=None)
     submitted = response is not None and response.status == "submitted"
     lines = [intro, ""] if intro else []
     lines.append(_("Your answers:") if submitted else _("Please check your answers:"))
@@ -559,7 +586,7 @@ async def _submit(turn: Turn) -> None:
     _forget_hidden(turn, response, visible)
     store.submit_response(turn.tx, response.id, turn.now)
     turn.mark_submitted()
-    turn.goto("menu", question=None, editing=False, selection=[])
+    turn.goto("menu", question=None, from_review=False, selection=[])
     deadline = turn.campaign.survey_deadline()
     assert deadline is not None
     turn.say(

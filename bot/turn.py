@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from bot.campaign import Campaign
 from bot.messages import Button, Incoming, Outgoing
@@ -32,8 +32,11 @@ class ConversationState(BaseModel):
     """Sign-up answers not yet confirmed."""
     question: str | None = None
     """The survey question the person is at; kept while they visit the menu."""
+    from_review: bool = False
+    """The survey question was opened from the review: answering returns there. Kept, like
+    ``question``, while the person is elsewhere (a sign-up has its own ``editing``)."""
     editing: bool = False
-    """The question was opened from the review: answering returns there."""
+    """The sign-up detail was opened from the confirmation: answering returns there."""
     selection: list[str] = []
     """Ticks of a multi-select question not yet confirmed with Done."""
     search: str | None = None
@@ -46,6 +49,19 @@ class ConversationState(BaseModel):
     """A broadcast staff are writing: its segment, filters and a text per language."""
     buttons: dict[str, str] = {}
     """Label (case-folded) -> payload of the buttons last shown: typing a label presses it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_review_of_old_states(cls, data: Any) -> Any:
+        """A state saved before ``from_review`` existed said so with ``editing``."""
+        if (
+            isinstance(data, dict)
+            and "from_review" not in data
+            and str(data.get("step", "")).startswith("survey.")
+            and data.get("editing")
+        ):
+            return {**data, "from_review": True, "editing": False}
+        return data
 
     def copy_for_turn(self) -> ConversationState:
         """A copy a turn may change (cheaper than a deep copy: only the containers)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
+from storage.conversations import load_state, save_state
 from storage.database import Database
 from storage.participants import find_participant
 from storage.responses import load_response
@@ -327,3 +330,173 @@ async def test_a_typed_municipality_says_which_was_chosen(chat: Chat) -> None:
     await chat.press("Resident")
     await chat.send("nes")
     assert "Chosen: Nes" in chat.text and "How often" in chat.text
+
+
+def restarted(chat: Chat, campaign: Campaign, db: Database, clock: FixedClock) -> Chat:
+    """The same person after the bot restarted: a new engine (nothing in memory) on the
+    same database."""
+    return Chat(Engine(campaign, db, clock), chat.ref.user_id)
+
+
+async def test_continuing_after_reaching_the_review_shows_the_review(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    await complete_survey(chat)
+    assert "Please check your answers" in chat.text
+
+    chat = restarted(chat, campaign, db, clock)
+    await chat.command("start")
+    await chat.press("Continue the survey")
+    assert "Please check your answers" in chat.text
+    assert "Question 12 of 12" not in chat.text
+    assert "Send my answers" in chat.labels
+
+
+async def test_continuing_a_change_from_the_review_returns_to_the_review(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    await complete_survey(chat)
+    await chat.press("7")  # importance, opened from the review
+
+    chat = restarted(chat, campaign, db, clock)
+    await chat.command("start")
+    await chat.press("Continue the survey")
+    assert "How important" in chat.text and "Your answer now: 5" in chat.text
+    assert "Back to review" in chat.labels and "Back" not in chat.labels
+    await chat.press("2")
+    assert "Saved." in chat.text and "Please check your answers" in chat.text
+    assert (await stored_answers(db))["importance"] == 2
+
+
+async def test_a_sign_up_in_between_keeps_the_change_from_the_review(
+    chat: Chat, db: Database
+) -> None:
+    await complete_survey(chat)
+    await chat.press("7")
+    await chat.command("start")
+    await chat.press("Meetings and sign-up")
+    await chat.press("Sign up: Information meeting")
+    await chat.send("Kari")
+    await chat.press("Library employee")
+    await chat.send("Asker bibliotek")
+    await chat.send("bær")
+    await chat.press("Bærum")
+    await chat.press("Confirm sign-up")
+
+    await chat.command("survey")
+    assert "Your answer now: 5" in chat.text and "Back to review" in chat.labels
+    await chat.press("3")
+    assert "Please check your answers" in chat.text
+
+
+async def test_a_change_from_the_review_saved_by_an_earlier_version_still_returns_there(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    """States stored before the survey had its own ``from_review`` said so with ``editing``."""
+    await complete_survey(chat)
+    await chat.press("7")
+
+    async def as_before(tx):  # type: ignore[no-untyped-def]
+        p = await find_participant(tx, "test", "", "u1")
+        state = json.loads(await load_state(tx, p.id))
+        del state["from_review"]
+        state["editing"] = True
+        save_state(tx, p.id, json.dumps(state), clock.now())
+
+    await db.transact(as_before)
+    shown = chat.replies
+    chat = restarted(chat, campaign, db, clock)
+    chat.replies = shown
+    await chat.press("2")
+    assert "Saved." in chat.text and "Please check your answers" in chat.text
+
+
+async def test_ticks_not_yet_done_are_still_ticked_on_continuing(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")  # use_for
+    await chat.press("Getting people reading")
+    await chat.press("Digital inclusion")
+
+    chat = restarted(chat, campaign, db, clock)
+    await chat.command("start")
+    await chat.press("Continue the survey")
+    assert "What should the libraries in Viken focus on" in chat.text
+    assert chat.button("Getting people reading").selected is True
+    assert chat.button("Digital inclusion").selected is True
+    assert chat.button("Learning and education").selected is False
+    await chat.press("Done")
+    assert (await stored_answers(db))["priorities"] == ["reading", "digital"]
+
+
+def sdgs_last(data: dict[str, Any]) -> None:
+    """The multi-select SDG question moved to the end of the survey."""
+    questions = data["survey"]["questions"]
+    questions.append(questions.pop(next(i for i, q in enumerate(questions) if q["id"] == "sdgs")))
+
+
+async def test_changing_the_last_ticks_from_the_review_starts_from_the_stored_ones(
+    make_campaign: Callable[..., Campaign], db: Database, clock: FixedClock
+) -> None:
+    chat = Chat(Engine(make_campaign(sdgs_last), db, clock))
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("Moss")
+    await chat.press("Never")
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("3")
+    await chat.press("Skip")  # ideas
+    await chat.press("No")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    assert "Please check your answers" in chat.text
+    await chat.press("8")  # the SDGs, the question asked just before the review
+    assert "Which goals should libraries support most?" in chat.text
+    assert chat.button("4 Quality education").selected is True
+
+
+async def stored_answer_time(db: Database, question: str, user: str = "u1") -> object:
+    """When the person's answer to ``question`` was stored."""
+
+    async def job(tx):  # type: ignore[no-untyped-def]
+        p = await find_participant(tx, "test", "", user)
+        return (await load_response(tx, p.id, "strategy")).answers[question].answered_at
+
+    return await db.transact(job)
+
+
+async def test_a_typed_answer_can_be_kept_when_going_back_to_it(
+    chat: Chat, db: Database, clock: FixedClock
+) -> None:
+    await answer_as_young_person(chat)
+    await chat.press("Skip")  # use_for
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("5")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    assert "What would make the library a place for you?" in chat.text
+    assert "Keep this answer" not in chat.labels  # nothing typed yet
+    await chat.send("A quiet room for homework")
+    answered = await stored_answer_time(db, "youth_offer")
+
+    clock.set(oslo(2021, 5, 26, 9, 0))
+    await chat.press("Back")
+    assert "Your answer now: A quiet room for homework" in chat.text
+    await chat.press("Keep this answer")
+    assert "Do you have other ideas" in chat.text
+    assert (await stored_answers(db))["youth_offer"] == "A quiet room for homework"
+    assert await stored_answer_time(db, "youth_offer") == answered
+
+
+async def test_a_typed_answer_opened_from_the_review_can_be_kept(chat: Chat, db: Database) -> None:
+    await complete_survey(chat)
+    await chat.press("10")  # ideas: skipped, so nothing to keep
+    assert "Keep this answer" not in chat.labels
+    await chat.press("Back to review")
+    await chat.press("9")  # youth_offer
+    await chat.press("Keep this answer")
+    assert "Please check your answers" in chat.text and "Saved." not in chat.text
+    assert (await stored_answers(db))["youth_offer"] == "A quiet room for homework"
