@@ -251,7 +251,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     if hint:
         lines[:0] = [hint, ""]
     buttons = _answer_buttons(turn, q)
-    if q.type == "text" and values.get(q.id):
+    if q.type in ("text", "municipality") and values.get(q.id):
         # Skip would erase a typed answer: this goes on without retyping it.
         buttons.append([turn.button(_("Keep this answer"), "kp")])
     nav = []
@@ -356,7 +356,11 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         await _answer(turn, q, value)
     elif action == "k" and not q.required:
         await _answer(turn, q, None)
-    elif action == "kp" and q.type == "text" and answer_values(await _response(turn)).get(q.id):
+    elif (
+        action == "kp"
+        and q.type in ("text", "municipality")
+        and answer_values(await _response(turn)).get(q.id)
+    ):
         await _go_on(turn, q, changed=False)
     elif action == "b":
         if q.type == "multi" and turn.state.selection:

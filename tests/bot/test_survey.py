@@ -500,3 +500,17 @@ async def test_a_typed_answer_opened_from_the_review_can_be_kept(chat: Chat, db:
     await chat.press("Keep this answer")
     assert "Please check your answers" in chat.text and "Saved." not in chat.text
     assert (await stored_answers(db))["youth_offer"] == "A quiet room for homework"
+
+
+async def test_a_municipality_answered_before_can_be_kept_without_typing_it_again(
+    chat: Chat, db: Database
+) -> None:
+    await chat.command("survey")
+    await chat.press("Resident")
+    await chat.send("Moss")
+    assert "Question 3 of" in chat.text
+    await chat.press("Back")
+    assert "Your answer now: Moss" in chat.text
+    await chat.press("Keep this answer")
+    assert "Question 3 of" in chat.text
+    assert (await stored_answers(db))["municipality"] == "Moss"
