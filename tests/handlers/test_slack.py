@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from icalendar import Calendar
 
-from bot.campaign import Campaign
+from bot.campaign import Campaign, load_campaign
 from bot.clock import FixedClock
 from bot.engine import COMMANDS, Engine
 from handlers.slack import SlackHandler, slash_commands
@@ -792,3 +792,57 @@ async def test_commands_are_named_as_they_are_typed_in_slack(world: World, kari:
 
     # Other slashes stay as they are.
     assert slash_commands("and/or https://x.no/help", "/c", COMMANDS) == "and/or https://x.no/help"
+
+
+@pytest.mark.parametrize("language", ["nb", "nn", "en", "se", "pl", "uk", "ar", "so"])
+async def test_the_whole_survey_in_a_slack_dm_in_every_shipped_language(
+    tmp_path: Any, clock: FixedClock, language: str
+) -> None:
+    """Every message in every language within Slack's limits (the fake checks each block
+    as Slack does), from the language menu to the thanks, the answers stored."""
+    world, close = await _world(tmp_path, load_campaign(None), clock)
+    try:
+        await _whole_survey_in(world, language)
+    finally:
+        await close()
+
+
+async def _whole_survey_in(world: World, language: str) -> None:
+    fake, driver, user = world.fake, world.driver, "U300"
+    fake.add_user("T1", user, "Aino Aikio", "en-US")
+
+    async def press(value: str) -> None:
+        await driver.press("T1", user, value=value)
+        await world.settle()
+
+    def values() -> list[str]:
+        return [b.value or "" for b in fake.last_dm("T1", user).buttons]
+
+    await driver.message("T1", user, "hi")
+    await world.settle()
+    await press("g:lang")
+    await press(f"g:lang:{language}")
+    await press("g:survey")
+    await press(next(v for v in values() if v.endswith(":ok")))  # the privacy notice
+
+    for _step in range(40):
+        shown = values()
+        if any(v.endswith(":s") for v in shown):  # the review: send
+            await press(next(v for v in shown if v.endswith(":s")))
+            break
+        boxes = fake.last_dm("T1", user).checkboxes
+        if boxes:
+            await driver.check("T1", user, [boxes[0].raw["options"][0]["text"]["text"]])
+            await press(next(v for v in shown if v.endswith(":d")))
+        elif any(":o:" in v for v in shown):
+            await press(next(v for v in shown if ":o:" in v))
+        else:  # a municipality or an idea to type
+            await driver.message("T1", user, "Asker")
+            await world.settle()
+
+    assert not [c for c in fake.calls if c.error], "Slack refused a call"
+
+    async def sent(tx: Any) -> Any:
+        return await tx.fetchone("SELECT count(*) FROM responses WHERE status = 'submitted'")
+
+    assert (await world.engine.db.transact(sent))[0] == 1
