@@ -281,9 +281,21 @@ class FakeTelegram:
         self.callback_answers.append(params["callback_query_id"])
         return True
 
+    @staticmethod
+    def _check_markup(markup: dict[str, Any] | None) -> None:
+        """Telegram's limits on inline buttons: 1-64 bytes of callback data, some text."""
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(data.encode()) <= 64:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+                if not str(button.get("text") or "").strip():
+                    raise ApiError(400, "Bad Request: text buttons are unallowed")
+
     async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
         if len(params["text"]) > 4096:
             raise ApiError(400, "Bad Request: message is too long")
+        self._check_markup(params.get("reply_markup"))
         message = Sent(
             next(self._message_ids),
             int(params["chat_id"]),
@@ -307,6 +319,7 @@ class FakeTelegram:
         return message.as_api()
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> Any:
+        self._check_markup(params.get("reply_markup"))
         message = self.message(int(params["chat_id"]), int(params["message_id"]))
         message.text = params["text"]
         message.reply_markup = params.get("reply_markup")
@@ -315,6 +328,7 @@ class FakeTelegram:
         return message.as_api()
 
     async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        self._check_markup(params.get("reply_markup"))
         message = self.message(int(params["chat_id"]), int(params["message_id"]))
         message.reply_markup = params.get("reply_markup")
         message.edits += 1

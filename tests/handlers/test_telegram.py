@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.campaign import load_campaign
+from bot.clock import FixedClock
 from bot.engine import Engine
 from bot.messages import Outgoing
 from bot.outbox import OutboxDispatcher
@@ -312,3 +315,51 @@ async def test_mydata_and_delete_in_telegram(
     await kari.press("Yes, delete my data")
     assert "Everything we kept about you is deleted" in kari.text
     assert await db.transact(lambda tx: find_participant(tx, "telegram", "", str(kari.id))) is None
+
+
+@pytest.mark.parametrize("language", ["nb", "nn", "en", "se", "pl", "uk", "ar", "so"])
+async def test_the_whole_survey_in_telegram_in_every_shipped_language(
+    db: Database, clock: FixedClock, fake_telegram: FakeTelegram, language: str
+) -> None:
+    """Every message and button in every language within Telegram's limits (the fake
+    refuses what Telegram would), from the language menu to the thanks, answers stored."""
+    engine = Engine(load_campaign(None), db, clock)
+    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    await handler.start()
+    polling = asyncio.create_task(handler.poll())
+    fake, user = fake_telegram, 2002
+    fake.person(user, first_name="Aino")
+
+    def data() -> list[str]:
+        return [b["callback_data"] for b in fake.last_with_buttons(user).buttons]
+
+    async def press(value: str) -> None:
+        await fake.settle(fake.press_data(user, fake.last_with_buttons(user), value), user)
+
+    try:
+        await fake.settle(fake.send_text(user, "/start"), user)
+        await press("g:lang")
+        await press(f"g:lang:{language}")
+        await press("g:survey")
+        await press(next(d for d in data() if d.endswith(":ok")))  # the privacy notice
+        for _step in range(40):
+            shown = data()
+            if any(d.endswith(":s") for d in shown):  # the review: send
+                await press(next(d for d in shown if d.endswith(":s")))
+                break
+            ticks = [d for d in shown if ":t:" in d]
+            if ticks:
+                await press(ticks[0])
+                await press(next(d for d in data() if d.endswith(":d")))
+            elif any(":o:" in d for d in shown):
+                await press(next(d for d in shown if ":o:" in d))
+            else:  # a municipality or an idea to type
+                await fake.settle(fake.send_text(user, "Asker"), user)
+        sent = await db.transact(
+            lambda tx: tx.fetchone("SELECT count(*) FROM responses WHERE status = 'submitted'")
+        )
+        assert sent[0] == 1
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await handler.stop()
