@@ -102,15 +102,29 @@ def number_is_text(replies: list[Outgoing]) -> bool:
     return any(r.expects_text and r.number_is_text for r in replies)
 
 
-def numbered_buttons(replies: list[Outgoing]) -> list[Button]:
-    """The replies' buttons in the order ``render`` numbers them (saving no files)."""
-    return [button for reply in replies for row in reply.buttons for button in row]
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def render(replies: list[Outgoing], width: int | None = None) -> tuple[str, list[Button]]:
-    """The replies as terminal text (lines wrapped at ``width``), and the buttons in the
-    order they are numbered."""
-    numbered: list[Button] = []
+def button_keys(replies: list[Outgoing]) -> dict[str, Button]:
+    """What to type for each of the replies' buttons: numbers, and letters for tick boxes
+    (options such as "3 Good health" would otherwise sit beside a different number)."""
+    buttons = [button for reply in replies for row in reply.buttons for button in row]
+    toggles = sum(button.selected is not None for button in buttons)
+    keys: dict[str, Button] = {}
+    numbers, letters = iter(range(1, len(buttons) + 1)), iter(LETTERS)
+    for button in buttons:
+        if button.selected is not None and toggles <= len(LETTERS):
+            keys[next(letters)] = button
+        else:
+            keys[str(next(numbers))] = button
+    return keys
+
+
+def render(replies: list[Outgoing], width: int | None = None) -> tuple[str, dict[str, Button]]:
+    """The replies as terminal text (lines wrapped at ``width``), and what to type for
+    each button."""
+    keys = button_keys(replies)
+    key_of = {id(button): key for key, button in keys.items()}
     blocks = []
     mark = "#" if number_is_text(replies) else ""
     for reply in replies:
@@ -118,19 +132,18 @@ def render(replies: list[Outgoing], width: int | None = None) -> tuple[str, list
         for row in reply.buttons:
             cells = []
             for button in row:
-                numbered.append(button)
                 tick = "" if button.selected is None else ("[x] " if button.selected else "[ ] ")
-                cells.append(f"[{mark}{len(numbered)}] {tick}{button.label}")
+                cells.append(f"[{mark}{key_of[id(button)]}] {tick}{button.label}")
             lines.extend(_pack(cells, width))
         if reply.attachment is not None:
             lines.append(f"(file: {save_attachment(reply.attachment)})")
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks), numbered
+    return "\n\n".join(blocks), keys
 
 
 def to_incoming(
     line: str,
-    buttons: list[Button],
+    buttons: dict[str, Button],
     ref: ParticipantRef,
     language: str | None,
     *,
@@ -140,13 +153,13 @@ def to_incoming(
     a button)."""
     event_id = uuid.uuid4().hex
     text = line.strip()
-    number = text[1:] if text.startswith("#") else "" if number_is_text else text
-    if number.isdigit() and 1 <= int(number) <= len(buttons):
+    key = text[1:] if text.startswith("#") else "" if number_is_text else text
+    if key.lower() in buttons:
         return Incoming(
             ref=ref,
             event_id=event_id,
             kind=Kind.BUTTON,
-            payload=buttons[int(number) - 1].payload,
+            payload=buttons[key.lower()].payload,
             language_hint=language,
         )
     if text.startswith("/") and len(text) > 1:
@@ -245,7 +258,7 @@ class Console:
             last = self._last
             incoming = to_incoming(
                 line,
-                numbered_buttons(last),
+                button_keys(last),
                 self.ref,
                 self.language,
                 number_is_text=number_is_text(last),

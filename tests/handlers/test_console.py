@@ -97,25 +97,28 @@ def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> Non
 
 def test_where_text_is_asked_a_bare_number_is_text_and_hash_picks_a_button() -> None:
     ref = ParticipantRef(platform="console", user_id="me")
-    buttons = [Button(label="Skip", payload="3:k")]
+    skip = Button(label="Skip", payload="3:k")
+    text, buttons = render([Outgoing(text="Write", buttons=[[skip]], expects_text=True)])
+    assert "[#1] Skip" in text
     answer = to_incoming("1", buttons, ref, None, number_is_text=True)
     assert (answer.kind, answer.text) == (Kind.TEXT, "1")
     assert to_incoming("#1", buttons, ref, None, number_is_text=True).payload == "3:k"
-    text, _numbered = render([Outgoing(text="Write", buttons=[buttons], expects_text=True)])
-    assert "[#1] Skip" in text
 
 
 def test_numbers_pick_buttons_and_slash_words_are_commands() -> None:
     ref = ParticipantRef(platform="console", user_id="me")
-    buttons = [Button(label="A", payload="g:about"), Button(label="B", payload="3:o:b")]
+    row = [Button(label="A", payload="g:about"), Button(label="B", payload="3:o:b")]
+    buttons = render([Outgoing(text="?", buttons=[row])])[1]
     assert to_incoming("2", buttons, ref, None).payload == "3:o:b"
     assert to_incoming("3", buttons, ref, None).kind is Kind.TEXT
     command = to_incoming("/start signup-info", buttons, ref, None)
     assert (command.kind, command.command, command.args) == (Kind.COMMAND, "start", "signup-info")
 
 
-def test_render_numbers_buttons_across_messages_and_shows_ticks() -> None:
-    text, numbered = render(
+def test_render_numbers_buttons_across_messages_and_letters_tick_boxes() -> None:
+    """Tick boxes take letters: an option such as "3 Good health" beside the number 1 would
+    invite typing 3 for it."""
+    text, keys = render(
         [
             Outgoing(text="First", buttons=[[Button(label="x", payload="g:a")]]),
             Outgoing(
@@ -129,8 +132,10 @@ def test_render_numbers_buttons_across_messages_and_shows_ticks() -> None:
             ),
         ]
     )
-    assert "[1] x" in text and "[2] [x] y   [3] [ ] z" in text
-    assert [b.label for b in numbered] == ["x", "y", "z"]
+    assert "[1] x" in text and "[a] [x] y   [b] [ ] z" in text
+    assert {key: b.label for key, b in keys.items()} == {"1": "x", "a": "y", "b": "z"}
+    ref = ParticipantRef(platform="console", user_id="me")
+    assert to_incoming("B", keys, ref, None).payload == "1:t:z"
 
 
 def test_long_lines_and_rows_of_buttons_wrap_at_the_terminal_width() -> None:
