@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,14 @@ from bot.campaign import (
 )
 from bot.clock import Clock
 from bot.errors import CampaignError, CampaignProblem
-from bot.i18n import SOURCE_LANGUAGE, _, available_languages, pick_language, use_language
+from bot.i18n import (
+    SOURCE_LANGUAGE,
+    _,
+    available_languages,
+    pick_language,
+    use_commands,
+    use_language,
+)
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
 from bot.turn import ConversationState, Turn, View
 from storage import events
@@ -133,6 +140,15 @@ class Engine:
         self._cache: OrderedDict[str, View] = OrderedDict()
         self._handed_out: dict[str, None] = {}
         self._cache_size = cache_size
+        self.command_prefixes: dict[str, str] = {}
+        """Per platform, how its people type the bot's commands when not ``/word`` (Slack:
+        ``/consultation word``): the bot's texts name them so."""
+
+    @contextmanager
+    def _speaking(self, lang: str, platform: str) -> Iterator[None]:
+        """The bot's texts in ``lang``, naming commands as ``platform`` has them typed."""
+        with use_language(lang), use_commands(self.command_prefixes.get(platform, "/"), COMMANDS):
+            yield
 
     def reload(self, campaign: Campaign) -> None:
         """Use an edited campaign from the next event on; stored data is untouched."""
@@ -193,7 +209,7 @@ class Engine:
                 log.debug("event failure details", exc_info=True)
                 self._cache.pop(key, None)
                 lang = view.participant.language if view else None
-                with use_language(lang or self.campaign.default_language):
+                with self._speaking(lang or self.campaign.default_language, incoming.ref.platform):
                     return [
                         Outgoing(
                             text=_(
@@ -229,7 +245,7 @@ class Engine:
             else:
                 lang = self._language_for(participant, incoming)
                 turn = self._read_only_turn(tx, incoming, now, participant, lang)
-            with use_language(turn.lang):
+            with self._speaking(turn.lang, ref.platform):
                 await menu.show_home(turn)
             return turn.replies
 
@@ -405,7 +421,7 @@ class Engine:
             participant_changed=reachable_again
             or participant.language != view.participant.language,
         )
-        with use_language(lang):
+        with self._speaking(lang, ref.platform):
             await self._route(turn, new_person)
         if (
             incoming.kind is Kind.BUTTON
@@ -448,7 +464,7 @@ class Engine:
     async def _stranger(self, tx: Transaction, incoming: Incoming, now: datetime) -> _Result:
         """Replies for someone the bot keeps nothing about; nothing is written."""
         turn = self._read_only_turn(tx, incoming, now)
-        with use_language(turn.lang):
+        with self._speaking(turn.lang, incoming.ref.platform):
             await menu.show_menu(turn, greeting=menu.welcome(turn))
         return _Result(None, turn.replies, stranger=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -78,14 +79,43 @@ def use_language(lang: str) -> Iterator[None]:
         _current.reset(token)
 
 
+_commands: ContextVar[tuple[str, frozenset[str]] | None] = ContextVar("_commands", default=None)
+_SLASH = re.compile(r"(^|[\s(\[«“\"'])/([A-Za-z]+|\{command\})(?![\w/])")
+
+
+@contextmanager
+def use_commands(prefix: str, words: frozenset[str]) -> Iterator[None]:
+    """Within the block, the bot's own texts name its commands (``/mydata``, any of
+    ``words``) as the platform has them typed: ``prefix`` + word (Slack: a message that
+    starts with / is a slash command, and the app has one, ``/consultation mydata``)."""
+    token = _commands.set(None if prefix == "/" else (prefix, words))
+    try:
+        yield
+    finally:
+        _commands.reset(token)
+
+
+def name_commands(text: str) -> str:
+    """A text of the bot's own (a catalog message, a campaign text: never what a person
+    typed) with its commands as the platform has them typed (see ``use_commands``)."""
+    style = _commands.get()
+    if style is None or "/" not in text:
+        return text
+    prefix, words = style
+    return _SLASH.sub(
+        lambda m: m[1] + prefix + m[2] if m[2] == "{command}" or m[2].lower() in words else m[0],
+        text,
+    )
+
+
 def _(message: str) -> str:
     """Translate ``message`` into the current language."""
-    return translations(_current.get()).gettext(message)
+    return name_commands(translations(_current.get()).gettext(message))
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     """Translate with the current language's plural rules."""
-    return translations(_current.get()).ngettext(singular, plural, n)
+    return name_commands(translations(_current.get()).ngettext(singular, plural, n))
 
 
 def N_(message: str) -> str:

@@ -137,7 +137,7 @@ async def start(turn: Turn) -> None:
     if response is not None and turn.state.from_review and current and current.id in shown:
         # They were changing an answer from the review: that question, then the review.
         turn.say(_("Welcome back! Your answers are saved. Let's continue."))
-        await ask(turn, current, editing=True)
+        await ask(turn, current, editing=True, resume=True)
         return
     if response is not None and response.status == "submitted":
         await show_review(
@@ -164,7 +164,7 @@ async def start(turn: Turn) -> None:
     if current is None or current.id not in shown:
         current = next(q for q in visible if q.id not in values)
     turn.say(_("Welcome back! Your answers are saved. Let's continue."))
-    await ask(turn, current, editing=False)
+    await ask(turn, current, editing=False, resume=True)
 
 
 def _set_response(turn: Turn, response: ResponseRecord) -> None:
@@ -175,15 +175,21 @@ def _set_response(turn: Turn, response: ResponseRecord) -> None:
 
 
 async def ask(
-    turn: Turn, q: Question, *, editing: bool | None = None, note: str | None = None
+    turn: Turn,
+    q: Question,
+    *,
+    editing: bool | None = None,
+    note: str | None = None,
+    resume: bool = False,
 ) -> None:
     """Move to question ``q`` and show it (``note`` above it); ``editing``: opened from the
-    review (None: as the question before was)."""
+    review (None: as the question before was); ``resume``: the person continues where they
+    were (ticks not yet confirmed with Done are still ticked)."""
     response = await _response(turn)
     values = answer_values(response)
     selection: list[str] = []
     current = values.get(q.id)
-    if q.type == "multi" and q.id == turn.state.question:
+    if resume and q.type == "multi" and q.id == turn.state.question and turn.state.selection:
         # Asked again where they were (continuing): the ticks they had not confirmed yet.
         selection = [o.id for o in q.options if o.id in turn.state.selection]
     elif q.type == "multi" and isinstance(current, list):

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, model_validator
 
 from bot.campaign import Campaign
+from bot.i18n import name_commands
 from bot.messages import Button, Incoming, Outgoing
 from storage.database import Transaction
 from storage.records import AnswerRecord, ParticipantRecord, ResponseRecord
@@ -53,13 +54,18 @@ class ConversationState(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_review_of_old_states(cls, data: Any) -> Any:
-        """A state saved before ``from_review`` existed said so with ``editing``."""
-        if (
-            isinstance(data, dict)
-            and "from_review" not in data
-            and str(data.get("step", "")).startswith("survey.")
-            and data.get("editing")
-        ):
+        """A state saved before ``from_review`` existed: it said so with ``editing`` (also
+        through a step that interrupted the change, such as the privacy notice), and at
+        the review it still named the last question asked."""
+        if not isinstance(data, dict) or "from_review" in data:
+            return data
+        step = str(data.get("step") or "")
+        resume = str(data.get("resume_step") or "")
+        if step == "survey.review":
+            return {**data, "question": None, "selection": [], "editing": False}
+        in_survey = step.startswith("survey.") or resume.startswith("survey.")
+        signing_up = step.startswith("signup.") or resume.startswith("signup.")
+        if data.get("editing") and (in_survey or (data.get("question") and not signing_up)):
             return {**data, "from_review": True, "editing": False}
         return data
 
@@ -180,7 +186,7 @@ class Turn:
 
     def text(self, value: Any) -> str:
         """A campaign string in the participant's language."""
-        return self.campaign.text(value, self.lang)
+        return name_commands(self.campaign.text(value, self.lang))
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ class Speaker:
 
     def text(self, value: Any) -> str:
         """A campaign string in this language."""
-        return self.campaign.text(value, self.lang)
+        return name_commands(self.campaign.text(value, self.lang))
 
 
 Speaks = Turn | Speaker

@@ -51,7 +51,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock
-from bot.engine import COMMANDS, Engine
+from bot.engine import Engine
 from bot.i18n import use_language
 from bot.meetings import municipality_options
 from bot.messages import (
@@ -515,6 +515,9 @@ class SlackHandler:
         self.installations: SqliteInstallationStore | None = None
         self.signing_secret = signing_secret
         self.command = command
+        # In Slack a message starting with / is a slash command, and the app has one: the
+        # bot's texts name its commands as "/consultation mydata", not "/mydata".
+        engine.command_prefixes[PLATFORM] = f"{command} "
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
@@ -590,8 +593,7 @@ class SlackHandler:
         self.engine.erased_listeners.append(self._erased)
         self.engine.forget_listeners.append(self.forget_everyone)
         for pending in await self.engine.unsent_replies(PLATFORM):
-            replies = self._in_slack(pending.replies)
-            if await self._send_replies(pending.ref, replies, None, None):
+            if await self._send_replies(pending.ref, pending.replies, None, None):
                 await self.engine.confirm_pending(pending)
         return app
 
@@ -862,7 +864,6 @@ class SlackHandler:
         have looked at it. A press on the App Home or in a modal is answered where the
         person is looking: in a modal (a new one, or the same one changed)."""
         ref = incoming.ref
-        replies = self._in_slack(replies, incoming.command)
 
         async def deliver() -> None:
             shown = (
@@ -880,16 +881,6 @@ class SlackHandler:
                 await self.publish_home(ref.workspace, ref.user_id)
 
         self._in_turn(ref, deliver)
-
-    def _in_slack(self, replies: list[Outgoing], word: str = "") -> list[Outgoing]:
-        """The replies with the bot's commands as typed in Slack (``word``: the command
-        the person typed, known or not, named back in an answer)."""
-        words = COMMANDS | {word.lower()} if word else COMMANDS
-        shown = []
-        for reply in replies:
-            text = slash_commands(reply.text, self.command, words)
-            shown.append(reply if text == reply.text else reply.model_copy(update={"text": text}))
-        return shown
 
     def forget(self, ref: ParticipantRef) -> None:
         """Drop what this process keeps about a person (their data was erased)."""
@@ -1038,8 +1029,7 @@ class SlackHandler:
         acknowledged request again); returns how many events' replies went out."""
         sent = 0
         for pending in await self.engine.failed_replies(PLATFORM):
-            replies = self._in_slack(pending.replies)
-            if await self._send_replies(pending.ref, replies, None, None):
+            if await self._send_replies(pending.ref, pending.replies, None, None):
                 await self.engine.confirm_pending(pending)
                 sent += 1
             else:
@@ -1111,7 +1101,7 @@ class SlackHandler:
             ref = ParticipantRef(platform=PLATFORM, workspace=team, user_id=user)
             parts = await self.engine.home(ref, _locale_language(person))
             client = await self.client_for(team)
-            await client.views_publish(user_id=user, view=home_view(self._in_slack(parts)))
+            await client.views_publish(user_id=user, view=home_view(parts))
         except (TimeoutError, SlackApiError, LookupError, aiohttp.ClientError) as exc:
             log.warning("the App Home could not be published: %s", type(exc).__name__)
 
@@ -1120,7 +1110,7 @@ class SlackHandler:
         a lost answer makes the row 'in doubt' rather than risk sending it twice."""
         try:
             client = await self.client_for(ref.workspace)
-            await self.send(client, ref, self._in_slack([reply])[0])
+            await self.send(client, ref, reply)
         except LookupError:
             return DeliveryResult.UNREACHABLE
         except PartlySent:
@@ -1232,18 +1222,6 @@ async def to_bolt_request_from(raw: str, request: web.Request) -> AsyncBoltReque
         query=request.query_string,
         headers=request.headers,  # type: ignore[arg-type]
     )
-
-
-_SLASH = re.compile(r"(^|[\s(\[«“\"'])/([A-Za-z]+)\b")
-
-
-def slash_commands(text: str, command: str, words: frozenset[str]) -> str:
-    """The bot's commands in a text (``/mydata``) as they are typed in Slack
-    (``/consultation mydata``): there a message that starts with ``/`` is a slash command,
-    and the app has one. Other slashes (links, "and/or") stay."""
-    if "/" not in text:
-        return text
-    return _SLASH.sub(lambda m: f"{m[1]}{command} {m[2]}" if m[2].lower() in words else m[0], text)
 
 
 async def _learn_identity(app: AsyncApp, client: AsyncWebClient) -> None:

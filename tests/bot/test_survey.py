@@ -9,6 +9,7 @@ from typing import Any
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
+from bot.turn import ConversationState
 from storage.conversations import load_state, save_state
 from storage.database import Database
 from storage.participants import find_participant
@@ -514,3 +515,66 @@ async def test_a_municipality_answered_before_can_be_kept_without_typing_it_agai
     await chat.press("Keep this answer")
     assert "Question 3 of" in chat.text
     assert (await stored_answers(db))["municipality"] == "Moss"
+
+
+async def test_a_platform_with_its_own_command_syntax_gets_it_in_the_bots_texts_only(
+    engine: Engine, chat: Chat
+) -> None:
+    """Slack users type "/consultation help": the bot's texts name commands so, but what a
+    person typed is shown back as they wrote it."""
+    engine.command_prefixes[chat.ref.platform] = "/consultation "
+    await chat.command("help")
+    assert "/consultation survey" in chat.text and " /survey" not in chat.text
+    await chat.command("nonsense")
+    assert "/consultation nonsense" in chat.text
+
+    idea = "Open earlier (/start at 8) and a /help desk"
+    await answer_as_young_person(chat)
+    await chat.press("Skip")  # use_for
+    await chat.press("Getting people reading")
+    await chat.press("Done")
+    await chat.press("5")
+    await chat.press("4 Quality education")
+    await chat.press("Done")
+    await chat.send(idea)
+    await chat.press("Back")
+    assert f"Your answer now: {idea}" in chat.text
+
+
+async def test_an_earlier_versions_state_at_the_review_opens_a_question_with_its_answer(
+    chat: Chat, campaign: Campaign, db: Database, clock: FixedClock
+) -> None:
+    """The review used to keep naming the last question opened: taking that for unconfirmed
+    ticks would show none, and Done would store the question as skipped."""
+    await complete_survey(chat)
+    before = (await stored_answers(db))["use_for"]
+
+    async def as_before(tx):  # type: ignore[no-untyped-def]
+        p = await find_participant(tx, "test", "", "u1")
+        state = json.loads(await load_state(tx, p.id))
+        del state["from_review"]
+        state.update(question="use_for", selection=[])
+        save_state(tx, p.id, json.dumps(state), clock.now())
+
+    await db.transact(as_before)
+    shown = chat.replies
+    chat = restarted(chat, campaign, db, clock)
+    chat.replies = shown
+    await chat.press("5")  # use_for, from the review
+    await chat.press("Done")
+    assert "Please check your answers" in chat.text
+    assert (await stored_answers(db))["use_for"] == before
+
+
+def test_an_earlier_versions_change_from_the_review_interrupted_by_the_notice_is_kept() -> None:
+    old = {
+        "step": "privacy.notice",
+        "resume_step": "survey.question",
+        "after_notice": "resume",
+        "question": "ideas",
+        "editing": True,
+    }
+    state = ConversationState.model_validate(old)
+    assert state.from_review and not state.editing
+    signing_up = {**old, "resume_step": "signup.summary", "question": None}
+    assert ConversationState.model_validate(signing_up).editing

@@ -16,7 +16,8 @@ from icalendar import Calendar
 from bot.campaign import Campaign, load_campaign
 from bot.clock import FixedClock
 from bot.engine import COMMANDS, Engine
-from handlers.slack import SlackHandler, slash_commands
+from bot.i18n import name_commands, use_commands
+from handlers.slack import SlackHandler
 from storage.database import Database
 from tests.conftest import OSLO
 from tests.fakes.slack import AppResponse, FakeSlack, SlackDriver
@@ -791,7 +792,10 @@ async def test_commands_are_named_as_they_are_typed_in_slack(world: World, kari:
     assert "/consultation nonsense" in kari.text
 
     # Other slashes stay as they are.
-    assert slash_commands("and/or https://x.no/help", "/c", COMMANDS) == "and/or https://x.no/help"
+    with use_commands("/c ", COMMANDS):
+        assert name_commands("and/or https://x.no/help 1/2 /helpful") == (
+            "and/or https://x.no/help 1/2 /helpful"
+        )
 
 
 @pytest.mark.parametrize("language", ["nb", "nn", "en", "se", "pl", "uk", "ar", "so"])
