@@ -298,6 +298,10 @@ def _answer_buttons(turn: Turn, q: Question) -> list[list[Any]]:
             [turn.button(name, f"m:{index}")]
             for index, name in search_municipalities(turn.campaign, turn.state.search or "")
         ]
+        known = turn.participant.municipality
+        if not rows and known in turn.campaign.municipalities:
+            # Given when signing up: one press instead of typing it again.
+            rows.append([turn.button(known, f"m:{turn.campaign.municipalities.index(known)}")])
         rows.append(
             [
                 turn.button(

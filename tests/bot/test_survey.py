@@ -15,6 +15,7 @@ from storage.database import Database
 from storage.participants import find_participant
 from storage.responses import load_response
 from tests.auxil.chat import Chat
+from tests.bot.test_signup import sign_up
 from tests.conftest import oslo
 
 
@@ -578,3 +579,14 @@ def test_an_earlier_versions_change_from_the_review_interrupted_by_the_notice_is
     assert state.from_review and not state.editing
     signing_up = {**old, "resume_step": "signup.summary", "question": None}
     assert ConversationState.model_validate(signing_up).editing
+
+
+async def test_the_municipality_given_at_sign_up_is_offered_in_the_survey(
+    chat: Chat, db: Database
+) -> None:
+    await sign_up(chat)  # municipality: Bærum
+    await chat.command("survey")
+    await chat.press("Resident")
+    assert "Which municipality" in chat.text and "Bærum" in chat.labels
+    await chat.press("Bærum")
+    assert (await stored_answers(db))["municipality"] == "Bærum"
