@@ -9,8 +9,9 @@
 3. return the replies once that transaction committed.
 
 An event id seen before changes nothing: if its replies never went out (the process died
-between the commit and the send), they are returned again, else nothing. The handler calls
-``replies_sent`` once it has sent them; ``unsent_replies`` finds what is left at start-up.
+between the commit and the send), they are returned again, else nothing. Sending them is
+``bot.delivery.Deliveries``'s job: it calls ``replies_sent`` once they went out, and finds
+what is left with ``unsent_replies`` (at start-up) and ``pending_replies`` (to retry).
 """
 
 from __future__ import annotations
@@ -131,8 +132,6 @@ class Engine:
         """The file the campaign came from, read again by ``reload_file``."""
         self.reload(campaign)
         self._locks = KeyedLock()
-        self._failed: dict[str, tuple[ParticipantRef, str]] = {}
-        """Events whose replies could not be sent, for ``failed_replies``."""
         self.erased_listeners: list[Callable[[ParticipantRef], None]] = []
         """Told of a person erased (platforms drop what they keep in memory about them)."""
         self.forget_listeners: list[Callable[[], None]] = []
@@ -294,40 +293,25 @@ class Engine:
         """Drop everything kept in memory about people (after a purge)."""
         self._cache.clear()
         self._handed_out.clear()
-        self._failed.clear()
         for listener in self.forget_listeners:
             listener()
 
     def replies_failed(self, incoming: Incoming) -> None:
-        """The handler could not send the replies: a redelivery may get them again, and
-        ``failed_replies`` hands them out to be tried again (a platform that does not
-        redeliver, as Slack after its acknowledgement)."""
+        """The replies of ``incoming`` could not be sent: they stay unsent, and a
+        redelivery of the event gets them again (``Deliveries`` tries them again too)."""
         self._handed_out.pop(incoming.scoped_event_id, None)
-        self._failed[incoming.scoped_event_id] = (incoming.ref, incoming.event_id)
-        while len(self._failed) > HANDED_OUT_MAX:
-            self._failed.pop(next(iter(self._failed)))
 
-    def pending_failed(self, pending: PendingReplies) -> None:
-        """Replies from ``failed_replies`` failed again: keep them for the next try."""
-        scoped = f"{pending.ref.platform}:{pending.ref.workspace}:{pending.event_id}"
-        self._failed[scoped] = (pending.ref, pending.event_id)
-
-    async def failed_replies(self, platform: str) -> list[PendingReplies]:
-        """Replies whose sending failed in this process and are still unsent: to try again.
-        Each is handed out once (``confirm_pending`` or ``pending_failed`` after)."""
-        chosen = [(k, v) for k, v in self._failed.items() if v[0].platform == platform]
-        for key, _value in chosen:
-            del self._failed[key]
-        if not chosen:
-            return []
+    async def pending_replies(
+        self, chosen: list[tuple[ParticipantRef, str]]
+    ) -> list[PendingReplies]:
+        """The replies of these events (person, event id) that are still unsent."""
+        keys = [f"{ref.platform}:{ref.workspace}:{event_id}" for ref, event_id in chosen]
 
         async def job(tx: Transaction) -> list[StoredReplies | None]:
-            return [await events.stored_replies(tx, key) for key, _value in chosen]
+            return [await events.stored_replies(tx, key) for key in keys]
 
         found = []
-        for (_key, (ref, event_id)), stored in zip(
-            chosen, await self.db.transact(job), strict=True
-        ):
+        for (ref, event_id), stored in zip(chosen, await self.db.transact(job), strict=True):
             if stored is not None and not stored.sent and stored.participant_id is not None:
                 found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
         return found

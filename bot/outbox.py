@@ -17,13 +17,13 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from enum import StrEnum
 from functools import partial
 
 from aiolimiter import AsyncLimiter
 
 from bot.broadcast import queue_summaries
 from bot.clock import Clock
+from bot.delivery import DeliveryResult
 from bot.messages import Outgoing, ParticipantRef
 from storage.database import Database, Transaction
 from storage.outbox import (
@@ -40,17 +40,6 @@ from storage.records import Delivery, OutboxRecord
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-
-
-class DeliveryResult(StrEnum):
-    """What a platform's send function says happened."""
-
-    SENT = "sent"
-    UNREACHABLE = "unreachable"
-    RETRY = "retry"
-    """It surely did not arrive: try again later."""
-    IN_DOUBT = "in_doubt"
-    """It may have arrived (the answer was lost): never sent again by itself."""
 
 
 Send = Callable[[ParticipantRef, Outgoing], Awaitable[DeliveryResult]]
@@ -160,6 +149,8 @@ class OutboxDispatcher:
             mark_message_sent(tx, row.id, self.clock.now())
         elif result is DeliveryResult.UNREACHABLE:
             await mark_message_unreachable(tx, row.id, "unreachable")
+        elif result is DeliveryResult.REFUSED:  # never accepted: as final as unreachable
+            await mark_message_unreachable(tx, row.id, "refused")
         elif result is DeliveryResult.IN_DOUBT:
             await mark_message_in_doubt(tx, row.id)
         else:

@@ -15,13 +15,14 @@ import shutil
 import sys
 import textwrap
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from bot.delivery import Deliveries, DeliveryResult
 from bot.engine import Engine
 from bot.i18n import _, use_language
 from bot.messages import Attachment, Button, Incoming, Kind, Outgoing, ParticipantRef
-from bot.outbox import DeliveryResult
 
 PLATFORM = "console"
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
@@ -176,7 +177,9 @@ def to_incoming(
 
 
 class Console:
-    """A chat on standard input and output for one local user."""
+    """A chat on standard input and output for one local user (a ``Platform``)."""
+
+    name = PLATFORM
 
     def __init__(
         self,
@@ -199,20 +202,30 @@ class Console:
         self.width = width if width is not None else terminal_width(self.stdout)
         self._last: list[Outgoing] = []
         """The replies whose buttons are numbered now."""
+        self.delivery = Deliveries(engine, self, retry_interval=0)
 
     def _print(self, text: str) -> None:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
     async def _send(self, incoming: Incoming) -> list[Outgoing]:
-        replies = await self.engine.handle(incoming)
-        text, _buttons = render(replies, self.width)
-        if text:
-            self._print(text)
-        self.engine.replies_sent(incoming)
+        replies = await self.delivery.handle(incoming)
+        await self.delivery.settled(self.ref)  # shown before the next prompt
         return replies
 
-    async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+    async def send(
+        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: object | None
+    ) -> DeliveryResult:
+        """Show replies to the user at this terminal (``bot.delivery.Platform``); anyone
+        else's stay unsent (they are not here)."""
+        if ref != self.ref:
+            return DeliveryResult.RETRY
+        text, _buttons = render(list(replies), self.width)
+        if text:
+            self._print(text)
+        return DeliveryResult.SENT
+
+    async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
         """Show a message from the outbox (a reminder, a broadcast) if it is for this user."""
         if ref != self.ref:
             return DeliveryResult.RETRY  # someone else's: they are not at this terminal
@@ -224,12 +237,19 @@ class Console:
             self.stdout.flush()
         return DeliveryResult.SENT
 
+    async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """The outbox dispatcher's send function."""
+        return await self.delivery.deliver(ref, reply)
+
     async def run(self) -> None:
         """Chat until end of input or /quit."""
-        for pending in await self.engine.unsent_replies(PLATFORM):
-            if pending.ref == self.ref:
-                self._print(render(pending.replies, self.width)[0])
-                await self.engine.confirm_pending(pending)
+        await self.delivery.start()
+        try:
+            await self._chat()
+        finally:
+            await self.delivery.stop()
+
+    async def _chat(self) -> None:
         loop = asyncio.get_running_loop()
         self._last = await self._send(
             Incoming(

@@ -1,13 +1,13 @@
 """Telegram: the consultation in a Telegram chat, on python-telegram-bot's ``Bot``.
 
 Translates, nothing more: an ``Update`` becomes an ``Incoming``; each ``Outgoing`` becomes
-sendMessage / editMessageText / sendDocument, with inline keyboards for buttons.
+sendMessage / editMessageText / sendDocument, with inline keyboards for buttons. It is one
+``bot.delivery.Platform``: ``send`` and ``deliver`` say what happened, and
+``bot.delivery.Deliveries`` does the rest (order per person, resends, retries).
 
 Nothing is lost on a crash: an update is confirmed to Telegram (the next getUpdates offset,
 or the webhook's 200) only after the engine committed it. PTB's ``run_polling`` confirms a
-batch before its handlers ran, so this module polls with its own loop. Replies go out after
-the commit, in order per chat but without making anyone else wait; a reply that never went
-out (the process died) is sent when the update comes again or at the next start.
+batch before its handlers ran, so this module polls with its own loop.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import asyncio
 import hashlib
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
@@ -39,10 +40,10 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, ExtBot
 
+from bot.delivery import RETRY_INTERVAL, Deliveries, DeliveryResult
 from bot.engine import Engine
 from bot.i18n import _, use_language
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
-from bot.outbox import DeliveryResult
 from handlers.telegram_http import AiohttpRequest
 
 log = logging.getLogger(__name__)
@@ -154,13 +155,27 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
-class TelegramHandler:
-    """Serves one bot: polling or webhook in, replies and the outbox out."""
+@dataclass(frozen=True)
+class Origin:
+    """What a reply to a button press knows of the press: the pressed message, what the
+    press chose as the person reads it, and its payload."""
 
-    def __init__(self, engine: Engine, bot: ExtBot[Any]) -> None:
+    message: Message
+    pressed: str | None
+    payload: str
+
+
+class TelegramHandler:
+    """Serves one bot: polling or webhook in; replies and the outbox out (a ``Platform``)."""
+
+    name = PLATFORM
+
+    def __init__(
+        self, engine: Engine, bot: ExtBot[Any], *, retry_interval: float = RETRY_INTERVAL
+    ) -> None:
         self.engine = engine
         self.bot = bot
-        self._chat_tail: dict[int, asyncio.Task[None]] = {}
+        self.delivery = Deliveries(engine, self, retry_interval=retry_interval)
         self._open_keyboards: dict[int, int] = {}
         """chat id -> the message whose buttons are still live (the newest question)."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -170,16 +185,14 @@ class TelegramHandler:
         """Connect, publish the command menu in each language, send replies left unsent."""
         await self.bot.initialize()
         await self.set_commands()
-        for pending in await self.engine.unsent_replies(PLATFORM):
-            chat_id = int(pending.ref.user_id)
-            if await self._send_replies(chat_id, pending.replies, None, None, pending.ref):
-                await self.engine.confirm_pending(pending)
+        await self.delivery.start()
 
     async def stop(self) -> None:
         """Finish sending what was committed, then disconnect."""
         self._stopping.set()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.delivery.stop()
         await self.bot.shutdown()
 
     async def set_commands(self) -> None:
@@ -238,13 +251,11 @@ class TelegramHandler:
             # Stop the button's spinner at once; it carries no data, so it may precede the
             # commit.
             self._spawn(self._answer_callback(query.id))
-        replies = await self.engine.handle(incoming)
-        chat_id = int(incoming.ref.user_id)
-        origin = (
-            query.message if query is not None and isinstance(query.message, Message) else None
-        )
-        pressed = _pressed_label(origin, query.data) if origin is not None and query else None
-        self._send_in_order(chat_id, incoming, replies, origin, pressed)
+        message = query.message if query is not None else None
+        origin = None
+        if query is not None and isinstance(message, Message):
+            origin = Origin(message, _pressed_label(message, query.data), incoming.payload)
+        await self.delivery.handle(incoming, origin)
 
     async def _answer_callback(self, query_id: str) -> None:
         try:
@@ -260,83 +271,57 @@ class TelegramHandler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _send_in_order(
-        self,
-        chat_id: int,
-        incoming: Incoming,
-        replies: list[Outgoing],
-        origin: Message | None,
-        pressed: str | None,
-    ) -> None:
-        """Send after whatever this chat is still sending; nobody else waits."""
-        before = self._chat_tail.get(chat_id)
-
-        async def deliver() -> None:
-            if before is not None:
-                await asyncio.gather(before, return_exceptions=True)
-            try:
-                sent = await self._send_replies(
-                    chat_id, replies, origin, pressed, incoming.ref, incoming.payload
-                )
-            finally:
-                if self._chat_tail.get(chat_id) is task:
-                    del self._chat_tail[chat_id]
-            if sent:
-                self.engine.replies_sent(incoming)
-            else:
-                self.engine.replies_failed(incoming)
-
-        task = self._spawn(deliver())
-        self._chat_tail[chat_id] = task
-
-    async def _send_replies(
-        self,
-        chat_id: int,
-        replies: list[Outgoing],
-        origin: Message | None,
-        pressed: str | None,
-        ref: ParticipantRef | None = None,
-        payload: str = "",
-    ) -> bool:
-        """Send the replies; True when they went out (or can never go out).
+    async def send(
+        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: Origin | None
+    ) -> DeliveryResult:
+        """Send a person's replies (``bot.delivery.Platform``).
 
         Only the newest question keeps its buttons: the pressed message is closed (showing
         the choice, unless it was a stale or navigation button), and a keyboard left open by a
         typed answer is removed when a new one arrives.
         """
+        chat_id = int(ref.user_id)
+        replies = list(replies)
+        sent = 0
         try:
             if origin is not None:
                 if replies and replies[0].replaces_origin:
-                    await self._edit(origin, replies[0])
+                    await self._edit(origin.message, replies[0])
                     replies = replies[1:]
-                elif origin.reply_markup is not None:
-                    navigation = payload.startswith("g:") or (
+                elif origin.message.reply_markup is not None:
+                    navigation = origin.payload.startswith("g:") or (
                         bool(replies) and replies[0].origin_stale
                     )
-                    await self._close_question(origin, None if navigation else pressed)
-                    self._forget_keyboard(chat_id, origin.message_id)
+                    await self._close_question(
+                        origin.message, None if navigation else origin.pressed
+                    )
+                    self._forget_keyboard(chat_id, origin.message.message_id)
             if any(r.buttons for r in replies):
                 await self._close_open_keyboard(chat_id)
             for reply in replies:
-                message_id = await self.send(chat_id, reply)
+                message_id = await self.send_message(chat_id, reply)
+                sent += 1
                 if message_id is not None:
                     self._open_keyboards[chat_id] = message_id
                     while len(self._open_keyboards) > OPEN_KEYBOARDS_MAX:
                         self._open_keyboards.pop(next(iter(self._open_keyboards)))
-            return True
+            return DeliveryResult.SENT
         except Forbidden:
-            if ref is not None:
-                await self.engine.mark_unreachable(ref)
-            return True
+            return DeliveryResult.UNREACHABLE
         except BadRequest as exc:
             # A message Telegram will never accept: sending it again would fail again.
             log.warning("Telegram refused a reply: %s", type(exc).__name__)
-            return True
+            return DeliveryResult.REFUSED
+        except TimedOut:
+            # The request left and its answer was lost: it may have arrived.
+            log.warning("sending to Telegram timed out")
+            return DeliveryResult.IN_DOUBT
         except TelegramError as exc:
             log.warning("sending to Telegram failed: %s", type(exc).__name__)
-            return False
+            # Part went out: sending all again would double that part.
+            return DeliveryResult.IN_DOUBT if sent else DeliveryResult.RETRY
 
-    async def send(self, chat_id: int, reply: Outgoing) -> int | None:
+    async def send_message(self, chat_id: int, reply: Outgoing) -> int | None:
         """One ``Outgoing`` as Telegram messages, tried again when it could not connect."""
         for attempt in range(SEND_ATTEMPTS):
             try:
@@ -422,26 +407,30 @@ class TelegramHandler:
         except BadRequest as exc:  # deleted, too old, or not modified: nothing to close
             log.debug("could not close a question: %s", type(exc).__name__)
 
-    async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
-        """Send one outbox message (for the dispatcher): a 429 is waited out; a lost answer
-        makes the row 'in doubt' rather than risk sending it twice."""
+    async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """Send one outbox message (``bot.delivery.Platform``): a 429 is waited out; a lost
+        answer makes the row 'in doubt' rather than risk sending it twice."""
         for _attempt in range(SEND_ATTEMPTS):
             try:
-                await self.send(int(ref.user_id), reply)
+                await self.send_message(int(ref.user_id), reply)
             except RetryAfter as exc:
                 await asyncio.sleep(_seconds(exc))
                 continue
             except Forbidden:
-                await self.engine.mark_unreachable(ref)
                 return DeliveryResult.UNREACHABLE
             except BadRequest:
-                return DeliveryResult.UNREACHABLE
+                return DeliveryResult.REFUSED
             except TimedOut:
                 return DeliveryResult.IN_DOUBT
             except TelegramError:
                 return DeliveryResult.RETRY
             return DeliveryResult.SENT
         return DeliveryResult.RETRY
+
+    async def deliver_outbox(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """The outbox dispatcher's send function: ``deliver``, and a person who blocked the
+        bot is marked unreachable."""
+        return await self.delivery.deliver(ref, reply)
 
     # -- webhook ---------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Speaks ``/bot<token>/<method>`` as python-telegram-bot calls it (form fields, JS
 where not plain strings; multipart for files). People are simulated with ``send_text``,
 ``send_command``, ``send_sticker`` and ``press``, which queue updates for ``getUpdates``.
 Everything the bot sends is kept per chat. Faults can be injected: a 429 with
-``retry_after`` for the next calls of a method, and 403 for a chat that blocked the bot.
+``retry_after`` for the next calls of a method, a 502 for the next calls of a method, and
+403 for a chat that blocked the bot.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ class FakeTelegram:
     blocked: set[int] = field(default_factory=set)
     throttle: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     """method -> retry_after seconds for each of its next calls (a 429 each)."""
+    failing: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """method -> how many of its next calls get a 502 (the Bot API unreachable behind its
+    proxy: the request surely did nothing)."""
     webhook: dict[str, Any] = field(default_factory=dict)
     rate_limit: float | None = None
     """Messages a second the fake accepts in all (sliding second); more get a 429."""
@@ -196,6 +200,9 @@ class FakeTelegram:
                 },
                 status=429,
             )
+        if self.failing.get(method):
+            self.failing[method] -= 1
+            return _error(502, "Bad Gateway")
         chat_id = params.get("chat_id")
         if chat_id is not None and int(chat_id) in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")

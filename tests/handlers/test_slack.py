@@ -36,11 +36,8 @@ class World:
 
     async def settle(self) -> None:
         """Wait until the app has sent everything it was going to send."""
-        for _round in range(100):
-            await asyncio.sleep(0.01)
-            if not self.handler._tasks:
-                return
-            await asyncio.gather(*list(self.handler._tasks), return_exceptions=True)
+        await asyncio.sleep(0.01)
+        await self.handler.delivery.idle()
 
 
 class Person:
@@ -734,9 +731,9 @@ async def test_a_reply_that_could_not_be_sent_is_sent_again_once(
     answer = await kari.say("hello")
     assert answer.status == 200  # stored and acknowledged: Slack will not send it again
     assert world.fake.dm("T1", "U100") == []
-    assert await world.handler.resend_failed() == 1
+    assert await world.handler.delivery.retry_failed() == 1
     assert "What would you like to do?" in kari.text
-    assert await world.handler.resend_failed() == 0
+    assert await world.handler.delivery.retry_failed() == 0
     assert len(world.fake.dm("T1", "U100")) == 1
 
 

@@ -42,11 +42,8 @@ class SocketWorld:
 
     async def settle(self) -> None:
         """Wait until the app has sent everything it was going to send."""
-        for _round in range(100):
-            await asyncio.sleep(0.01)
-            if not self.handler._tasks:
-                return
-            await asyncio.gather(*list(self.handler._tasks), return_exceptions=True)
+        await asyncio.sleep(0.01)
+        await self.handler.delivery.idle()
 
     def labels(self) -> list[str]:
         """The buttons of the bot's last message to Kari."""

@@ -138,7 +138,7 @@ async def test_long_texts_are_split_under_the_limit(
 ) -> None:
     text = ("A line of a long message.\n" * 400).strip()
     assert len(text) > 4096
-    await telegram.send(555, Outgoing(text=text))
+    await telegram.send_message(555, Outgoing(text=text))
     pieces = fake_telegram.texts(555)
     assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
     assert "".join(p + "\n" for p in pieces).strip() == text
@@ -156,6 +156,35 @@ async def test_a_429_is_waited_out_and_the_message_arrives(
     assert asyncio.get_running_loop().time() - started >= 1.0
     attempts = [c for c in fake_telegram.calls if c[0] == "sendMessage"]
     assert len(attempts) == 2
+
+
+async def test_a_reply_that_failed_after_the_commit_goes_out_without_a_restart(
+    engine: Engine, fake_telegram: FakeTelegram, db: Database
+) -> None:
+    # Telegram was told the update is done (the next offset) once it was committed, so it
+    # never delivers it again: the reply must be tried again by this process.
+    handler = TelegramHandler(
+        engine, build_bot(fake_telegram.token, fake_telegram.base_url), retry_interval=0.2
+    )
+    await handler.start()
+    polling = asyncio.create_task(handler.poll())
+    try:
+        kari = TelegramUser(fake_telegram, 1001, first_name="Kari")
+        fake_telegram.failing["sendMessage"] = 3  # every attempt of the first send
+        update_id = fake_telegram.send_text(kari.id, "/start")
+        await fake_telegram.settle(update_id, kari.id)
+        assert fake_telegram.confirmed_offset > update_id  # confirmed: no redelivery
+        await fake_telegram.wait_for_messages(kari.id, 1, timeout=10)
+        assert "Hello!" in kari.text
+        assert len(fake_telegram.texts(kari.id)) == 1  # once
+        rows = await db.transact(
+            lambda tx: tx.fetchall("SELECT replies_sent FROM processed_events", ())
+        )
+        assert [row[0] for row in rows] == [1]
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await handler.stop()
 
 
 async def test_a_user_who_blocked_the_bot_is_marked_unreachable(

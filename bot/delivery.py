@@ -1,0 +1,271 @@
+"""The contract between the engine and a platform, and the one piece that delivers replies.
+
+A platform (console, Telegram, Slack, the web chat) is one implementation of ``Platform``:
+it turns its events into ``Incoming``, and it can send a person's replies and one outbox
+message, saying what happened (``DeliveryResult``). Everything else about delivery is here,
+the same for every platform, in ``Deliveries``:
+
+- per-person order: a person's replies go out in the order of their events, and nobody
+  waits for anyone else;
+- the sent/failed bookkeeping: replies are kept with their event in the committing
+  transaction (see ``Engine.handle``); they are marked sent once the platform sent them;
+- the start-up resend of replies a previous process committed and never sent;
+- the periodic retry of replies whose sending failed in this process (a platform that
+  confirmed the event does not deliver it again: Telegram after the getUpdates offset or
+  the webhook's 200, Slack after its acknowledgement);
+- marking a person unreachable when the platform says they blocked the bot.
+
+When a reply counts as sent (``DeliveryResult``):
+
+- ``SENT``: the platform accepted it. Never again.
+- ``IN_DOUBT``: it may have arrived (a timeout after the request left, a part went out):
+  never sent again by itself, as sending could double it. Counted and logged.
+- ``REFUSED``: the platform will never accept this message: never again.
+- ``UNREACHABLE``: the person blocked the bot: never again, and the person is marked
+  unreachable, so nothing more is sent to them until they write again.
+- ``RETRY``: it surely did not arrive: tried again later (interactive replies every
+  ``RETRY_INTERVAL`` seconds while this process runs, and at the next start; outbox rows
+  with the outbox's backoff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.messages import Incoming, Outgoing, ParticipantRef
+
+if TYPE_CHECKING:
+    from bot.engine import Engine, PendingReplies
+
+log = logging.getLogger(__name__)
+
+RETRY_INTERVAL = 30.0
+"""Seconds between tries of replies that could not be sent."""
+FAILED_MAX = 100_000
+"""Events with failed replies remembered at most (the oldest are left to the next start)."""
+
+
+class DeliveryResult(StrEnum):
+    """What a platform says happened to a send."""
+
+    SENT = "sent"
+    UNREACHABLE = "unreachable"
+    """The person blocked the bot (or left the workspace): never again."""
+    REFUSED = "refused"
+    """The platform will never accept this message (sending it again fails again)."""
+    RETRY = "retry"
+    """It surely did not arrive: try again later."""
+    IN_DOUBT = "in_doubt"
+    """It may have arrived (the answer was lost): never sent again by itself."""
+
+
+class Platform(Protocol):
+    """What a platform implements for the engine (see the module's docstring)."""
+
+    name: str
+    """The platform's name in ``ParticipantRef.platform`` ("telegram", "slack"...)."""
+
+    async def send(
+        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: Any | None
+    ) -> DeliveryResult:
+        """Send a person's replies to one event, in order. ``origin`` is what the platform
+        knew of the event when it came (the pressed message, a trigger id), or None for a
+        resend, where nothing of it is left. ``SENT`` once all went out; ``IN_DOUBT`` when
+        some did, or may have."""
+        ...
+
+    async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """Send one outbox message (a broadcast, a reminder, a results file)."""
+        ...
+
+
+class Deliveries:
+    """Delivers one platform's replies: per-person order, bookkeeping, resends, retries.
+
+    A platform's handler calls ``handle`` for each event (it returns once the event is
+    committed, with the replies, which go out after it in the person's order), ``start``
+    before its first event and ``stop`` after its last. ``deliver`` is the send function
+    of the platform's outbox dispatcher.
+    """
+
+    def __init__(
+        self, engine: Engine, platform: Platform, *, retry_interval: float = RETRY_INTERVAL
+    ) -> None:
+        self.engine = engine
+        self.platform = platform
+        self.retry_interval = retry_interval
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._failed: dict[str, tuple[ParticipantRef, str]] = {}
+        """Scoped event id -> (person, event id) of replies whose sending failed."""
+        self._retrying: asyncio.Task[None] | None = None
+        self.counts: dict[DeliveryResult, int] = dict.fromkeys(DeliveryResult, 0)
+        """Interactive sends by outcome, since the start (for logs and metrics)."""
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Send the replies a previous process committed and never sent (it died between
+        the commit and the send), then retry failed ones periodically. Returns how many
+        events' replies went out."""
+        sent = 0
+        for pending in await self.engine.unsent_replies(self.platform.name):
+            result = await self._send(pending.ref, pending.replies, None)
+            if result is not DeliveryResult.RETRY:
+                await self.engine.confirm_pending(pending)
+                sent += 1
+        if self._retrying is None and self.retry_interval > 0:
+            self._retrying = asyncio.ensure_future(self._retry_forever())
+        return sent
+
+    async def stop(self) -> None:
+        """Stop retrying; wait for what is being sent now."""
+        if self._retrying is not None:
+            self._retrying.cancel()
+            await asyncio.gather(self._retrying, return_exceptions=True)
+            self._retrying = None
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- an event's replies ---------------------------------------------------------------
+
+    async def handle(self, incoming: Incoming, origin: Any | None = None) -> list[Outgoing]:
+        """Hand ``incoming`` to the engine; once it is committed, queue its replies for the
+        person and return them (they go out after, in order)."""
+        replies = await self.engine.handle(incoming)
+        self.submit(incoming, replies, origin)
+        return replies
+
+    async def commit(self, incoming: Incoming) -> list[Outgoing]:
+        """Hand ``incoming`` to the engine and return its committed replies without sending
+        them: the caller then ``submit``s them or says they were ``answered``."""
+        return await self.engine.handle(incoming)
+
+    def submit(self, incoming: Incoming, replies: list[Outgoing], origin: Any | None) -> None:
+        """Send committed replies after whatever this person is still being sent."""
+
+        async def deliver() -> None:
+            result = await self._send(incoming.ref, replies, origin)
+            if result is DeliveryResult.RETRY:
+                self._remember_failed(incoming.ref, incoming.event_id)
+                self.engine.replies_failed(incoming)
+            else:
+                self.engine.replies_sent(incoming)
+
+        self.in_turn(incoming.ref, deliver)
+
+    def answered(self, incoming: Incoming) -> None:
+        """The replies were shown with the platform's answer to the request itself (a form
+        sent back with its errors): nothing more to send."""
+        self.engine.replies_sent(incoming)
+
+    def in_turn(self, ref: ParticipantRef, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` after whatever this person is still being sent; nobody else waits."""
+        before = self._tails.get(ref.key)
+
+        async def run() -> None:
+            if before is not None:
+                await asyncio.gather(before, return_exceptions=True)
+            try:
+                await job()
+            finally:
+                if self._tails.get(ref.key) is task:
+                    del self._tails[ref.key]
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._tails[ref.key] = task
+
+    async def idle(self) -> None:
+        """Wait until nothing is being sent (tests, and a platform stopping)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def settled(self, ref: ParticipantRef) -> None:
+        """Wait until everything queued for this person so far was sent (or failed)."""
+        tail = self._tails.get(ref.key)
+        if tail is not None:
+            await asyncio.gather(tail, return_exceptions=True)
+
+    async def _send(
+        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: Any | None
+    ) -> DeliveryResult:
+        try:
+            result = await self.platform.send(ref, replies, origin)
+        except Exception as exc:  # a bug or an unexpected answer: try again later
+            log.warning("sending replies (%s) failed: %s", self.platform.name, type(exc).__name__)
+            log.debug("send failure details", exc_info=True)
+            result = DeliveryResult.RETRY
+        self.counts[result] += 1
+        if result is DeliveryResult.UNREACHABLE:
+            await self.engine.mark_unreachable(ref)
+        elif result is DeliveryResult.IN_DOUBT:
+            log.warning("replies (%s) may have gone out in part: not sent again", ref.platform)
+        return result
+
+    # -- retrying -------------------------------------------------------------------------
+
+    def _remember_failed(self, ref: ParticipantRef, event_id: str) -> None:
+        self._failed[f"{ref.platform}:{ref.workspace}:{event_id}"] = (ref, event_id)
+        while len(self._failed) > FAILED_MAX:
+            self._failed.pop(next(iter(self._failed)))
+
+    async def retry_failed(self) -> int:
+        """Send again, in each person's order, the replies whose sending failed since;
+        returns how many events' replies went out. Replies that fail again are kept for
+        the next try."""
+        if not self._failed:
+            return 0
+        chosen = list(self._failed.values())
+        self._failed.clear()
+        found = await self.engine.pending_replies(chosen)
+        done = asyncio.Event()
+        outcomes: list[bool] = []
+        left = len(found)
+        if not left:
+            return 0
+
+        def job(pending: PendingReplies) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                nonlocal left
+                try:
+                    result = await self._send(pending.ref, pending.replies, None)
+                    if result is DeliveryResult.RETRY:
+                        self._remember_failed(pending.ref, pending.event_id)
+                        outcomes.append(False)
+                    else:
+                        await self.engine.confirm_pending(pending)
+                        outcomes.append(True)
+                finally:
+                    left -= 1
+                    if left == 0:
+                        done.set()
+
+            return run
+
+        for pending in found:
+            self.in_turn(pending.ref, job(pending))
+        await done.wait()
+        return sum(outcomes)
+
+    async def _retry_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.retry_interval)
+            try:
+                await self.retry_failed()
+            except Exception as exc:  # noqa: BLE001 - the loop must live on
+                log.warning("retrying failed replies failed: %s", type(exc).__name__)
+
+    # -- the outbox -----------------------------------------------------------------------
+
+    async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        """Send one outbox row's message (the dispatcher's send function)."""
+        result = await self.platform.deliver(ref, reply)
+        if result is DeliveryResult.UNREACHABLE:
+            await self.engine.mark_unreachable(ref)
+        return result
