@@ -1,20 +1,22 @@
-"""The ``participation-bot`` command: console, run, check-campaign."""
+"""The ``participation-bot`` command's arguments and its commands that serve no platform:
+check-campaign, purge, export, broadcast, staff, reload... ``run`` and ``console`` are
+handed to the ``serve`` function ``handlers.runtime`` gives (``bot/`` imports no handler)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import getpass
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot import service
 from bot.campaign import (
     Campaign,
     default_campaign_path,
@@ -23,13 +25,9 @@ from bot.campaign import (
     missing_translations,
 )
 from bot.clock import Clock, OffsetClock, SystemClock
-from bot.engine import Engine
 from bot.errors import CampaignError
 from bot.settings import Settings
-from storage.database import Database, Transaction
-
-if TYPE_CHECKING:
-    from bot.outbox import OutboxDispatcher, Send
+from storage.database import Database
 
 log = logging.getLogger("bot")
 
@@ -134,8 +132,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``participation-bot`` command."""
+Serve = Callable[
+    [argparse.Namespace, Settings, Campaign, Clock, str, Path], Coroutine[Any, Any, int]
+]
+"""Runs ``run`` or ``console``: arguments, settings, campaign, clock, database, campaign
+file."""
+
+
+def main(argv: list[str] | None = None, *, serve: Serve | None = None) -> int:
+    """The ``participation-bot`` command (``handlers.runtime.main`` gives ``serve``)."""
     args = _parser().parse_args(argv)
     settings = Settings()
     serving = args.command == "run" and (
@@ -177,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "broadcast-status":
         return asyncio.run(_broadcast_status(args.id, database))
     try:
-        return asyncio.run(_until_stopped(_serve(args, settings, campaign, clock, database)))
+        if serve is None:
+            print("participation-bot: no platforms to serve here", file=sys.stderr)
+            return 2
+        path = _campaign_path(args, settings)
+        return asyncio.run(_until_stopped(serve(args, settings, campaign, clock, database, path)))
     except KeyboardInterrupt:
         return 0
 
@@ -239,91 +248,8 @@ def _clock(now: str | None, campaign: Campaign) -> Clock:
     return OffsetClock(campaign.aware(start))
 
 
-async def _serve(
-    args: argparse.Namespace,
-    settings: Settings,
-    campaign: Campaign,
-    clock: Clock,
-    database: str,
-) -> int:
-    from handlers.console import Console
-
-    async with await Database.open(database) as db:
-        engine = Engine(campaign, db, clock, campaign_path=_campaign_path(args, settings))
-        await _save_campaign_in_use(engine, clock)
-        platforms: list[Any] = []
-        purging = None
-        if args.command == "run":
-            purging = asyncio.gather(_purge_daily(engine, clock), _remind(engine, clock))
-            _listen_for_reload(engine, clock, database)
-        if args.command == "run":
-            if settings.slack_bot_token is not None or settings.slack_client_id is not None:
-                platforms.append(_slack(engine, settings, clock))
-            if settings.telegram_bot_token is not None:
-                platforms.append(_telegram(engine, settings, clock))
-        try:
-            if platforms:
-                log.info("serving %d platform(s)", len(platforms))
-                await asyncio.gather(*platforms)
-                return 0
-            user = getattr(args, "user", None) or _login_name()
-            console = Console(engine, user=user, language=getattr(args, "language", None))
-            outbox = _dispatcher(engine, "console", console.deliver_outbox, clock, interval=2.0)
-            delivering = asyncio.ensure_future(outbox.run_forever())
-            try:
-                await console.run()
-            finally:
-                delivering.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await delivering
-        finally:
-            if purging is not None:
-                purging.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purging
-                _pid_file(database).unlink(missing_ok=True)
-    return 0
-
-
 def _campaign_path(args: argparse.Namespace, settings: Settings) -> Path:
     return Path(args.campaign or settings.campaign_file or default_campaign_path())
-
-
-def _pid_file(database: str) -> Path:
-    """Where ``run`` writes its process id, beside the database: ``reload`` signals it."""
-    return Path(f"{database}.pid")
-
-
-async def _save_campaign_in_use(engine: Engine, clock: Clock) -> None:
-    from storage.campaign import save_campaign_in_use
-
-    data = engine.campaign.model_dump_json()
-
-    async def job(tx: Transaction) -> None:
-        save_campaign_in_use(tx, data, clock.now())
-
-    await engine.db.transact(job)
-
-
-def _listen_for_reload(engine: Engine, clock: Clock, database: str) -> None:
-    """SIGHUP (``participation-bot reload``) makes ``run`` read its campaign file again."""
-    if not hasattr(signal, "SIGHUP"):  # not on Windows: restart instead
-        return
-    _pid_file(database).write_text(f"{os.getpid()}\n", encoding="utf-8")
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(
-        signal.SIGHUP, lambda: asyncio.ensure_future(_reload_running(engine, clock))
-    )
-
-
-async def _reload_running(engine: Engine, clock: Clock) -> None:
-    try:
-        _campaign, changes = engine.reload_file()
-    except CampaignError as exc:
-        log.error("the campaign file was not reloaded; the old campaign stays\n%s", exc)
-        return
-    await _save_campaign_in_use(engine, clock)
-    log.warning("campaign file reloaded; %d meeting(s) changed", len(changes))
 
 
 async def _reload(
@@ -374,82 +300,13 @@ async def _reload(
 
 
 def _signal_running(database: str) -> str:
-    pid_file = _pid_file(database)
+    pid_file = service.pid_file(database)
     try:
         pid = int(pid_file.read_text(encoding="utf-8").strip())
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError):
         return f"no running bot found ({pid_file}): `run` uses the file when it starts"
     return f"the running bot (process {pid}) reloads the campaign file now"
-
-
-def _dispatcher(
-    engine: Engine, platform: str, send: Send, clock: Clock, **options: Any
-) -> OutboxDispatcher:
-    """A platform's outbox dispatcher, which also makes the results files staff ask for."""
-    from bot.outbox import OutboxDispatcher
-    from bot.staff import ResultsFiles
-
-    files = ResultsFiles(engine.db, lambda: engine.campaign, clock)
-    return OutboxDispatcher(engine.db, platform, send, clock, prepare=files.preparers(), **options)
-
-
-async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
-    from bot import heap
-    from handlers import telegram
-
-    assert settings.telegram_bot_token is not None
-
-    async def outbox(handler: telegram.TelegramHandler) -> None:
-        await _dispatcher(engine, telegram.PLATFORM, handler.deliver_outbox, clock).run_forever()
-
-    await telegram.serve(
-        engine,
-        settings.telegram_bot_token.get_secret_value(),
-        settings.telegram_api_base_url,
-        webhook_url=settings.telegram_webhook_url,
-        port=settings.port,
-        outbox=outbox,
-        ready=heap.settle,
-    )
-
-
-async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
-    from bot import heap
-    from handlers import slack
-
-    if settings.slack_signing_secret is None:
-        raise SystemExit("participation-bot: Slack needs SLACK_SIGNING_SECRET")
-    handler = slack.SlackHandler(
-        engine,
-        clock,
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
-        token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
-        client_id=settings.slack_client_id,
-        client_secret=(
-            settings.slack_client_secret.get_secret_value()
-            if settings.slack_client_secret
-            else None
-        ),
-        redirect_uri=settings.slack_redirect_uri,
-        api_url=settings.slack_api_base_url,
-        command=settings.slack_command,
-    )
-
-    async def outbox(handler: slack.SlackHandler) -> None:
-        # chat.postMessage allows about one message a second per channel, and bursts beyond
-        # that briefly; the whole app stays well under Slack's per-workspace limits.
-        await _dispatcher(engine, slack.PLATFORM, handler.deliver_outbox, clock).run_forever()
-
-    await slack.serve(
-        handler,
-        port=settings.port,
-        app_token=settings.slack_app_token.get_secret_value()
-        if settings.slack_app_token
-        else None,
-        outbox=outbox,
-        ready=heap.settle,
-    )
 
 
 async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
@@ -592,45 +449,3 @@ async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign
             done = await db.transact(lambda tx: revoke_staff(tx, platform, workspace, user))
             print(f"{args.who} is no longer staff" if done else f"{args.who} was not staff")
     return 0
-
-
-async def _remind(engine: Engine, clock: Clock) -> None:
-    """``run`` queues the campaign's reminders as they fall due (checked every minute)."""
-    from bot.broadcast import queue_due_reminders
-
-    while True:
-        try:
-            queued = await queue_due_reminders(engine.db, engine.campaign, clock.now())
-            if queued:
-                log.info("queued %d reminders", queued)
-        except Exception as exc:
-            log.error("reminders failed: %s", type(exc).__name__)
-        await asyncio.sleep(60)
-
-
-async def _purge_daily(engine: Engine, clock: Clock) -> None:
-    """``run`` purges by itself once a day (and at start)."""
-    from bot.privacy import purge
-    from storage.events import EVENT_MEMORY, prune_events
-
-    while True:
-        try:
-            erased = await engine.db.transact(lambda tx: purge(tx, engine.campaign, clock.now()))
-            if erased:
-                engine.forget_all()
-                log.info("purged %d participants after the retention date", erased)
-            await engine.db.transact(lambda tx: prune_events(tx, clock.now() - EVENT_MEMORY))
-        except Exception as exc:
-            log.error("purge failed: %s", type(exc).__name__)
-        await asyncio.sleep(24 * 3600)
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "local"
-
-
-if __name__ == "__main__":  # python -m bot.cli, as well as python -m bot
-    sys.exit(main())

@@ -112,7 +112,7 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "handlers", *args], capture_output=True, text=True, timeout=60
     )
 
 

@@ -249,7 +249,7 @@ def test_purge_command_runs_with_a_clock(tmp_path: Path) -> None:
     import sys
 
     database = tmp_path / "p.sqlite3"
-    args = [sys.executable, "-m", "bot", "purge", "--database", str(database)]
+    args = [sys.executable, "-m", "handlers", "purge", "--database", str(database)]
     early = subprocess.run([*args, "--now", "2022-01-01T10:00"], capture_output=True, text=True)
     late = subprocess.run([*args, "--now", "2022-07-02T10:00"], capture_output=True, text=True)
     assert early.returncode == 0 and "not yet" in early.stdout

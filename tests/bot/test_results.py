@@ -179,7 +179,7 @@ def test_staff_can_be_granted_listed_and_removed(tmp_path: Path) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bot", "staff", *args, "--database", database],
+            [sys.executable, "-m", "handlers", "staff", *args, "--database", database],
             capture_output=True,
             text=True,
             timeout=60,
@@ -200,7 +200,7 @@ def test_export_command_writes_each_format(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "bot",
+                "handlers",
                 "export",
                 "--format",
                 fmt,
@@ -216,7 +216,7 @@ def test_export_command_writes_each_format(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert (tmp_path / name).exists()
     english = subprocess.run(
-        [sys.executable, "-m", "bot", "export", "--format", "xlsx", "--language", "en"]
+        [sys.executable, "-m", "handlers", "export", "--format", "xlsx", "--language", "en"]
         + ["--output", str(tmp_path / "en.xlsx"), "--database", str(tmp_path / "e.sqlite3")],
         capture_output=True,
         text=True,
@@ -226,7 +226,7 @@ def test_export_command_writes_each_format(tmp_path: Path) -> None:
     assert load_workbook(tmp_path / "en.xlsx").sheetnames[0] == "Responses"
     assert load_workbook(tmp_path / "r.xlsx").sheetnames[0] == "Besvarelser"
     unknown = subprocess.run(
-        [sys.executable, "-m", "bot", "export", "--language", "de"]
+        [sys.executable, "-m", "handlers", "export", "--language", "de"]
         + ["--output", str(tmp_path / "de.xlsx"), "--database", str(tmp_path / "e.sqlite3")],
         capture_output=True,
         text=True,

@@ -279,7 +279,7 @@ async def test_a_broken_campaign_file_on_reload_keeps_the_old_campaign_and_says_
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "handlers", *args], capture_output=True, text=True, timeout=60
     )
 
 
@@ -333,7 +333,7 @@ def test_the_running_bot_reloads_its_campaign_file_when_told(
     where = ("--database", str(database), "--campaign", str(campaign_file))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
     running = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", *where, "--now", "2021-05-25T10:00"],
+        [sys.executable, "-m", "handlers", "run", *where, "--now", "2021-05-25T10:00"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -77,7 +77,7 @@ async def main() -> None:
             app = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bot",
+                "handlers",
                 "run",
                 "--now",
                 "2021-05-25T10:00",

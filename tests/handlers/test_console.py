@@ -50,7 +50,7 @@ def run_console(db: Path, stdin: str, *extra: str) -> subprocess.CompletedProces
         [
             sys.executable,
             "-m",
-            "bot",
+            "handlers",
             "console",
             "--now",
             "2021-05-25T10:00",

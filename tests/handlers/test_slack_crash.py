@@ -38,7 +38,7 @@ async def start_app(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot",
+        "handlers",
         "run",
         "--now",
         "2021-05-25T10:00",

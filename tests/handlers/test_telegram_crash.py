@@ -24,7 +24,7 @@ async def start_bot(fake: FakeTelegram, database: Path) -> asyncio.subprocess.Pr
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot",
+        "handlers",
         "run",
         "--now",
         "2021-05-25T10:00",

@@ -1,0 +1,7 @@
+"""``python -m handlers`` is the ``participation-bot`` command."""
+
+import sys
+
+from handlers.runtime import main
+
+sys.exit(main())
