@@ -1,4 +1,4 @@
-"""python-telegram-bot's networking on aiohttp instead of httpx.
+"""The Bot API client: python-telegram-bot's ``ExtBot`` with its networking on aiohttp.
 
 PTB lets a bot bring its own ``BaseRequest``. Under many requests at once (a reply each
 for hundreds of people), httpx's connection pool spends its time assigning requests to
@@ -9,12 +9,15 @@ over it and maps its errors onto PTB's (``TimedOut``, ``NetworkError``).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from typing import Any
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import BaseRequest, RequestData
 
 PROXY_VARIABLES = (
@@ -109,3 +112,34 @@ class AiohttpRequest(BaseRequest):
             # Sent, but the answer was lost (a dropped connection): it may have arrived, as
             # after a timeout.
             raise TimedOut(f"aiohttp: {type(exc).__name__}") from exc
+
+
+def build_bot(token: str, base_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
+    """A PTB bot for ``base_url`` (the public Bot API, or a self-hosted or fake one).
+
+    With ``rate_limit``, sends keep to Telegram's limits (about 30 messages a second in all)
+    through PTB's ``AIORateLimiter``, which also waits out a 429's ``retry_after``.
+    """
+    request = AiohttpRequest(connection_pool_size=256, read_timeout=30.0)
+    polling = AiohttpRequest(connection_pool_size=1, read_timeout=10.0)
+    limiter = AIORateLimiter(max_retries=5) if rate_limit else None
+    return ExtBot(
+        token,
+        base_url=base_url,
+        request=request,
+        get_updates_request=polling,
+        rate_limiter=limiter,
+    )
+
+
+def webhook_secret(token: str) -> str:
+    """The secret Telegram sends with each webhook call, derived from the bot's token."""
+    return hashlib.sha256(f"webhook:{token}".encode()).hexdigest()[:48]
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """RetryAfter's wait in seconds (an int or a timedelta, depending on PTB's settings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
+    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)

@@ -1,9 +1,5 @@
-"""Telegram: the consultation in a Telegram chat, on python-telegram-bot's ``Bot``.
-
-Translates, nothing more: an ``Update`` becomes an ``Incoming``; each ``Outgoing`` becomes
-sendMessage / editMessageText / sendDocument, with inline keyboards for buttons. It is one
-``bot.delivery.Platform``: ``send`` and ``deliver`` say what happened, and
-``bot.delivery.Deliveries`` does the rest (order per person, resends, retries).
+"""Telegram in and out: polling or the webhook's updates to the engine, and the
+``bot.delivery.Platform`` that sends replies and outbox messages through the Bot API.
 
 Nothing is lost on a crash: an update is confirmed to Telegram (the next getUpdates offset,
 or the webhook's 200) only after the engine committed it. PTB's ``run_polling`` confirms a
@@ -13,22 +9,17 @@ batch before its handlers ran, so this module polls with its own loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
     BotCommand,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
     Message,
     Update,
 )
-from telegram.constants import MessageLimit
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -38,25 +29,30 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 
 from bot.delivery import RETRY_INTERVAL, Deliveries, DeliveryResult
 from bot.engine import Engine
 from bot.i18n import _, use_language
-from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
-from handlers.telegram_http import AiohttpRequest
+from bot.messages import Outgoing, ParticipantRef
+from handlers.telegram.api import retry_seconds
+from handlers.telegram.convert import (
+    CAPTION_LIMIT,
+    CHOSEN_MARK,
+    PLATFORM,
+    Origin,
+    keyboard,
+    pressed_label,
+    split_text,
+    to_incoming,
+)
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("handlers.telegram")
 
-PLATFORM = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 OPEN_KEYBOARDS_MAX = 100_000
 SEND_ATTEMPTS = 3
 """A send that could not reach Telegram is tried again twice (after 0.5 s and 1 s)."""
-SELECTED_MARK = "\u2705 "
-CHOSEN_MARK = "\u2714 "
-TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH
-CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 
 COMMANDS: dict[str, Callable[[], str]] = {
     "start": lambda: _("Start and main menu"),
@@ -66,103 +62,6 @@ COMMANDS: dict[str, Callable[[], str]] = {
     "language": lambda: _("Language"),
     "help": lambda: _("Help"),
 }
-
-
-def build_bot(token: str, base_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
-    """A PTB bot for ``base_url`` (the public Bot API, or a self-hosted or fake one).
-
-    With ``rate_limit``, sends keep to Telegram's limits (about 30 messages a second in all)
-    through PTB's ``AIORateLimiter``, which also waits out a 429's ``retry_after``.
-    """
-    request = AiohttpRequest(connection_pool_size=256, read_timeout=30.0)
-    polling = AiohttpRequest(connection_pool_size=1, read_timeout=10.0)
-    limiter = AIORateLimiter(max_retries=5) if rate_limit else None
-    return ExtBot(
-        token,
-        base_url=base_url,
-        request=request,
-        get_updates_request=polling,
-        rate_limiter=limiter,
-    )
-
-
-def webhook_secret(token: str) -> str:
-    """The secret Telegram sends with each webhook call, derived from the bot's token."""
-    return hashlib.sha256(f"webhook:{token}".encode()).hexdigest()[:48]
-
-
-# -- Update -> Incoming ------------------------------------------------------------------
-
-
-def to_incoming(update: Update) -> Incoming | None:
-    """The engine's view of an update; None for updates the bot does not serve."""
-    user = update.effective_user
-    chat = update.effective_chat
-    if user is None or user.is_bot or chat is None or chat.type != chat.PRIVATE:
-        return None
-    common: dict[str, Any] = {
-        "ref": ParticipantRef(platform=PLATFORM, user_id=str(user.id)),
-        "event_id": str(update.update_id),
-        "language_hint": user.language_code,
-        "profile_name": user.full_name or None,
-    }
-    if update.callback_query is not None:
-        return Incoming(kind=Kind.BUTTON, payload=update.callback_query.data or "", **common)
-    message = update.message
-    if message is None:
-        return None
-    text = message.text
-    if text is None:
-        return Incoming(kind=Kind.UNSUPPORTED, **common)
-    if text.startswith("/") and len(text) > 1:
-        word, _sep, args = text[1:].partition(" ")
-        return Incoming(kind=Kind.COMMAND, command=word.split("@", 1)[0], args=args, **common)
-    return Incoming(kind=Kind.TEXT, text=text, **common)
-
-
-# -- Outgoing -> Telegram ------------------------------------------------------------------
-
-
-def keyboard(reply: Outgoing) -> InlineKeyboardMarkup | None:
-    """The reply's buttons as an inline keyboard (ticks shown on selected options)."""
-    if not reply.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    (SELECTED_MARK if b.selected else "") + b.label, callback_data=b.payload
-                )
-                for b in row
-            ]
-            for row in reply.buttons
-        ]
-    )
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut a long text into pieces Telegram accepts, at line breaks where possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    pieces.append(text)
-    return pieces
-
-
-@dataclass(frozen=True)
-class Origin:
-    """What a reply to a button press knows of the press: the pressed message, what the
-    press chose as the person reads it, and its payload."""
-
-    message: Message
-    pressed: str | None
-    payload: str
 
 
 class TelegramHandler:
@@ -221,7 +120,7 @@ class TelegramHandler:
                     offset=offset, timeout=10, allowed_updates=ALLOWED_UPDATES
                 )
             except RetryAfter as exc:
-                await asyncio.sleep(_seconds(exc))
+                await asyncio.sleep(retry_seconds(exc))
                 continue
             except Conflict:
                 # Another instance polls this bot (an overlapping restart): wait it out.
@@ -254,7 +153,7 @@ class TelegramHandler:
         message = query.message if query is not None else None
         origin = None
         if query is not None and isinstance(message, Message):
-            origin = Origin(message, _pressed_label(message, query.data), incoming.payload)
+            origin = Origin(message, pressed_label(message, query.data), incoming.payload)
         await self.delivery.handle(incoming, origin)
 
     async def _answer_callback(self, query_id: str) -> None:
@@ -414,7 +313,7 @@ class TelegramHandler:
             try:
                 await self.send_message(int(ref.user_id), reply)
             except RetryAfter as exc:
-                await asyncio.sleep(_seconds(exc))
+                await asyncio.sleep(retry_seconds(exc))
                 continue
             except Forbidden:
                 return DeliveryResult.UNREACHABLE
@@ -453,76 +352,3 @@ class TelegramHandler:
         app = web.Application()
         app.router.add_post(path, receive)
         return app
-
-
-def _seconds(exc: RetryAfter) -> float:
-    """RetryAfter's wait in seconds (an int or a timedelta, depending on PTB's settings)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value: Any = exc.retry_after
-    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
-
-
-def _pressed_label(origin: Message | None, data: str | None) -> str | None:
-    """What the press chose, as the person reads it: the ticked options when a multi-select
-    is confirmed, else the pressed button's label."""
-    if origin is None or origin.reply_markup is None or data is None:
-        return None
-    buttons = [b for row in origin.reply_markup.inline_keyboard for b in row]
-    ticked = [
-        b.text.removeprefix(SELECTED_MARK) for b in buttons if b.text.startswith(SELECTED_MARK)
-    ]
-    for button in buttons:
-        if button.callback_data == data:
-            if ticked and not button.text.startswith(SELECTED_MARK):
-                return ", ".join(ticked)
-            return button.text.removeprefix(SELECTED_MARK)
-    return None
-
-
-async def serve(
-    engine: Engine,
-    token: str,
-    base_url: str,
-    *,
-    webhook_url: str | None = None,
-    port: int = 8080,
-    outbox: Callable[[TelegramHandler], Awaitable[None]] | None = None,
-    rate_limit: bool = True,
-    ready: Callable[[], None] | None = None,
-) -> None:
-    """Run the Telegram bot until cancelled: polling, or a webhook server on ``port``.
-    ``ready`` is called once everything is set up, before the first update."""
-    handler = TelegramHandler(engine, build_bot(token, base_url, rate_limit=rate_limit))
-    await handler.start()
-    extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
-    try:
-        if webhook_url:
-            from urllib.parse import urlsplit
-
-            from aiohttp import web
-
-            secret = webhook_secret(token)
-            path = urlsplit(webhook_url).path or "/"
-            runner = web.AppRunner(handler.webhook_app(path, secret), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
-            await handler.bot.set_webhook(
-                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
-            )
-            log.info("Telegram webhook listening on port %s", port)
-            if ready is not None:
-                ready()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await runner.cleanup()
-        else:
-            log.info("Telegram polling started")
-            if ready is not None:
-                ready()
-            await handler.poll()
-    finally:
-        if extra is not None:
-            extra.cancel()
-        await handler.stop()

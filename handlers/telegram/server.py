@@ -1,0 +1,61 @@
+"""Running the Telegram bot: long polling, or a webhook server on ``PORT``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.engine import Engine
+from handlers.telegram.api import build_bot, webhook_secret
+from handlers.telegram.handler import ALLOWED_UPDATES, TelegramHandler
+
+log = logging.getLogger("handlers.telegram")
+
+
+async def serve(
+    engine: Engine,
+    token: str,
+    base_url: str,
+    *,
+    webhook_url: str | None = None,
+    port: int = 8080,
+    outbox: Callable[[TelegramHandler], Awaitable[None]] | None = None,
+    rate_limit: bool = True,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Run the Telegram bot until cancelled: polling, or a webhook server on ``port``.
+    ``ready`` is called once everything is set up, before the first update."""
+    handler = TelegramHandler(engine, build_bot(token, base_url, rate_limit=rate_limit))
+    await handler.start()
+    extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
+    try:
+        if webhook_url:
+            from urllib.parse import urlsplit
+
+            from aiohttp import web
+
+            secret = webhook_secret(token)
+            path = urlsplit(webhook_url).path or "/"
+            runner = web.AppRunner(handler.webhook_app(path, secret), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
+            await handler.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("Telegram webhook listening on port %s", port)
+            if ready is not None:
+                ready()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+        else:
+            log.info("Telegram polling started")
+            if ready is not None:
+                ready()
+            await handler.poll()
+    finally:
+        if extra is not None:
+            extra.cancel()
+        await handler.stop()
