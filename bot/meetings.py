@@ -23,6 +23,7 @@ from bot.messages import (
     Outgoing,
 )
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
+from bot.payloads import CancelAction, GlobalAction, SignUpAction, encode_global
 from bot.turn import Speaker, Speaks, Turn, global_button
 from storage import registrations as store
 from storage.participants import participant_by_id
@@ -133,8 +134,8 @@ async def show_meetings(turn: Turn) -> None:
         blocks.append(block)
         if sign_up_open(campaign, meeting, turn.now):
             label = _("Sign up: {meeting}").format(meeting=_short_title(turn, meeting))
-            buttons.append([global_button(label, f"su:{meeting.id}")])
-    buttons.append([global_button(_("My registrations"), "mine"), _menu_button()])
+            buttons.append([global_button(label, GlobalAction.SIGN_UP, meeting.id)])
+    buttons.append([global_button(_("My registrations"), GlobalAction.MINE), _menu_button()])
     turn.say("\n\n".join(blocks), buttons)
 
 
@@ -172,7 +173,7 @@ async def _can_sign_up(turn: Turn, meeting: Meeting) -> bool:
                 meeting=meeting_title(turn, meeting),
                 when=fmt_day_and_time(deadline, campaign.tz),
             ),
-            [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+            [[global_button(_("Meetings"), GlobalAction.MEETINGS), _menu_button()]],
         )
         return False
     existing = await store.registration_for(turn.tx, turn.participant.id, meeting.id)
@@ -234,47 +235,55 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
             ).format(meeting=title)
         )
         buttons = [
-            [turn.button(_("Yes, put me on the waiting list"), "y")],
-            [turn.button(_("No, thanks"), "x")],
+            [turn.button(_("Yes, put me on the waiting list"), SignUpAction.WAIT)],
+            [turn.button(_("No, thanks"), SignUpAction.CANCEL)],
         ]
     elif step == "signup.name":
         lines.append(_("Signing up for: {meeting}").format(meeting=title))
         lines.append(_("What name should we register? Type your name."))
         profile = (turn.incoming.profile_name or "").strip()
         if profile and len(profile) <= NAME_MAX:
-            buttons.append([turn.button(_("Use \u201c{name}\u201d").format(name=profile), "un")])
+            buttons.append(
+                [
+                    turn.button(
+                        _("Use \u201c{name}\u201d").format(name=profile),
+                        SignUpAction.USE_PROFILE_NAME,
+                    )
+                ]
+            )
         expects_text = True
     elif step == "signup.role":
         lines.append(_("Which of these describes you best?"))
         buttons = [
-            [turn.button(turn.text(role.label), f"r:{role.id}")]
+            [turn.button(turn.text(role.label), SignUpAction.ROLE, role.id)]
             for role in turn.campaign.signup.roles
         ]
     elif step == "signup.organisation":
         lines.append(
             _("Which organisation, school, library or municipality are you from? Type its name.")
         )
-        buttons = [[turn.button(_("None / not relevant"), "no")]]
+        buttons = [[turn.button(_("None / not relevant"), SignUpAction.NO_ORGANISATION)]]
         expects_text = True
     elif step == "signup.municipality":
         lines.append(_("Which municipality do you live or work in? Type part of the name."))
         for index, name in search_municipalities(turn.campaign, turn.state.search or ""):
-            buttons.append([turn.button(name, f"m:{index}")])
-        buttons.append([turn.button(_municipality(turn, OTHER), "m:other")])
+            buttons.append([turn.button(name, SignUpAction.MUNICIPALITY, str(index))])
+        buttons.append([turn.button(_municipality(turn, OTHER), SignUpAction.MUNICIPALITY, OTHER)])
         expects_text = True
         number_is_text = False  # a name is never a bare number: it picks a button
     elif step == "signup.confirm":
         lines.append(_("Please check your sign-up:"))
         lines.append(_("Meeting: {meeting}").format(meeting=title))
         lines.extend(_summary_lines(turn, turn.state.draft))
-        buttons = [[turn.button(_("Confirm sign-up"), "c")]]
+        buttons = [[turn.button(_("Confirm sign-up"), SignUpAction.CONFIRM)]]
         change = [
-            turn.button(_field_change_label(field), f"ed:{field}") for field in _fields(turn)
+            turn.button(_field_change_label(field), SignUpAction.CHANGE, field)
+            for field in _fields(turn)
         ]
         buttons.extend(change[i : i + 2] for i in range(0, len(change), 2))
     if turn.state.editing and step != "signup.confirm":
-        buttons.append([turn.button(_("Back to the summary"), "sm")])
-    buttons.append([turn.button(_("Cancel sign-up"), "x")])
+        buttons.append([turn.button(_("Back to the summary"), SignUpAction.SUMMARY)])
+    buttons.append([turn.button(_("Cancel sign-up"), SignUpAction.CANCEL)])
     turn.say("\n".join(lines), buttons, expects_text=expects_text, number_is_text=number_is_text)
 
 
@@ -318,37 +327,50 @@ def _summary_lines(turn: Turn, draft: dict[str, str | None]) -> list[str]:
 async def on_button(turn: Turn, action: str, arg: str) -> None:
     """A button of the current sign-up step was pressed."""
     step = turn.state.step
-    if action == "x":
+    if action == SignUpAction.CANCEL:
         turn.goto("menu", meeting=None, draft={})
         turn.say(_("Sign-up cancelled. Nothing was registered."), [[_menu_button()]])
         return
     meeting = turn.campaign.meeting(turn.state.meeting or "")
-    if step == "signup.waitlist" and action == "y" and turn.incoming.forms and meeting:
+    if (
+        step == "signup.waitlist"
+        and action == SignUpAction.WAIT
+        and turn.incoming.forms
+        and meeting
+    ):
         _offer_form(turn, meeting)
-    elif step == "signup.waitlist" and action == "y":
+    elif step == "signup.waitlist" and action == SignUpAction.WAIT:
         turn.goto("signup.form", draft=_known_details(turn), editing=False)
         await _next_field(turn)
-    elif step == "signup.name" and action == "un" and turn.incoming.profile_name:
+    elif (
+        step == "signup.name"
+        and action == SignUpAction.USE_PROFILE_NAME
+        and turn.incoming.profile_name
+    ):
         await _set_field(turn, "name", turn.incoming.profile_name.strip()[:NAME_MAX])
-    elif step == "signup.role" and action == "r" and turn.campaign.role(arg) is not None:
+    elif (
+        step == "signup.role"
+        and action == SignUpAction.ROLE
+        and turn.campaign.role(arg) is not None
+    ):
         await _set_field(turn, "role", arg)
-    elif step == "signup.organisation" and action == "no":
+    elif step == "signup.organisation" and action == SignUpAction.NO_ORGANISATION:
         await _set_field(turn, "organisation", None)
-    elif step == "signup.municipality" and action == "m":
+    elif step == "signup.municipality" and action == SignUpAction.MUNICIPALITY:
         names = turn.campaign.municipalities
-        if arg == "other":
+        if arg == OTHER:
             await _set_field(turn, "municipality", OTHER)
         elif arg.isdigit() and int(arg) < len(names):
             await _set_field(turn, "municipality", names[int(arg)])
         else:
             await show_step(turn)
-    elif step == "signup.confirm" and action == "ed" and arg in _fields(turn):
+    elif step == "signup.confirm" and action == SignUpAction.CHANGE and arg in _fields(turn):
         turn.goto(f"signup.{arg}", editing=True, search=None)
         await show_step(turn)
-    elif action == "sm" and turn.state.editing:
+    elif action == SignUpAction.SUMMARY and turn.state.editing:
         turn.goto("signup.confirm", editing=False)
         await show_step(turn)
-    elif step == "signup.confirm" and action == "c":
+    elif step == "signup.confirm" and action == SignUpAction.CONFIRM:
         await _confirm(turn)
     else:
         await show_step(turn)
@@ -501,7 +523,7 @@ def _offer_form(turn: Turn, meeting: Meeting) -> None:
     form = Form(
         title=_("Sign up"),
         submit=_("Sign up"),
-        payload=f"g:sf:{meeting.id}",
+        payload=encode_global(GlobalAction.SIGN_UP_FORM, meeting.id),
         fields=fields,
         intro="\n".join([title, *when_and_where(turn, meeting)]),
         language=turn.lang,
@@ -510,7 +532,9 @@ def _offer_form(turn: Turn, meeting: Meeting) -> None:
     turn.replies.append(
         Outgoing(
             text=_("Signing up for: {meeting}").format(meeting=title),
-            buttons=[[global_button(_("Open the sign-up form"), f"su:{meeting.id}")]],
+            buttons=[
+                [global_button(_("Open the sign-up form"), GlobalAction.SIGN_UP, meeting.id)]
+            ],
             form=form,
         )
     )
@@ -601,8 +625,12 @@ async def _say_registration(
     turn.say(
         "\n".join(lines),
         [
-            [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
-            [global_button(_("My registrations"), "mine"), _menu_button()],
+            [
+                global_button(
+                    _("Cancel this registration"), GlobalAction.CANCEL_REGISTRATION, meeting.id
+                )
+            ],
+            [global_button(_("My registrations"), GlobalAction.MINE), _menu_button()],
         ],
     )
 
@@ -622,7 +650,7 @@ async def show_mine(turn: Turn) -> None:
     if not registrations:
         turn.say(
             _("You are not registered for any meeting."),
-            [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+            [[global_button(_("Meetings"), GlobalAction.MEETINGS), _menu_button()]],
         )
         return
     blocks = [_("Your registrations:")]
@@ -644,9 +672,11 @@ async def show_mine(turn: Turn) -> None:
         lines.extend(private_details(turn, meeting, registration))
         blocks.append("\n".join(lines))
         label = _("Cancel: {meeting}").format(meeting=_short_title(turn, meeting))
-        row = [global_button(label, f"cx:{meeting.id}")]
+        row = [global_button(label, GlobalAction.CANCEL_REGISTRATION, meeting.id)]
         if registration.status == "confirmed" and meeting.start is not None:
-            row.append(global_button(_("Add to calendar"), f"ics:{meeting.id}"))
+            row.append(
+                global_button(_("Add to calendar"), GlobalAction.CALENDAR_INVITE, meeting.id)
+            )
         buttons.append(row)
     buttons.append([_menu_button()])
     turn.say("\n\n".join(blocks), buttons)
@@ -669,7 +699,7 @@ async def send_invite(turn: Turn, meeting_id: str) -> None:
         Outgoing(
             text=_("Here is the meeting for your calendar: open the file."),
             attachment=invite,
-            buttons=[[global_button(_("My registrations"), "mine"), _menu_button()]],
+            buttons=[[global_button(_("My registrations"), GlobalAction.MINE), _menu_button()]],
         )
     )
 
@@ -704,8 +734,8 @@ async def show_cancel(turn: Turn, hint: str | None = None) -> None:
         "\n".join(lines),
         [
             [
-                turn.button(_("Yes, cancel my registration"), "y"),
-                turn.button(_("No, keep my registration"), "n"),
+                turn.button(_("Yes, cancel my registration"), CancelAction.YES),
+                turn.button(_("No, keep my registration"), CancelAction.NO),
             ]
         ],
     )
@@ -714,11 +744,11 @@ async def show_cancel(turn: Turn, hint: str | None = None) -> None:
 async def on_cancel_button(turn: Turn, action: str, arg: str) -> None:
     """The answer to 'cancel your registration?'."""
     meeting = turn.campaign.meeting(turn.state.meeting or "")
-    if meeting is None or action == "n":
+    if meeting is None or action == CancelAction.NO:
         turn.goto("menu", meeting=None)
         turn.say(_("Your registration is kept."), [[_menu_button()]])
         return
-    if action != "y":
+    if action != CancelAction.YES:
         await show_cancel(turn)
         return
     turn.goto("menu", meeting=None)
@@ -730,7 +760,7 @@ async def on_cancel_button(turn: Turn, action: str, arg: str) -> None:
         _("Your registration for {meeting} is cancelled.").format(
             meeting=meeting_title(turn, meeting)
         ),
-        [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+        [[global_button(_("Meetings"), GlobalAction.MEETINGS), _menu_button()]],
     )
     if before.status == "confirmed":
         await move_up_from_waitlist(turn, meeting)
@@ -793,12 +823,16 @@ def meeting_message(
         return Outgoing(
             text="\n".join(lines),
             buttons=[
-                [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
-                [global_button(_("My registrations"), "mine")],
+                [
+                    global_button(
+                        _("Cancel this registration"), GlobalAction.CANCEL_REGISTRATION, meeting.id
+                    )
+                ],
+                [global_button(_("My registrations"), GlobalAction.MINE)],
             ],
             attachment=attachment,
         )
 
 
 def _menu_button() -> Button:
-    return global_button(_("Main menu"), "menu")
+    return global_button(_("Main menu"), GlobalAction.MENU)

@@ -37,13 +37,14 @@ from bot.broadcast import (
     text_for,
     update_batch,
 )
-from bot.campaign import Campaign, MeetingChange
+from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.errors import CampaignError
 from bot.export import html_report, xlsx_bytes
 from bot.i18n import N_, _, fmt_list, language_name, ngettext
 from bot.messages import Attachment, Button, Outgoing
 from bot.outbox import Prepare
+from bot.payloads import BroadcastAction, GlobalAction
 from bot.results import Recorded, read_results, shape_results
 from bot.turn import Turn, global_button
 from storage.campaign import save_campaign_in_use
@@ -72,10 +73,6 @@ class ResultsRequest(BaseModel):
 BROADCAST_MAX = 4000
 """Characters a broadcast may have (Telegram allows 4096 in a message)."""
 
-Reloader = Callable[[], tuple[Campaign, list[MeetingChange]]]
-"""Reads the campaign file again and starts using it; raises ``CampaignError`` (the old
-campaign stays) when the file is broken."""
-
 
 async def allowed(turn: Turn) -> bool:
     """Whether the person has the staff role; if not, tell them and do nothing else."""
@@ -88,13 +85,13 @@ async def allowed(turn: Turn) -> bool:
         turn.goto("menu", broadcast={})
     turn.say(
         _("Sorry, that is only for the consultation's staff."),
-        [[global_button(_("Main menu"), "menu")]],
+        [[global_button(_("Main menu"), GlobalAction.MENU)]],
     )
     return False
 
 
 def _staff_button() -> Button:
-    return global_button(_("Staff"), "staff")
+    return global_button(_("Staff"), GlobalAction.STAFF)
 
 
 async def show_staff_menu(turn: Turn) -> None:
@@ -105,12 +102,12 @@ async def show_staff_menu(turn: Turn) -> None:
     turn.say(
         _("Staff"),
         [
-            [global_button(_("New broadcast"), "bc")],
-            [global_button(_("Broadcasts and reminders"), "batches")],
-            [global_button(_("Results as a spreadsheet"), "results")],
-            [global_button(_("Results as a report (HTML)"), "report")],
-            [global_button(_("Reload the campaign file"), "reload")],
-            [global_button(_("Main menu"), "menu")],
+            [global_button(_("New broadcast"), GlobalAction.NEW_BROADCAST)],
+            [global_button(_("Broadcasts and reminders"), GlobalAction.BATCHES)],
+            [global_button(_("Results as a spreadsheet"), GlobalAction.RESULTS)],
+            [global_button(_("Results as a report (HTML)"), GlobalAction.REPORT)],
+            [global_button(_("Reload the campaign file"), GlobalAction.RELOAD)],
+            [global_button(_("Main menu"), GlobalAction.MENU)],
         ],
     )
 
@@ -265,24 +262,26 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
     """Show the step of the broadcast being written (again)."""
     step = turn.state.step
     lines = [hint, ""] if hint else []
-    cancel = [turn.button(_("Cancel"), "x")]
+    cancel = [turn.button(_("Cancel"), BroadcastAction.CANCEL)]
     if step == "staff.segment":
         lines.append(_("New broadcast. Who should get it?"))
         buttons = [
-            [turn.button(_segment_label(turn, c), f"seg:{c}")] for c in _segment_choices(turn)
+            [turn.button(_segment_label(turn, c), BroadcastAction.SEGMENT, c)]
+            for c in _segment_choices(turn)
         ]
         turn.say("\n".join(lines), [*buttons, cancel])
     elif step == "staff.platform":
         lines.append(_("Only people on one platform?"))
         platforms = await platforms_in_use(turn.tx)
-        buttons = [[turn.button(_("All platforms"), "pf:")]]
-        buttons += [[turn.button(p.capitalize(), f"pf:{p}")] for p in platforms]
+        buttons = [[turn.button(_("All platforms"), BroadcastAction.PLATFORM, "")]]
+        buttons += [[turn.button(p.capitalize(), BroadcastAction.PLATFORM, p)] for p in platforms]
         turn.say("\n".join(lines), [*buttons, cancel])
     elif step == "staff.language":
         lines.append(_("Only people who use one language?"))
-        buttons = [[turn.button(_("All languages"), "lg:")]]
+        buttons = [[turn.button(_("All languages"), BroadcastAction.LANGUAGE, "")]]
         buttons += [
-            [turn.button(language_name(lang), f"lg:{lang}")] for lang in turn.offered_languages
+            [turn.button(language_name(lang), BroadcastAction.LANGUAGE, lang)]
+            for lang in turn.offered_languages
         ]
         turn.say("\n".join(lines), [*buttons, cancel])
     elif step == "staff.text":
@@ -338,15 +337,15 @@ async def _show_preview(turn: Turn, hint: str | None) -> None:
     buttons: list[list[Button]] = []
     if count:
         label = ngettext("Send it to {count} person", "Send it to {count} people", count)
-        buttons.append([turn.button(label.format(count=count), "send")])
+        buttons.append([turn.button(label.format(count=count), BroadcastAction.SEND)])
     else:
         lines.append(_("Nobody is in this group now; there is nobody to send it to."))
-        buttons.append([turn.button(_("Choose another group"), "re")])
+        buttons.append([turn.button(_("Choose another group"), BroadcastAction.RESTART)])
     for lang in turn.offered_languages:
         if lang not in texts:
             label = _("Add a version in {language}").format(language=language_name(lang))
-            buttons.append([turn.button(label, f"tl:{lang}")])
-    buttons.append([turn.button(_("Cancel"), "x")])
+            buttons.append([turn.button(label, BroadcastAction.ADD_LANGUAGE, lang)])
+    buttons.append([turn.button(_("Cancel"), BroadcastAction.CANCEL)])
     turn.say("\n".join(lines), buttons)
 
 
@@ -356,26 +355,38 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         return
     step = turn.state.step
     draft = turn.state.broadcast
-    if action == "x":
+    if action == BroadcastAction.CANCEL:
         turn.goto("menu", broadcast={})
         turn.say(_("The broadcast is cancelled; nothing was sent."), [[_staff_button()]])
-    elif action == "re":
+    elif action == BroadcastAction.RESTART:
         turn.goto("staff.segment", broadcast={})
         await show_step(turn)
-    elif step == "staff.segment" and action == "seg" and arg in _segment_choices(turn):
+    elif (
+        step == "staff.segment"
+        and action == BroadcastAction.SEGMENT
+        and arg in _segment_choices(turn)
+    ):
         turn.goto("staff.platform", broadcast={"segment": arg})
         await show_step(turn)
-    elif step == "staff.platform" and action == "pf":
+    elif step == "staff.platform" and action == BroadcastAction.PLATFORM:
         turn.goto("staff.language", broadcast={**draft, "platform": arg})
         await show_step(turn)
-    elif step == "staff.language" and action == "lg" and arg in ("", *turn.offered_languages):
+    elif (
+        step == "staff.language"
+        and action == BroadcastAction.LANGUAGE
+        and arg in ("", *turn.offered_languages)
+    ):
         default = turn.campaign.default_language
         turn.goto("staff.text", broadcast={**draft, "language": arg, "writing": default})
         await show_step(turn)
-    elif step == "staff.preview" and action == "tl" and arg in turn.offered_languages:
+    elif (
+        step == "staff.preview"
+        and action == BroadcastAction.ADD_LANGUAGE
+        and arg in turn.offered_languages
+    ):
         turn.goto("staff.text", broadcast={**draft, "writing": arg})
         await show_step(turn)
-    elif step == "staff.preview" and action == "send":
+    elif step == "staff.preview" and action == BroadcastAction.SEND:
         await _confirm(turn)
     else:
         await show_step(turn)
@@ -456,11 +467,13 @@ FACT_NAMES = {
 }
 
 
-async def reload_campaign(turn: Turn, reload: Reloader | None) -> None:
-    """Read the campaign file again; say what changed and offer to tell registrants."""
+async def reload_campaign(turn: Turn) -> None:
+    """Read the campaign file again (``turn.reload_file``); say what changed and offer to
+    tell registrants."""
     if not await allowed(turn):
         return
     turn.goto("menu", broadcast={})
+    reload = turn.reload_file
     if reload is None:
         turn.say(_("This bot was started without a campaign file to reload."), [[_staff_button()]])
         return
@@ -499,7 +512,7 @@ async def reload_campaign(turn: Turn, reload: Reloader | None) -> None:
                 "Tell the {count} registered people: {meeting}",
                 len(found),
             ).format(count=len(found), meeting=title)
-            buttons.append([global_button(label, f"nt:{meeting.id}")])
+            buttons.append([global_button(label, GlobalAction.NOTIFY_REGISTRANTS, meeting.id)])
     buttons.append([_staff_button()])
     turn.say("\n".join(lines), buttons)
 

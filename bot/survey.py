@@ -13,6 +13,7 @@ from typing import Any
 from bot.campaign import Question, Survey, survey_state
 from bot.i18n import _, fmt_day_and_time, fmt_list, ngettext
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
+from bot.payloads import GlobalAction, QuestionAction, ReviewAction, decode
 from bot.turn import Turn, global_button
 from storage import responses as store
 from storage.records import ResponseRecord
@@ -259,17 +260,17 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     buttons = _answer_buttons(turn, q)
     if q.type in ("text", "municipality") and values.get(q.id):
         # Skip would erase a typed answer: this goes on without retyping it.
-        buttons.append([turn.button(_("Keep this answer"), "kp")])
+        buttons.append([turn.button(_("Keep this answer"), QuestionAction.KEEP)])
     nav = []
     if turn.state.from_review:
-        nav.append(turn.button(_("Back to review"), "rv"))
+        nav.append(turn.button(_("Back to review"), QuestionAction.TO_REVIEW))
     elif any(v.id != q.id for v in visible_questions(survey, values)[:1]):
-        nav.append(turn.button(_("Back"), "b"))
+        nav.append(turn.button(_("Back"), QuestionAction.BACK))
     if not q.required:
-        nav.append(turn.button(_("Skip"), "k"))
+        nav.append(turn.button(_("Skip"), QuestionAction.SKIP))
     if nav:
         buttons.append(nav)
-    buttons.append([global_button(_("Pause (answers are saved)"), "pause")])
+    buttons.append([global_button(_("Pause (answers are saved)"), GlobalAction.PAUSE)])
     turn.say(
         "\n".join(lines),
         buttons,
@@ -280,32 +281,47 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
 
 def _answer_buttons(turn: Turn, q: Question) -> list[list[Any]]:
     if q.type == "single":
-        return [[turn.button(turn.text(o.label), f"o:{o.id}")] for o in q.options]
+        return [[turn.button(turn.text(o.label), QuestionAction.OPTION, o.id)] for o in q.options]
     if q.type == "multi":
         rows = []
         for o in q.options:
-            b = turn.button(turn.text(o.label), f"t:{o.id}")
+            b = turn.button(turn.text(o.label), QuestionAction.TICK, o.id)
             b.selected = o.id in turn.state.selection
             rows.append([b])
-        rows.append([turn.button(_("Done"), "d")])
+        rows.append([turn.button(_("Done"), QuestionAction.DONE)])
         return rows
     if q.type == "scale":
-        return [[turn.button(v, f"o:{v}") for v in q.choice_values()]]
+        return [[turn.button(v, QuestionAction.OPTION, v) for v in q.choice_values()]]
     if q.type == "yes_no":
-        return [[turn.button(_("Yes"), "o:yes"), turn.button(_("No"), "o:no")]]
+        return [
+            [
+                turn.button(_("Yes"), QuestionAction.OPTION, "yes"),
+                turn.button(_("No"), QuestionAction.OPTION, "no"),
+            ]
+        ]
     if q.type == "municipality":
         rows = [
-            [turn.button(name, f"m:{index}")]
+            [turn.button(name, QuestionAction.MUNICIPALITY, str(index))]
             for index, name in search_municipalities(turn.campaign, turn.state.search or "")
         ]
         known = turn.participant.municipality
         if not rows and known in turn.campaign.municipalities:
             # Given when signing up: one press instead of typing it again.
-            rows.append([turn.button(known, f"m:{turn.campaign.municipalities.index(known)}")])
+            rows.append(
+                [
+                    turn.button(
+                        known,
+                        QuestionAction.MUNICIPALITY,
+                        str(turn.campaign.municipalities.index(known)),
+                    )
+                ]
+            )
         rows.append(
             [
                 turn.button(
-                    municipality_label(OTHER, turn.text(turn.campaign.campaign.area)), "m:other"
+                    municipality_label(OTHER, turn.text(turn.campaign.campaign.area)),
+                    QuestionAction.MUNICIPALITY,
+                    OTHER,
                 )
             ]
         )
@@ -329,9 +345,13 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
     if q is None:
         await start(turn)
         return
-    if action == "o" and arg in q.choice_values() and q.type in ("single", "scale", "yes_no"):
+    if (
+        action == QuestionAction.OPTION
+        and arg in q.choice_values()
+        and q.type in ("single", "scale", "yes_no")
+    ):
         await _answer(turn, q, int(arg) if q.type == "scale" else arg)
-    elif action == "t" and q.type == "multi" and q.option(arg) is not None:
+    elif action == QuestionAction.TICK and q.type == "multi" and q.option(arg) is not None:
         selection = list(turn.state.selection)
         if turn.incoming.ticked is not None:
             # The platform shows tick boxes itself and says which are ticked now.
@@ -353,45 +373,40 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         # Ticking keeps the step (and its version), so quick taps on the same keyboard work.
         turn.state.selection = [o.id for o in q.options if o.id in selection]
         await show_question(turn)
-    elif action == "d" and q.type == "multi":
+    elif action == QuestionAction.DONE and q.type == "multi":
         if not turn.state.selection and q.required:
             await show_question(turn, hint=_("Please choose at least one option."))
             return
         await _answer(turn, q, list(turn.state.selection) if turn.state.selection else None)
-    elif action == "m" and q.type == "municipality":
-        value = OTHER if arg == "other" else _municipality_by_index(turn, arg)
+    elif action == QuestionAction.MUNICIPALITY and q.type == "municipality":
+        value = OTHER if arg == OTHER else _municipality_by_index(turn, arg)
         if value is None:
             await show_question(turn)
             return
         await _answer(turn, q, value)
-    elif action == "k" and not q.required:
+    elif action == QuestionAction.SKIP and not q.required:
         await _answer(turn, q, None)
     elif (
-        action == "kp"
+        action == QuestionAction.KEEP
         and q.type in ("text", "municipality")
         and answer_values(await _response(turn)).get(q.id)
     ):
         await _go_on(turn, q, changed=False)
-    elif action == "b":
+    elif action == QuestionAction.BACK:
         if q.type == "multi" and turn.state.selection:
             # Ticks given are an answer too: keep them when going back.
             await _store(turn, q, list(turn.state.selection))
         await _back(turn, q)
-    elif action == "rv":
+    elif action == QuestionAction.TO_REVIEW:
         await show_review(turn)
     else:
         await show_question(turn)
 
 
 def _ticked_ids(payloads: list[str]) -> set[str]:
-    """The option ids named by tick payloads (``<version>:t:<option id>``)."""
-    ids = set()
-    for payload in payloads:
-        _version, _sep, rest = payload.partition(":")
-        action, _sep, option = rest.partition(":")
-        if action == "t":
-            ids.add(option)
-    return ids
+    """The option ids named by tick payloads (``QuestionAction.TICK``)."""
+    ticks = (decode(payload) for payload in payloads)
+    return {tick.arg for tick in ticks if tick.action == QuestionAction.TICK}
 
 
 def _municipality_by_index(turn: Turn, arg: str) -> str | None:
@@ -532,7 +547,7 @@ async def show_review(turn: Turn, intro: str | None = None) -> None:
         lines.append(f"{number}. {_short(turn, q)}: {answer}")
     lines.append("")
     lines.append(_("Press a number to change that answer."))
-    numbers = [turn.button(str(n), f"e:{q.id}") for n, q in enumerate(visible, 1)]
+    numbers = [turn.button(str(n), ReviewAction.CHANGE, q.id) for n, q in enumerate(visible, 1)]
     rows = [numbers[i : i + 6] for i in range(0, len(numbers), 6)]
     if submitted:
         deadline = turn.campaign.survey_deadline()
@@ -542,10 +557,10 @@ async def show_review(turn: Turn, intro: str | None = None) -> None:
                 when=fmt_day_and_time(deadline, turn.campaign.tz)
             )
         )
-        rows.append([global_button(_("Main menu"), "menu")])
+        rows.append([global_button(_("Main menu"), GlobalAction.MENU)])
     else:
-        rows.append([turn.button(_("Send my answers"), "s")])
-        rows.append([global_button(_("Pause (answers are saved)"), "pause")])
+        rows.append([turn.button(_("Send my answers"), ReviewAction.SEND)])
+        rows.append([global_button(_("Pause (answers are saved)"), GlobalAction.PAUSE)])
     turn.say("\n".join(lines), rows)
 
 
@@ -555,14 +570,14 @@ async def on_review_button(turn: Turn, action: str, arg: str) -> None:
         return
     survey = turn.campaign.survey
     assert survey is not None
-    if action == "e":
+    if action == ReviewAction.CHANGE:
         q = survey.question(arg)
         visible = visible_questions(survey, answer_values(await _response(turn)))
         if q is None or q.id not in {v.id for v in visible}:
             await show_review(turn)
             return
         await ask(turn, q, editing=True)
-    elif action == "s":
+    elif action == ReviewAction.SEND:
         await _submit(turn)
     else:
         await show_review(turn)
@@ -577,7 +592,7 @@ async def on_review_text(turn: Turn, text: str) -> None:
     visible = visible_questions(survey, answer_values(await _response(turn)))
     number = text.strip()
     if number.isdigit() and 1 <= int(number) <= len(visible):
-        await on_review_button(turn, "e", visible[int(number) - 1].id)
+        await on_review_button(turn, ReviewAction.CHANGE, visible[int(number) - 1].id)
         return
     await show_review(turn, intro=_("Please use the buttons below."))
 
@@ -609,7 +624,7 @@ async def _submit(turn: Turn) -> None:
         + _("You can change your answers until {when}.").format(
             when=fmt_day_and_time(deadline, turn.campaign.tz)
         ),
-        [[global_button(_("Main menu"), "menu")]],
+        [[global_button(_("Main menu"), GlobalAction.MENU)]],
     )
 
 
@@ -629,7 +644,7 @@ def _forget_hidden(turn: Turn, response: ResponseRecord, visible: list[Question]
 
 
 def _menu_button() -> Any:
-    return global_button(_("Main menu"), "menu")
+    return global_button(_("Main menu"), GlobalAction.MENU)
 
 
 async def progress_label(turn: Turn) -> str:
