@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot import meetings, menu, privacy, staff, survey
+from bot import meetings, menu, privacy, signup, staff, survey
 from bot.campaign import sign_up_open, survey_state
 from bot.i18n import _
 from bot.messages import Kind
@@ -129,9 +129,9 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     GlobalAction.LANGUAGE: Action(_language),
     GlobalAction.RESUME: Action(_resume),
     GlobalAction.MEETINGS: Action(_ignoring_arg(meetings.show_meetings)),
-    GlobalAction.SIGN_UP: Action(meetings.start_signup, gate=_sign_up_open),
+    GlobalAction.SIGN_UP: Action(signup.start_signup, gate=_sign_up_open),
     # A filled-in form comes only from a form that SIGN_UP offered after the notice.
-    GlobalAction.SIGN_UP_FORM: Action(meetings.submit_form),
+    GlobalAction.SIGN_UP_FORM: Action(signup.submit_form),
     GlobalAction.MINE: Action(_ignoring_arg(meetings.show_mine)),
     GlobalAction.CANCEL_REGISTRATION: Action(meetings.ask_cancel),
     GlobalAction.CALENDAR_INVITE: Action(meetings.send_invite),
@@ -226,7 +226,7 @@ STEPS: dict[str, Step] = {
     "survey.review": Step(
         survey.on_review_button, survey.on_review_text, _show_review, stores=_survey_open
     ),
-    "signup.": Step(meetings.on_button, meetings.on_text, meetings.show_step, stores=_always),
+    "signup.": Step(signup.on_button, signup.on_text, signup.show_step, stores=_always),
     "cancel.confirm": Step(
         meetings.on_cancel_button, _cancel_text, meetings.show_cancel, stores=_always
     ),

@@ -53,7 +53,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.engine import Engine
 from bot.i18n import use_language
-from bot.meetings import municipality_options
 from bot.messages import (
     FieldKind,
     Form,
@@ -63,6 +62,7 @@ from bot.messages import (
     ParticipantRef,
 )
 from bot.outbox import DeliveryResult
+from bot.signup import municipality_options
 from bot.turn import Speaker
 from storage import slack as store
 
