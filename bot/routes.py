@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot import meetings, menu, privacy, signup, staff, survey
+from bot import meetings, menu, privacy, review, signup, staff, survey
 from bot.campaign import sign_up_open, survey_state
 from bot.i18n import _
 from bot.messages import Kind
@@ -192,7 +192,7 @@ async def _show_survey_question(turn: Turn, hint: str | None) -> None:
 
 async def _show_review(turn: Turn, hint: str | None) -> None:
     if not await survey.closed(turn):
-        await survey.show_review(turn, intro=hint)
+        await review.show(turn, intro=hint)
 
 
 async def _notice_button(turn: Turn, action: str, arg: str) -> None:
@@ -223,9 +223,7 @@ STEPS: dict[str, Step] = {
     "survey.question": Step(
         survey.on_button, survey.on_text, _show_survey_question, stores=_survey_open
     ),
-    "survey.review": Step(
-        survey.on_review_button, survey.on_review_text, _show_review, stores=_survey_open
-    ),
+    "survey.review": Step(review.on_button, review.on_text, _show_review, stores=_survey_open),
     "signup.": Step(signup.on_button, signup.on_text, signup.show_step, stores=_always),
     "cancel.confirm": Step(
         meetings.on_cancel_button, _cancel_text, meetings.show_cancel, stores=_always

@@ -1,95 +1,39 @@
-"""The survey, step by step: any question of any type, progress, skip, Back, review, submit.
+"""The survey, step by step: any question of any type, progress, skip, Back.
 
 What to ask comes from the campaign file; this module knows how to ask a question of each
 type. Every answer is stored the moment it is given (one row per question), so a person can
 stop at any point and continue where they were, and change answers until the deadline.
+
+The review and sending are in ``bot/review.py``; the two call each other (the review opens
+a question to change, the last answer opens the review), so each imports the other module,
+not its names. What answers say and how they are stored is in ``bot/answers.py``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from bot.campaign import Question, Survey, survey_state
+from bot import review
+from bot.answers import (
+    Value,
+    answer_values,
+    describe_answer,
+    forget_hidden,
+    progress,
+    question_order,
+    store_answer,
+)
+from bot.answers import (
+    visible_questions as visible_questions,  # bot/results.py imports it from here
+)
+from bot.campaign import Question, survey_state
 from bot.i18n import _, fmt_day_and_time, fmt_list, ngettext
+from bot.messages import Button
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
-from bot.payloads import GlobalAction, QuestionAction, ReviewAction, decode
+from bot.payloads import GlobalAction, QuestionAction, decode
 from bot.turn import Turn, global_button
 from storage import responses as store
 from storage.records import ResponseRecord
-
-Value = str | int | list[str]
-
-REVIEW_TEXT_PREVIEW = 120
-
-
-# -- pure helpers: which questions are visible, what an answer says ----------------------
-
-
-def answer_values(response: ResponseRecord | None) -> dict[str, Value | None]:
-    """Stored answers decoded: question id -> value (None when skipped)."""
-    if response is None:
-        return {}
-    return {qid: a.decoded for qid, a in response.answers.items()}
-
-
-def _visibility(survey: Survey, values: dict[str, Value | None]) -> dict[str, bool | None]:
-    """Per question: shown (True), hidden (False), or undecided (None: it depends on an
-    answer not given yet)."""
-    seen: dict[str, bool | None] = {}
-    for q in survey.questions:
-        cond = q.show_if
-        if cond is None:
-            seen[q.id] = True
-            continue
-        target = seen.get(cond.question)
-        if target is False:
-            seen[q.id] = False
-        elif target is None or cond.question not in values:
-            seen[q.id] = None
-        else:
-            value = values[cond.question]
-            given = value if isinstance(value, list) else [] if value is None else [str(value)]
-            seen[q.id] = bool(set(given) & set(cond.any_of))
-    return seen
-
-
-def visible_questions(survey: Survey, values: dict[str, Value | None]) -> list[Question]:
-    """The questions shown for these answers, in order (``show_if`` applied)."""
-    seen = _visibility(survey, values)
-    return [q for q in survey.questions if seen[q.id] is True]
-
-
-def _order(survey: Survey) -> dict[str, int]:
-    return {q.id: i for i, q in enumerate(survey.questions)}
-
-
-def progress(survey: Survey, values: dict[str, Value | None], q: Question) -> tuple[int, int]:
-    """(number of ``q``, total): the total counts questions that may still be shown, so it
-    only shrinks as answers rule questions out."""
-    seen = _visibility(survey, values)
-    possible = [p.id for p in survey.questions if seen[p.id] is not False or p.id == q.id]
-    return possible.index(q.id) + 1, len(possible)
-
-
-def describe_answer(turn: Turn, q: Question, value: Value | None) -> str:
-    """An answer as a person reads it, in their language."""
-    if value is None:
-        return _("(skipped)")
-    if q.type in ("single", "multi"):
-        ids = value if isinstance(value, list) else [str(value)]
-        labels = [turn.text(opt.label) for i in ids if (opt := q.option(i)) is not None]
-        return fmt_list(labels) if labels else _("(nothing chosen)")
-    if q.type == "yes_no":
-        return _("Yes") if value == "yes" else _("No")
-    if q.type == "municipality":
-        return municipality_label(str(value), turn.text(turn.campaign.campaign.area))
-    return str(value)
-
-
-def _short(turn: Turn, q: Question) -> str:
-    return turn.text(q.short) if q.short else turn.text(q.text)
-
 
 # -- entering the survey -----------------------------------------------------------------
 
@@ -120,7 +64,7 @@ async def closed(turn: Turn) -> bool:
         if response is not None and response.answers:
             text += "\n" + _("Your answers are kept. Thank you for taking part.")
     turn.goto("menu", question=None, from_review=False, selection=[])
-    turn.say(text, [[_menu_button()]])
+    turn.say(text, [[menu_button()]])
     return True
 
 
@@ -141,7 +85,7 @@ async def start(turn: Turn) -> None:
         await ask(turn, current, editing=True, resume=True)
         return
     if response is not None and response.status == "submitted":
-        await show_review(
+        await review.show(
             turn,
             intro=_("You have already sent your answers. You can change them until the deadline."),
         )
@@ -160,7 +104,7 @@ async def start(turn: Turn) -> None:
         return
     if all(v.id in values for v in visible):
         # Every question shown has an answer (or was skipped): what is left is the review.
-        await show_review(turn)
+        await review.show(turn)
         return
     if current is None or current.id not in shown:
         current = next(q for q in visible if q.id not in values)
@@ -395,10 +339,10 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
     elif action == QuestionAction.BACK:
         if q.type == "multi" and turn.state.selection:
             # Ticks given are an answer too: keep them when going back.
-            await _store(turn, q, list(turn.state.selection))
+            await store_answer(turn, q, list(turn.state.selection))
         await _back(turn, q)
     elif action == QuestionAction.TO_REVIEW:
-        await show_review(turn)
+        await review.show(turn)
     else:
         await show_question(turn)
 
@@ -454,7 +398,7 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
 
 
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
-    await _store(turn, q, value)
+    await store_answer(turn, q, value)
     await _go_on(turn, q, note)
 
 
@@ -480,41 +424,26 @@ async def _go_on(
                 note = _("A few questions still need an answer.")
             await ask(turn, missing, editing=True, note=note)
             return
-        removed = _forget_hidden(turn, response, visible) if response.status == "submitted" else []
+        removed = forget_hidden(turn, response, visible) if response.status == "submitted" else []
         if removed:
             note = _("Saved. These answers no longer apply and were removed: {questions}").format(
                 questions=fmt_list(removed)
             )
-        await show_review(turn, intro=note or (_("Saved.") if changed else None))
+        await review.show(turn, intro=note or (_("Saved.") if changed else None))
         return
-    order = _order(survey)
+    order = question_order(survey)
     following = next((v for v in visible if order[v.id] > order[q.id]), None)
     if following is None:
-        await show_review(turn, intro=note)
+        await review.show(turn, intro=note)
     else:
         await ask(turn, following, note=note)
-
-
-async def _store(turn: Turn, q: Question, value: Value | None) -> None:
-    """Write one answer (starting the response if needed) and keep the turn's view in step."""
-    survey = turn.campaign.survey
-    assert survey is not None
-    response = await _response(turn)
-    if response is None:
-        response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
-        _set_response(turn, response)
-    encoded = None if value is None else json.dumps(value, ensure_ascii=False)
-    store.record_answer(turn.tx, response.id, q.id, encoded, value is None, turn.now)
-    if response.status == "submitted":
-        store.touch_response(turn.tx, response.id, turn.now)
-    turn.record_answer_in_view(q.id, encoded, value is None)
 
 
 async def _back(turn: Turn, q: Question) -> None:
     survey = turn.campaign.survey
     assert survey is not None
     visible = visible_questions(survey, answer_values(await _response(turn)))
-    order = _order(survey)
+    order = question_order(survey)
     earlier = [v for v in visible if order[v.id] < order[q.id]]
     if not earlier:
         await show_question(turn)
@@ -522,128 +451,8 @@ async def _back(turn: Turn, q: Question) -> None:
     await ask(turn, earlier[-1])
 
 
-# -- review and submit ---------------------------------------------------------------------
-
-
-async def show_review(turn: Turn, intro: str | None = None) -> None:
-    """All answers, each changeable, and Submit."""
-    survey = turn.campaign.survey
-    assert survey is not None
-    response = await _response(turn)
-    values = answer_values(response)
-    visible = visible_questions(survey, values)
-    # No question is current: ``selection`` always holds the ticks of ``question``.
-    turn.goto("survey.review", question=None, from_review=False, selection=[], search=None)
-    submitted = response is not None and response.status == "submitted"
-    lines = [intro, ""] if intro else []
-    lines.append(_("Your answers:") if submitted else _("Please check your answers:"))
-    for number, q in enumerate(visible, 1):
-        if q.id in values:
-            answer = describe_answer(turn, q, values[q.id])
-            if len(answer) > REVIEW_TEXT_PREVIEW:
-                answer = answer[: REVIEW_TEXT_PREVIEW - 1] + "\u2026"
-        else:
-            answer = _("(not answered yet)")
-        lines.append(f"{number}. {_short(turn, q)}: {answer}")
-    lines.append("")
-    lines.append(_("Press a number to change that answer."))
-    numbers = [turn.button(str(n), ReviewAction.CHANGE, q.id) for n, q in enumerate(visible, 1)]
-    rows = [numbers[i : i + 6] for i in range(0, len(numbers), 6)]
-    if submitted:
-        deadline = turn.campaign.survey_deadline()
-        assert deadline is not None
-        lines.append(
-            _("You can change your answers until {when}.").format(
-                when=fmt_day_and_time(deadline, turn.campaign.tz)
-            )
-        )
-        rows.append([global_button(_("Main menu"), GlobalAction.MENU)])
-    else:
-        rows.append([turn.button(_("Send my answers"), ReviewAction.SEND)])
-        rows.append([global_button(_("Pause (answers are saved)"), GlobalAction.PAUSE)])
-    turn.say("\n".join(lines), rows)
-
-
-async def on_review_button(turn: Turn, action: str, arg: str) -> None:
-    """A button on the review was pressed."""
-    if await closed(turn):
-        return
-    survey = turn.campaign.survey
-    assert survey is not None
-    if action == ReviewAction.CHANGE:
-        q = survey.question(arg)
-        visible = visible_questions(survey, answer_values(await _response(turn)))
-        if q is None or q.id not in {v.id for v in visible}:
-            await show_review(turn)
-            return
-        await ask(turn, q, editing=True)
-    elif action == ReviewAction.SEND:
-        await _submit(turn)
-    else:
-        await show_review(turn)
-
-
-async def on_review_text(turn: Turn, text: str) -> None:
-    """Typed text on the review: a number opens that question."""
-    if await closed(turn):
-        return
-    survey = turn.campaign.survey
-    assert survey is not None
-    visible = visible_questions(survey, answer_values(await _response(turn)))
-    number = text.strip()
-    if number.isdigit() and 1 <= int(number) <= len(visible):
-        await on_review_button(turn, ReviewAction.CHANGE, visible[int(number) - 1].id)
-        return
-    await show_review(turn, intro=_("Please use the buttons below."))
-
-
-async def _submit(turn: Turn) -> None:
-    survey = turn.campaign.survey
-    assert survey is not None
-    response = await _response(turn)
-    values = answer_values(response)
-    visible = visible_questions(survey, values)
-    missing = [q for q in visible if q.id not in values]
-    if response is None or missing:
-        if missing:
-            await ask(
-                turn, missing[0], editing=True, note=_("A few questions still need an answer.")
-            )
-        else:
-            await start(turn)
-        return
-    _forget_hidden(turn, response, visible)
-    store.submit_response(turn.tx, response.id, turn.now)
-    turn.mark_submitted()
-    turn.goto("menu", question=None, from_review=False, selection=[])
-    deadline = turn.campaign.survey_deadline()
-    assert deadline is not None
-    turn.say(
-        turn.text(survey.thanks)
-        + "\n\n"
-        + _("You can change your answers until {when}.").format(
-            when=fmt_day_and_time(deadline, turn.campaign.tz)
-        ),
-        [[global_button(_("Main menu"), GlobalAction.MENU)]],
-    )
-
-
-def _forget_hidden(turn: Turn, response: ResponseRecord, visible: list[Question]) -> list[str]:
-    """Drop answers to questions the person's other answers now hide: a sent response keeps
-    only what its questions asked (before sending, they stay, in case the person goes back).
-    Returns the short names of the questions whose answers went."""
-    survey = turn.campaign.survey
-    assert survey is not None
-    shown = {q.id for q in visible}
-    hidden = [qid for qid in response.answers if qid not in shown]
-    if hidden:
-        store.forget_answers(turn.tx, response.id, hidden)
-        for qid in hidden:
-            del response.answers[qid]
-    return [_short(turn, q) for qid in hidden if (q := survey.question(qid)) is not None]
-
-
-def _menu_button() -> Any:
+def menu_button() -> Button:
+    """The button back to the main menu."""
     return global_button(_("Main menu"), GlobalAction.MENU)
 
 
