@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot import meetings, menu, privacy, review, signup, staff, survey
+from bot import meetings, menu, privacy, review, signup, staff, staff_broadcast, survey
 from bot.campaign import sign_up_open, survey_state
 from bot.i18n import _
 from bot.messages import Kind
@@ -143,7 +143,7 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     GlobalAction.RESULTS: Action(_results),
     GlobalAction.REPORT: Action(_report),
     GlobalAction.BATCHES: Action(_ignoring_arg(staff.show_batches)),
-    GlobalAction.NEW_BROADCAST: Action(_ignoring_arg(staff.new_broadcast)),
+    GlobalAction.NEW_BROADCAST: Action(_ignoring_arg(staff_broadcast.new_broadcast)),
     GlobalAction.BROADCAST_PROGRESS: Action(staff.show_progress),
     GlobalAction.RELOAD: Action(_reload),
     GlobalAction.NOTIFY_REGISTRANTS: Action(staff.notify_registrants),
@@ -230,7 +230,7 @@ STEPS: dict[str, Step] = {
     ),
     "privacy.notice": Step(_notice_button, _notice_text, privacy.show_notice),
     "privacy.delete": Step(_delete_button, _delete_text, privacy.show_delete),
-    "staff.": Step(staff.on_button, staff.on_text, staff.show_step),
+    "staff.": Step(staff_broadcast.on_button, staff_broadcast.on_text, staff_broadcast.show_step),
 }
 """Every step by its name, or by its prefix (``signup.``) for a flow's steps that share
 their handlers; the steps not here (``menu``) have no buttons of their own."""
