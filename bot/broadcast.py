@@ -26,7 +26,6 @@ from bot.meetings import meeting_message
 from bot.messages import Button, Outgoing
 from bot.payloads import GlobalAction
 from bot.turn import Speaker, global_button
-from storage.database import Database, Transaction
 from storage.outbox import (
     batch_progress,
     enqueue_many,
@@ -34,6 +33,7 @@ from storage.outbox import (
     finished_requests,
     mark_summary_queued,
 )
+from storage.protocols import Database, Transaction
 from storage.registrations import registration_for
 from storage.segments import SEGMENTS, Member, segment_members
 

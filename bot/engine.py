@@ -44,7 +44,6 @@ from bot.routes import COMMANDS
 from bot.turn import ConversationState, Turn, View
 from storage import events
 from storage.conversations import load_state, save_state
-from storage.database import Database, Transaction
 from storage.outbox import enqueue_message
 from storage.participants import (
     create_participant,
@@ -53,6 +52,7 @@ from storage.participants import (
     save_participant,
     set_unreachable,
 )
+from storage.protocols import Database, Transaction
 from storage.records import ParticipantRecord, ResponseRecord, StoredReplies
 from storage.responses import load_response
 

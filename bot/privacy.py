@@ -22,9 +22,9 @@ from bot.results import status_label
 from bot.turn import Turn, global_button
 from storage import outbox as outbox_store
 from storage import registrations as registration_store
-from storage.database import Transaction
 from storage.events import forget_all_events
 from storage.participants import all_participant_ids, delete_participant
+from storage.protocols import Transaction
 from storage.records import RegistrationRecord
 
 

@@ -43,8 +43,8 @@ from bot.payloads import GlobalAction
 from bot.results import Recorded, read_results, shape_results
 from bot.turn import Turn, global_button
 from storage.campaign import save_campaign_in_use
-from storage.database import Database
 from storage.outbox import all_batches, batch_progress, record_broadcast_request
+from storage.protocols import Database
 from storage.staff import is_staff
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

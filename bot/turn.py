@@ -18,7 +18,7 @@ from bot.campaign import Campaign, MeetingChange
 from bot.i18n import name_commands
 from bot.messages import Button, Incoming, Outgoing
 from bot.payloads import encode_global, encode_step
-from storage.database import Transaction
+from storage.protocols import Transaction
 from storage.records import AnswerRecord, ParticipantRecord, ResponseRecord
 
 

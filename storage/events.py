@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from storage.database import Database, Transaction
+from storage.protocols import Database, Transaction
 from storage.records import StoredReplies
 from storage.timestamps import to_db
 
