@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiosqlite
 
 from storage import protocols
+from storage.errors import StorageError
 from storage.protocols import Job, Transaction
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ MAX_BATCH = 200
 """Jobs committed together at most; bounds how long one transaction holds the writer."""
 
 
-class WriteFailed(Exception):
+class WriteFailed(StorageError):
     """Buffered writes of a batch failed; the writer retries its jobs one by one."""
 
 
