@@ -24,8 +24,8 @@ from bot.campaign import Campaign, Meeting, Reminder, facts_digest
 from bot.i18n import _, fmt_day_and_time, use_language
 from bot.meetings import meeting_message
 from bot.messages import Button, Outgoing
+from bot.payloads import GlobalAction
 from bot.turn import Speaker, global_button
-from storage.database import Database, Transaction
 from storage.outbox import (
     batch_progress,
     enqueue_many,
@@ -33,6 +33,7 @@ from storage.outbox import (
     finished_requests,
     mark_summary_queued,
 )
+from storage.protocols import Database, Transaction
 from storage.registrations import registration_for
 from storage.segments import SEGMENTS, Member, segment_members
 
@@ -155,7 +156,7 @@ async def queue_broadcast(
             with use_language(member.language):
                 bodies[member.language] = Outgoing(
                     text=text_for(messages, member.language, campaign.default_language),
-                    buttons=[[global_button(_("Main menu"), "menu")]],
+                    buttons=[[global_button(_("Main menu"), GlobalAction.MENU)]],
                 ).model_dump_json()
         rows.append(
             (member.participant_id, f"{batch}:{member.participant_id}", bodies[member.language])
@@ -249,7 +250,7 @@ class Progress:
 
 def progress_button(batch: str) -> Button:
     """A button showing how far ``batch`` got (works from any step; staff only)."""
-    return global_button(_("Progress"), f"bp:{batch}")
+    return global_button(_("Progress"), GlobalAction.BROADCAST_PROGRESS, batch)
 
 
 async def queue_summaries(tx: Transaction, now: datetime) -> int:
@@ -264,7 +265,7 @@ async def queue_summaries(tx: Transaction, now: datetime) -> int:
                 text=_("Your broadcast has gone out: {progress}.").format(
                     progress=progress.describe()
                 ),
-                buttons=[[global_button(_("Staff"), "staff")]],
+                buttons=[[global_button(_("Staff"), GlobalAction.STAFF)]],
             )
         # One summary per size of the batch: asking again adds a summary only if the
         # broadcast reached more people.
@@ -335,7 +336,7 @@ async def queue_reminder(
                         "Reminder: the survey closes {when}. You have started it; finishing "
                         "takes a few minutes."
                     ).format(when=fmt_day_and_time(target, campaign.tz)),
-                    buttons=[[global_button(_("Continue the survey"), "survey")]],
+                    buttons=[[global_button(_("Continue the survey"), GlobalAction.SURVEY)]],
                 )
             rows.append(
                 (

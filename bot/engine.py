@@ -4,8 +4,8 @@
 
 1. one event per participant at a time (a per-participant lock); many participants at once;
 2. in ONE transaction: load (or create) the participant and their state, run the step the
-   event belongs to, write the new state and the answers, queue messages to others, and
-   record the event id together with the replies;
+   event belongs to (``bot/routes.py`` says which), write the new state and the answers,
+   queue messages to others, and record the event id together with the replies;
 3. return the replies once that transaction committed.
 
 An event id seen before changes nothing: if its replies never went out (the process died
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,15 +28,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bot import meetings, menu, privacy, staff, survey
-from bot.campaign import (
-    Campaign,
-    MeetingChange,
-    changed_meetings,
-    load_campaign,
-    sign_up_open,
-    survey_state,
-)
+from bot import menu, payloads, routes
+from bot.campaign import Campaign, MeetingChange, changed_meetings, load_campaign
 from bot.clock import Clock
 from bot.errors import CampaignError, CampaignProblem
 from bot.i18n import (
@@ -48,10 +41,10 @@ from bot.i18n import (
     use_language,
 )
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.routes import COMMANDS
 from bot.turn import ConversationState, Turn, View
 from storage import events
 from storage.conversations import load_state, save_state
-from storage.database import Database, Transaction
 from storage.outbox import enqueue_message
 from storage.participants import (
     create_participant,
@@ -60,6 +53,7 @@ from storage.participants import (
     save_participant,
     set_unreachable,
 )
+from storage.protocols import Database, Transaction
 from storage.records import ParticipantRecord, ResponseRecord, StoredReplies
 from storage.responses import load_response
 
@@ -70,10 +64,6 @@ HANDED_OUT_MAX = 100_000
 
 RECENT_EVENTS = 8
 """Event ids remembered per participant in memory, to answer quick redeliveries cheaply."""
-
-Handler = Callable[[Turn, str, str], Awaitable[None]]
-TextHandler = Callable[[Turn, str], Awaitable[None]]
-Show = Callable[[Turn, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -402,15 +392,16 @@ class Engine:
             lang=lang,
             offered_languages=self.offered_languages,
             load_response=response_loader,
+            reload_file=self.reload_file if self.campaign_path is not None else None,
             participant_changed=reachable_again
             or participant.language != view.participant.language,
         )
         with self._speaking(lang, ref.platform):
-            await self._route(turn, new_person)
+            await routes.route(turn, new_person)
         if (
             incoming.kind is Kind.BUTTON
             and len(turn.replies) == 1
-            and incoming.payload.partition(":")[0] == str(view.state.version)
+            and payloads.decode(incoming.payload).version == view.state.version
             and state.version == view.state.version
             and state.step == view.state.step
         ):
@@ -504,170 +495,6 @@ class Engine:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    # -- routing ---------------------------------------------------------------------------
-
-    async def _route(self, turn: Turn, new_person: bool) -> None:
-        incoming = turn.incoming
-        step = turn.state.step
-        if (
-            incoming.kind is not Kind.COMMAND
-            and step.startswith(("signup.", "survey.", "cancel."))
-            and not (step.startswith("survey.") and not _can_take_part(turn, "survey", ""))
-            and privacy.needs_notice(turn)
-        ):
-            # In the middle of something that stores what they say, but the notice is new to
-            # them (it changed, or they began before it existed): the notice first. (A survey
-            # that has closed only says so.)
-            await privacy.ask(turn, "resume")
-            return
-        if incoming.kind is Kind.COMMAND:
-            await self._command(turn, incoming.command.lower().lstrip("/"), incoming.args)
-        elif incoming.kind in (Kind.BUTTON, Kind.FORM):
-            await self._button(turn, incoming.payload)
-        elif new_person:
-            await menu.show_menu(turn, greeting=menu.welcome(turn))
-        elif incoming.kind is Kind.TEXT:
-            await self._text(turn, incoming.text)
-        else:
-            await self._show_current(
-                turn,
-                _(
-                    "I can only read text and button presses, not stickers, pictures, "
-                    "voice messages or files."
-                ),
-            )
-
-    async def _command(self, turn: Turn, command: str, args: str) -> None:
-        args = args.strip()
-        if command == "start" and args:
-            await self._deep_link(turn, args)
-        elif command == "start":
-            await menu.show_menu(turn, greeting=menu.welcome(turn))
-        elif command in GLOBAL_COMMANDS:
-            await self._global(turn, GLOBAL_COMMANDS[command], args)
-        else:
-            await menu.show_menu(
-                turn, greeting=_("I don't know the command /{command}.").format(command=command)
-            )
-
-    async def _deep_link(self, turn: Turn, payload: str) -> None:
-        """``/start <payload>``: a link from a poster or web page straight to a place."""
-        if payload.startswith("signup-"):
-            await self._global(turn, "su", payload.removeprefix("signup-"))
-        elif payload in DEEP_LINKS:
-            await self._global(turn, DEEP_LINKS[payload], "")
-        else:
-            await menu.show_menu(turn, greeting=menu.welcome(turn))
-
-    async def _button(self, turn: Turn, payload: str) -> None:
-        if payload.startswith("g:"):
-            action, _sep, arg = payload[2:].partition(":")
-            await self._global(turn, action, arg)
-            return
-        version, _sep, rest = payload.partition(":")
-        if not version.isdigit() or int(version) != turn.state.version:
-            turn.stale_press = True
-            await self._show_current(
-                turn,
-                _(
-                    "That button is from an earlier step; things have moved on. "
-                    "Here is where we are now:"
-                ),
-            )
-            return
-        action, _sep, arg = rest.partition(":")
-        if turn.state.step == "privacy.notice" and action == "ok":
-            then, _sep, then_arg = privacy.accept(turn).partition(":")
-            await self._global(turn, then, then_arg)
-            return
-        handler = _step_handlers(turn.state.step)
-        if handler is None:
-            await menu.show_menu(turn)
-            return
-        await handler[0](turn, action, arg)
-
-    async def _text(self, turn: Turn, text: str) -> None:
-        # Typing the label of a button just shown counts as pressing it.
-        pressed = turn.state.buttons.get(text.strip().casefold())
-        handlers = _step_handlers(turn.state.step)
-        if pressed is not None:
-            await self._button(turn, pressed)
-        elif handlers is None:
-            await menu.show_menu(turn, greeting=_("Please choose from the menu, or type /help."))
-        else:
-            await handlers[1](turn, text)
-
-    async def _global(self, turn: Turn, action: str, arg: str) -> None:
-        if action in GATED and privacy.needs_notice(turn) and _can_take_part(turn, action, arg):
-            await privacy.ask(turn, f"{action}:{arg}" if arg else action)
-            return
-        if action == "menu":
-            await menu.show_menu(turn)
-        elif action == "pause":
-            await menu.show_menu(
-                turn,
-                greeting=_(
-                    "Your answers are saved. Continue any time with /survey or the button below."
-                ),
-            )
-        elif action == "about":
-            await menu.show_about(turn)
-        elif action == "meetings":
-            await meetings.show_meetings(turn)
-        elif action == "su":
-            await meetings.start_signup(turn, arg)
-        elif action == "sf":
-            await meetings.submit_form(turn, arg)
-        elif action == "mine":
-            await meetings.show_mine(turn)
-        elif action == "cx":
-            await meetings.ask_cancel(turn, arg)
-        elif action == "ics":
-            await meetings.send_invite(turn, arg)
-        elif action == "survey":
-            await survey.start(turn)
-        elif action == "lang" and arg:
-            await menu.set_language(turn, arg)
-        elif action == "lang":
-            await menu.show_languages(turn)
-        elif action == "help":
-            await menu.show_help(turn)
-        elif action == "resume":
-            await self._show_current(turn, None)
-        elif action == "staff":
-            await staff.show_staff_menu(turn)
-        elif action == "results":
-            await staff.send_results(turn, "xlsx")
-        elif action == "report":
-            await staff.send_results(turn, "html")
-        elif action == "batches":
-            await staff.show_batches(turn)
-        elif action == "bc":
-            await staff.new_broadcast(turn)
-        elif action == "bp":
-            await staff.show_progress(turn, arg)
-        elif action == "reload":
-            reload = self.reload_file if self.campaign_path is not None else None
-            await staff.reload_campaign(turn, reload)
-        elif action == "nt":
-            await staff.notify_registrants(turn, arg)
-        elif action == "privacy":
-            await privacy.show_privacy(turn)
-        elif action == "mydata":
-            await privacy.my_data(turn)
-        elif action == "delete":
-            await privacy.ask_delete(turn)
-        else:
-            await menu.show_menu(turn)
-
-    async def _show_current(self, turn: Turn, hint: str | None) -> None:
-        """Show the step the person is at again, with a hint above it."""
-        handlers = _step_handlers(turn.state.step)
-        if handlers is None:
-            await menu.show_menu(turn, greeting=hint)
-        else:
-            await handlers[2](turn, hint)
-
 
 _REPLIES = TypeAdapter(list[Outgoing])
 
@@ -675,93 +502,3 @@ _REPLIES = TypeAdapter(list[Outgoing])
 def _decode(replies: str) -> list[Outgoing]:
     # JSON mode: attachments are stored as base64.
     return _REPLIES.validate_json(replies)
-
-
-GLOBAL_COMMANDS = {
-    "menu": "menu",
-    "help": "help",
-    "language": "lang",
-    "survey": "survey",
-    "meetings": "meetings",
-    "mine": "mine",
-    "registrations": "mine",
-    "about": "about",
-    "cancel": "menu",
-    "privacy": "privacy",
-    "staff": "staff",
-    "results": "results",
-    "report": "report",
-    "mydata": "mydata",
-    "delete": "delete",
-}
-GATED = {"su", "survey"}
-"""Actions that store what a person says: the privacy notice comes first (unless there is
-nothing to take part in, see ``_can_take_part``). A filled-in form, "sf", comes only from a
-form that "su" offered after the notice."""
-COMMANDS = frozenset({*GLOBAL_COMMANDS, "start"})
-"""The words the bot takes as commands (``/mydata``), in every language."""
-
-
-def _can_take_part(turn: Turn, action: str, arg: str) -> bool:
-    """Whether a gated action goes on to ask for something to store: a survey that is not
-    open and a sign-up that has closed (or a meeting that does not exist) only say so, and
-    nobody is asked to accept the privacy notice for that."""
-    campaign = turn.campaign
-    if action == "survey":
-        return survey_state(campaign, turn.now) == "open"
-    if action == "su":
-        meeting = campaign.meeting(arg)
-        return meeting is not None and sign_up_open(campaign, meeting, turn.now)
-    return True
-
-
-DEEP_LINKS = {"survey": "survey", "meetings": "meetings", "mine": "mine", "about": "about"}
-
-
-async def _show_survey_question(turn: Turn, hint: str | None) -> None:
-    if not await survey.closed(turn):
-        await survey.show_question(turn, hint)
-
-
-async def _show_review(turn: Turn, hint: str | None) -> None:
-    if not await survey.closed(turn):
-        await survey.show_review(turn, intro=hint)
-
-
-def _step_handlers(step: str) -> tuple[Handler, TextHandler, Show] | None:
-    """The button handler, text handler and 'show again' of a step (None for the menu)."""
-    if step == "survey.question":
-        return survey.on_button, survey.on_text, _show_survey_question
-    if step == "survey.review":
-        return survey.on_review_button, survey.on_review_text, _show_review
-    if step.startswith("signup."):
-        return meetings.on_button, meetings.on_text, meetings.show_step
-    if step == "cancel.confirm":
-        return meetings.on_cancel_button, _cancel_text, meetings.show_cancel
-    if step == "privacy.notice":
-        return _notice_button, _notice_text, privacy.show_notice
-    if step == "privacy.delete":
-        return _delete_button, _delete_text, privacy.show_delete
-    if step.startswith("staff."):
-        return staff.on_button, staff.on_text, staff.show_step
-    return None
-
-
-async def _notice_button(turn: Turn, action: str, arg: str) -> None:
-    await privacy.show_notice(turn)
-
-
-async def _notice_text(turn: Turn, text: str) -> None:
-    await privacy.show_notice(turn, _("Please use the buttons below."))
-
-
-async def _delete_button(turn: Turn, action: str, arg: str) -> None:
-    await privacy.on_delete_button(turn, action, arg)
-
-
-async def _delete_text(turn: Turn, text: str) -> None:
-    await privacy.show_delete(turn, _("Please answer with the buttons below."))
-
-
-async def _cancel_text(turn: Turn, text: str) -> None:
-    await meetings.show_cancel(turn, _("Please answer with the buttons below."))

@@ -1,17 +1,32 @@
-"""The errors of the participation bot.
+"""The errors of the participation bot: every error raised on purpose derives from one base.
 
-ParticipationBotError
-├── CampaignError          a campaign file cannot be used (names file, key path, problem)
-└── NotAllowed             a staff action asked for by someone without the role
+ParticipationBotError              (defined in storage/errors.py: storage may not import bot)
+├── CampaignError                  a campaign file cannot be used (names file, key path, problem)
+└── StorageError                   storage/errors.py
+    ├── EventAlreadyRecorded       storage/events.py: the platform delivered an event again
+    └── WriteFailed                storage/database.py: a batch's buffered writes failed (the
+                                   writer retries its jobs one by one)
+
+A person sees a localized sentence; the log gets the exception's class and ids, never what
+the person typed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.database import WriteFailed
+from storage.errors import ParticipationBotError, StorageError
+from storage.events import EventAlreadyRecorded
 
-class ParticipationBotError(Exception):
-    """Base of every error this package raises on purpose."""
+__all__ = [
+    "CampaignError",
+    "CampaignProblem",
+    "EventAlreadyRecorded",
+    "ParticipationBotError",
+    "StorageError",
+    "WriteFailed",
+]
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,3 @@ class CampaignError(ParticipationBotError):
         self.problems = problems
         lines = "\n".join(f"{path}: {p}" for p in problems)
         super().__init__(f"invalid campaign file {path}:\n{lines}")
-
-
-class NotAllowed(ParticipationBotError):
-    """The participant lacks the role the action needs."""

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from storage import slack as store
-from storage.database import Database
+from storage.protocols import Database
 from storage.slack import SlackInstallation
 
 __all__ = ["Installations", "SlackInstallation"]

@@ -1,4 +1,6 @@
-"""Meetings: what they are, signing up (with a waiting list), my registrations, cancelling.
+"""Meetings: what they are, my registrations, cancelling, and moving up from the waiting list.
+
+Signing up (in the chat and by form) is in ``bot/signup.py``.
 
 The online meeting's link is private: it appears only in what a confirmed registrant sees
 (the confirmation, "my registrations", the message when moved up from the waiting list),
@@ -16,21 +18,13 @@ from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_time, use_language
 from bot.messages import (
     Attachment,
     Button,
-    FieldKind,
-    Form,
-    FormField,
-    Option,
     Outgoing,
 )
-from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
+from bot.payloads import CancelAction, GlobalAction
 from bot.turn import Speaker, Speaks, Turn, global_button
 from storage import registrations as store
 from storage.participants import participant_by_id
-from storage.records import RegistrationDetails, RegistrationRecord
-
-NAME_MAX = 100
-ORGANISATION_MAX = 150
-
+from storage.records import RegistrationRecord
 
 # -- describing meetings -------------------------------------------------------------------
 
@@ -110,7 +104,7 @@ async def show_meetings(turn: Turn) -> None:
     turn.goto("menu")
     campaign = turn.campaign
     if not campaign.meetings:
-        turn.say(_("There are no meetings in this consultation."), [[_menu_button()]])
+        turn.say(_("There are no meetings in this consultation."), [[menu_button()]])
         return
     blocks = [_("Meetings:")]
     buttons: list[list[Button]] = []
@@ -133,298 +127,9 @@ async def show_meetings(turn: Turn) -> None:
         blocks.append(block)
         if sign_up_open(campaign, meeting, turn.now):
             label = _("Sign up: {meeting}").format(meeting=_short_title(turn, meeting))
-            buttons.append([global_button(label, f"su:{meeting.id}")])
-    buttons.append([global_button(_("My registrations"), "mine"), _menu_button()])
+            buttons.append([global_button(label, GlobalAction.SIGN_UP, meeting.id)])
+    buttons.append([global_button(_("My registrations"), GlobalAction.MINE), menu_button()])
     turn.say("\n\n".join(blocks), buttons)
-
-
-# -- signing up --------------------------------------------------------------------------
-
-
-async def start_signup(turn: Turn, meeting_id: str) -> None:
-    """Begin signing up for a meeting, if it is open and the person is not registered."""
-    meeting = turn.campaign.meeting(meeting_id)
-    if meeting is None:
-        turn.say(_("I can't find that meeting."))
-        await show_meetings(turn)
-        return
-    if not await _can_sign_up(turn, meeting):
-        return
-    capacity = meeting.capacity
-    if capacity and await store.count_confirmed(turn.tx, meeting.id) >= capacity:
-        turn.goto("signup.waitlist", meeting=meeting.id, draft={}, editing=False)
-        await show_step(turn)
-        return
-    if turn.incoming.forms:
-        _offer_form(turn, meeting)
-        return
-    turn.goto("signup.form", meeting=meeting.id, draft=_known_details(turn), editing=False)
-    await _next_field(turn)
-
-
-async def _can_sign_up(turn: Turn, meeting: Meeting) -> bool:
-    campaign = turn.campaign
-    if not sign_up_open(campaign, meeting, turn.now):
-        deadline = campaign.signup_deadline(meeting)
-        turn.goto("menu")
-        turn.say(
-            _("Sign-up for {meeting} closed {when}.").format(
-                meeting=meeting_title(turn, meeting),
-                when=fmt_day_and_time(deadline, campaign.tz),
-            ),
-            [[global_button(_("Meetings"), "meetings"), _menu_button()]],
-        )
-        return False
-    existing = await store.registration_for(turn.tx, turn.participant.id, meeting.id)
-    if existing is not None and existing.status != "cancelled":
-        turn.goto("menu")
-        await _say_registration(turn, meeting, existing, _("You are already registered."))
-        return False
-    return True
-
-
-def _known_details(turn: Turn) -> dict[str, str | None]:
-    """What the person told us last time, to be confirmed rather than asked again."""
-    p = turn.participant
-    known = {
-        "name": p.name,
-        "role": p.role,
-        "organisation": p.organisation,
-        "municipality": p.municipality,
-    }
-    return {k: v for k, v in known.items() if v is not None}
-
-
-def _fields(turn: Turn) -> list[str]:
-    return list(turn.campaign.signup.fields)
-
-
-async def _next_field(turn: Turn) -> None:
-    """Ask the first field not yet in the draft, or show the summary."""
-    role = turn.campaign.role(turn.state.draft.get("role") or "")
-    for field in _fields(turn):
-        if field == "organisation" and role is not None and not role.organisation:
-            turn.state.draft = {**turn.state.draft, "organisation": None}
-            continue
-        if field not in turn.state.draft:
-            turn.goto(f"signup.{field}", search=None)
-            await show_step(turn)
-            return
-    turn.goto("signup.confirm", editing=False)
-    await show_step(turn)
-
-
-async def show_step(turn: Turn, hint: str | None = None) -> None:
-    """Show the current sign-up step again (after a stale button, help, or bad input)."""
-    meeting = turn.campaign.meeting(turn.state.meeting or "")
-    if meeting is None:
-        await show_meetings(turn)
-        return
-    step = turn.state.step
-    lines = [hint, ""] if hint else []
-    title = meeting_title(turn, meeting)
-    buttons: list[list[Button]] = []
-    expects_text = False
-    number_is_text = True
-    if step == "signup.waitlist":
-        lines.append(
-            _(
-                "{meeting} is full. Would you like a place on the waiting list? If a place "
-                "becomes free, the first person on the list gets it and is told at once."
-            ).format(meeting=title)
-        )
-        buttons = [
-            [turn.button(_("Yes, put me on the waiting list"), "y")],
-            [turn.button(_("No, thanks"), "x")],
-        ]
-    elif step == "signup.name":
-        lines.append(_("Signing up for: {meeting}").format(meeting=title))
-        lines.append(_("What name should we register? Type your name."))
-        profile = (turn.incoming.profile_name or "").strip()
-        if profile and len(profile) <= NAME_MAX:
-            buttons.append([turn.button(_("Use \u201c{name}\u201d").format(name=profile), "un")])
-        expects_text = True
-    elif step == "signup.role":
-        lines.append(_("Which of these describes you best?"))
-        buttons = [
-            [turn.button(turn.text(role.label), f"r:{role.id}")]
-            for role in turn.campaign.signup.roles
-        ]
-    elif step == "signup.organisation":
-        lines.append(
-            _("Which organisation, school, library or municipality are you from? Type its name.")
-        )
-        buttons = [[turn.button(_("None / not relevant"), "no")]]
-        expects_text = True
-    elif step == "signup.municipality":
-        lines.append(_("Which municipality do you live or work in? Type part of the name."))
-        for index, name in search_municipalities(turn.campaign, turn.state.search or ""):
-            buttons.append([turn.button(name, f"m:{index}")])
-        buttons.append([turn.button(_municipality(turn, OTHER), "m:other")])
-        expects_text = True
-        number_is_text = False  # a name is never a bare number: it picks a button
-    elif step == "signup.confirm":
-        lines.append(_("Please check your sign-up:"))
-        lines.append(_("Meeting: {meeting}").format(meeting=title))
-        lines.extend(_summary_lines(turn, turn.state.draft))
-        buttons = [[turn.button(_("Confirm sign-up"), "c")]]
-        change = [
-            turn.button(_field_change_label(field), f"ed:{field}") for field in _fields(turn)
-        ]
-        buttons.extend(change[i : i + 2] for i in range(0, len(change), 2))
-    if turn.state.editing and step != "signup.confirm":
-        buttons.append([turn.button(_("Back to the summary"), "sm")])
-    buttons.append([turn.button(_("Cancel sign-up"), "x")])
-    turn.say("\n".join(lines), buttons, expects_text=expects_text, number_is_text=number_is_text)
-
-
-def _field_change_label(field: str) -> str:
-    return {
-        "name": _("Change name"),
-        "role": _("Change role"),
-        "organisation": _("Change organisation"),
-        "municipality": _("Change municipality"),
-    }[field]
-
-
-def _municipality(turn: Speaks, value: str) -> str:
-    return municipality_label(value, turn.text(turn.campaign.campaign.area))
-
-
-def _summary_lines(turn: Turn, draft: dict[str, str | None]) -> list[str]:
-    lines = []
-    fields = _fields(turn)
-    if "name" in fields:
-        lines.append(_("Name: {name}").format(name=draft.get("name") or "\u2013"))
-    if "role" in fields:
-        role = turn.campaign.role(draft.get("role") or "")
-        lines.append(_("Role: {role}").format(role=turn.text(role.label) if role else "\u2013"))
-    if "organisation" in fields:
-        lines.append(
-            _("Organisation: {organisation}").format(
-                organisation=draft.get("organisation") or _("none")
-            )
-        )
-    if "municipality" in fields:
-        value = draft.get("municipality")
-        lines.append(
-            _("Municipality: {municipality}").format(
-                municipality=_municipality(turn, value) if value else "\u2013"
-            )
-        )
-    return lines
-
-
-async def on_button(turn: Turn, action: str, arg: str) -> None:
-    """A button of the current sign-up step was pressed."""
-    step = turn.state.step
-    if action == "x":
-        turn.goto("menu", meeting=None, draft={})
-        turn.say(_("Sign-up cancelled. Nothing was registered."), [[_menu_button()]])
-        return
-    meeting = turn.campaign.meeting(turn.state.meeting or "")
-    if step == "signup.waitlist" and action == "y" and turn.incoming.forms and meeting:
-        _offer_form(turn, meeting)
-    elif step == "signup.waitlist" and action == "y":
-        turn.goto("signup.form", draft=_known_details(turn), editing=False)
-        await _next_field(turn)
-    elif step == "signup.name" and action == "un" and turn.incoming.profile_name:
-        await _set_field(turn, "name", turn.incoming.profile_name.strip()[:NAME_MAX])
-    elif step == "signup.role" and action == "r" and turn.campaign.role(arg) is not None:
-        await _set_field(turn, "role", arg)
-    elif step == "signup.organisation" and action == "no":
-        await _set_field(turn, "organisation", None)
-    elif step == "signup.municipality" and action == "m":
-        names = turn.campaign.municipalities
-        if arg == "other":
-            await _set_field(turn, "municipality", OTHER)
-        elif arg.isdigit() and int(arg) < len(names):
-            await _set_field(turn, "municipality", names[int(arg)])
-        else:
-            await show_step(turn)
-    elif step == "signup.confirm" and action == "ed" and arg in _fields(turn):
-        turn.goto(f"signup.{arg}", editing=True, search=None)
-        await show_step(turn)
-    elif action == "sm" and turn.state.editing:
-        turn.goto("signup.confirm", editing=False)
-        await show_step(turn)
-    elif step == "signup.confirm" and action == "c":
-        await _confirm(turn)
-    else:
-        await show_step(turn)
-
-
-async def on_text(turn: Turn, text: str) -> None:
-    """The person typed something during sign-up."""
-    step = turn.state.step
-    text = " ".join(text.split())
-    if step == "signup.name":
-        if not text:
-            await show_step(turn, hint=_("Please type your name."))
-        elif len(text) > NAME_MAX:
-            await show_step(
-                turn,
-                hint=_("That is too long for a name (at most {n} characters).").format(n=NAME_MAX),
-            )
-        else:
-            await _set_field(turn, "name", text)
-    elif step == "signup.organisation":
-        if len(text) > ORGANISATION_MAX:
-            await show_step(
-                turn,
-                hint=_("That is too long (at most {n} characters).").format(n=ORGANISATION_MAX),
-            )
-        else:
-            await _set_field(turn, "organisation", text or None)
-    elif step == "signup.municipality":
-        found = find_typed(turn.campaign, text, turn.text(turn.campaign.campaign.area))
-        if found.chosen is not None:
-            await _set_field(turn, "municipality", found.chosen)
-            return
-        turn.state.search = found.search
-        await show_step(turn, hint=found.hint)
-    else:
-        await show_step(turn, hint=_("Please answer with the buttons below."))
-
-
-async def _set_field(turn: Turn, field: str, value: str | None) -> None:
-    draft = dict(turn.state.draft)
-    draft[field] = value
-    turn.state.draft = draft
-    await _next_field(turn)
-
-
-async def _confirm(turn: Turn) -> None:
-    meeting = turn.campaign.meeting(turn.state.meeting or "")
-    if meeting is None:
-        await show_meetings(turn)
-        return
-    if not await _can_sign_up(turn, meeting):
-        return
-    draft = turn.state.draft
-    details = RegistrationDetails(
-        name=draft.get("name"),
-        role=draft.get("role"),
-        organisation=draft.get("organisation"),
-        municipality=draft.get("municipality"),
-    )
-    registration = await store.register(
-        turn.tx, turn.participant.id, meeting.id, details, meeting.capacity, turn.now
-    )
-    p = turn.participant
-    p.name, p.role = details.name or p.name, details.role or p.role
-    p.organisation = details.organisation
-    p.municipality = details.municipality or p.municipality
-    turn.participant_changed = True
-    turn.goto("menu", meeting=None, draft={})
-    if registration.status == "waiting":
-        intro = _("You are on the waiting list.")
-    else:
-        intro = _("You are signed up! Welcome.")
-    await _say_registration(turn, meeting, registration, intro)
-    invite = calendar_invite(turn, meeting, with_link=registration.status == "confirmed")
-    if invite is not None and registration.status == "confirmed":
-        turn.replies[-1].attachment = invite
 
 
 def calendar_invite(turn: Turn, meeting: Meeting, *, with_link: bool) -> Attachment | None:
@@ -444,150 +149,10 @@ def calendar_invite(turn: Turn, meeting: Meeting, *, with_link: bool) -> Attachm
     return Attachment(filename=f"{meeting.id}.ics", mime_type="text/calendar", data=data)
 
 
-# -- signing up with a form (platforms that have forms: Slack's modals) ------------------
-
-
-def _offer_form(turn: Turn, meeting: Meeting) -> None:
-    """The whole sign-up as one form, filled in with what we know already."""
-    known = _known_details(turn)
-    title = meeting_title(turn, meeting)
-    fields: list[FormField] = []
-    for field in _fields(turn):
-        if field == "name":
-            profile = (turn.incoming.profile_name or "").strip()[:NAME_MAX]
-            fields.append(
-                FormField(
-                    id="name",
-                    label=_("Name"),
-                    initial=known.get("name") or profile or None,
-                    max_length=NAME_MAX,
-                )
-            )
-        elif field == "role":
-            fields.append(
-                FormField(
-                    id="role",
-                    label=_("Which of these describes you best?"),
-                    kind=FieldKind.SELECT,
-                    options=[
-                        Option(label=turn.text(role.label), value=role.id)
-                        for role in turn.campaign.signup.roles
-                    ],
-                    initial=known.get("role"),
-                )
-            )
-        elif field == "organisation":
-            fields.append(
-                FormField(
-                    id="organisation",
-                    label=_("Organisation, school, library or municipality"),
-                    initial=known.get("organisation"),
-                    optional=True,
-                    max_length=ORGANISATION_MAX,
-                )
-            )
-        elif field == "municipality":
-            value = known.get("municipality")
-            fields.append(
-                FormField(
-                    id="municipality",
-                    label=_("Municipality"),
-                    kind=FieldKind.SEARCH,
-                    initial=municipality_value(turn, value) if value else None,
-                    initial_label=_municipality(turn, value) if value else None,
-                    hint=_("Type part of the name."),
-                )
-            )
-    form = Form(
-        title=_("Sign up"),
-        submit=_("Sign up"),
-        payload=f"g:sf:{meeting.id}",
-        fields=fields,
-        intro="\n".join([title, *when_and_where(turn, meeting)]),
-        language=turn.lang,
-    )
-    turn.goto("menu", meeting=None, draft={})
-    turn.replies.append(
-        Outgoing(
-            text=_("Signing up for: {meeting}").format(meeting=title),
-            buttons=[[global_button(_("Open the sign-up form"), f"su:{meeting.id}")]],
-            form=form,
-        )
-    )
-
-
-def municipality_value(turn: Speaks, municipality: str) -> str:
-    """A municipality as a form option's value: its index in the campaign's list."""
-    if municipality == OTHER:
-        return OTHER
-    names = turn.campaign.municipalities
-    return str(names.index(municipality)) if municipality in names else OTHER
-
-
-def municipality_options(turn: Speaks, typed: str) -> list[Option]:
-    """Municipalities matching what was typed, for a form's search field (the other choice
-    always last)."""
-    found = search_municipalities(turn.campaign, typed, limit=50) if typed.strip() else []
-    if not typed.strip():
-        found = list(enumerate(turn.campaign.municipalities))
-    options = [Option(label=name, value=str(index)) for index, name in found]
-    options.append(Option(label=_municipality(turn, OTHER), value=OTHER))
-    return options
-
-
-async def submit_form(turn: Turn, meeting_id: str) -> None:
-    """A filled-in sign-up form: register, or say what is wrong and store nothing."""
-    meeting = turn.campaign.meeting(meeting_id)
-    if meeting is None:
-        turn.say(_("I can't find that meeting."))
-        await show_meetings(turn)
-        return
-    if not await _can_sign_up(turn, meeting):
-        return
-    values = turn.incoming.fields
-    draft: dict[str, str | None] = {}
-    errors: dict[str, str] = {}
-    for field in _fields(turn):
-        value = " ".join(values.get(field, "").split())
-        if field == "name":
-            if not value:
-                errors[field] = _("Please type your name.")
-            elif len(value) > NAME_MAX:
-                errors[field] = _("That is too long for a name (at most {n} characters).").format(
-                    n=NAME_MAX
-                )
-            draft[field] = value
-        elif field == "role":
-            if turn.campaign.role(value) is None:
-                errors[field] = _("Which of these describes you best?")
-            draft[field] = value
-        elif field == "organisation":
-            if len(value) > ORGANISATION_MAX:
-                errors[field] = _("That is too long (at most {n} characters).").format(
-                    n=ORGANISATION_MAX
-                )
-            draft[field] = value or None
-        elif field == "municipality":
-            names = turn.campaign.municipalities
-            if value == OTHER:
-                draft[field] = OTHER
-            elif value.isdigit() and int(value) < len(names):
-                draft[field] = names[int(value)]
-            else:
-                errors[field] = _("Choose your municipality:")
-    if errors:
-        turn.replies.append(Outgoing(text="", field_errors=errors))
-        return
-    role = turn.campaign.role(draft.get("role") or "")
-    if role is not None and not role.organisation:
-        draft["organisation"] = None
-    turn.goto("signup.confirm", meeting=meeting.id, draft=draft, editing=False)
-    await _confirm(turn)
-
-
-async def _say_registration(
+async def say_registration(
     turn: Turn, meeting: Meeting, registration: RegistrationRecord, intro: str
 ) -> None:
+    """A registration as its registrant sees it (``intro`` above it), with Cancel."""
     lines = [intro, "", meeting_title(turn, meeting), *when_and_where(turn, meeting)]
     if registration.status == "waiting":
         position = await store.waitlist_position(turn.tx, registration)
@@ -601,8 +166,12 @@ async def _say_registration(
     turn.say(
         "\n".join(lines),
         [
-            [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
-            [global_button(_("My registrations"), "mine"), _menu_button()],
+            [
+                global_button(
+                    _("Cancel this registration"), GlobalAction.CANCEL_REGISTRATION, meeting.id
+                )
+            ],
+            [global_button(_("My registrations"), GlobalAction.MINE), menu_button()],
         ],
     )
 
@@ -622,7 +191,7 @@ async def show_mine(turn: Turn) -> None:
     if not registrations:
         turn.say(
             _("You are not registered for any meeting."),
-            [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+            [[global_button(_("Meetings"), GlobalAction.MEETINGS), menu_button()]],
         )
         return
     blocks = [_("Your registrations:")]
@@ -644,11 +213,13 @@ async def show_mine(turn: Turn) -> None:
         lines.extend(private_details(turn, meeting, registration))
         blocks.append("\n".join(lines))
         label = _("Cancel: {meeting}").format(meeting=_short_title(turn, meeting))
-        row = [global_button(label, f"cx:{meeting.id}")]
+        row = [global_button(label, GlobalAction.CANCEL_REGISTRATION, meeting.id)]
         if registration.status == "confirmed" and meeting.start is not None:
-            row.append(global_button(_("Add to calendar"), f"ics:{meeting.id}"))
+            row.append(
+                global_button(_("Add to calendar"), GlobalAction.CALENDAR_INVITE, meeting.id)
+            )
         buttons.append(row)
-    buttons.append([_menu_button()])
+    buttons.append([menu_button()])
     turn.say("\n\n".join(blocks), buttons)
 
 
@@ -669,7 +240,7 @@ async def send_invite(turn: Turn, meeting_id: str) -> None:
         Outgoing(
             text=_("Here is the meeting for your calendar: open the file."),
             attachment=invite,
-            buttons=[[global_button(_("My registrations"), "mine"), _menu_button()]],
+            buttons=[[global_button(_("My registrations"), GlobalAction.MINE), menu_button()]],
         )
     )
 
@@ -704,8 +275,8 @@ async def show_cancel(turn: Turn, hint: str | None = None) -> None:
         "\n".join(lines),
         [
             [
-                turn.button(_("Yes, cancel my registration"), "y"),
-                turn.button(_("No, keep my registration"), "n"),
+                turn.button(_("Yes, cancel my registration"), CancelAction.YES),
+                turn.button(_("No, keep my registration"), CancelAction.NO),
             ]
         ],
     )
@@ -714,23 +285,23 @@ async def show_cancel(turn: Turn, hint: str | None = None) -> None:
 async def on_cancel_button(turn: Turn, action: str, arg: str) -> None:
     """The answer to 'cancel your registration?'."""
     meeting = turn.campaign.meeting(turn.state.meeting or "")
-    if meeting is None or action == "n":
+    if meeting is None or action == CancelAction.NO:
         turn.goto("menu", meeting=None)
-        turn.say(_("Your registration is kept."), [[_menu_button()]])
+        turn.say(_("Your registration is kept."), [[menu_button()]])
         return
-    if action != "y":
+    if action != CancelAction.YES:
         await show_cancel(turn)
         return
     turn.goto("menu", meeting=None)
     before = await store.cancel_registration(turn.tx, turn.participant.id, meeting.id, turn.now)
     if before is None:
-        turn.say(_("You have no registration for that meeting."), [[_menu_button()]])
+        turn.say(_("You have no registration for that meeting."), [[menu_button()]])
         return
     turn.say(
         _("Your registration for {meeting} is cancelled.").format(
             meeting=meeting_title(turn, meeting)
         ),
-        [[global_button(_("Meetings"), "meetings"), _menu_button()]],
+        [[global_button(_("Meetings"), GlobalAction.MEETINGS), menu_button()]],
     )
     if before.status == "confirmed":
         await move_up_from_waitlist(turn, meeting)
@@ -793,12 +364,17 @@ def meeting_message(
         return Outgoing(
             text="\n".join(lines),
             buttons=[
-                [global_button(_("Cancel this registration"), f"cx:{meeting.id}")],
-                [global_button(_("My registrations"), "mine")],
+                [
+                    global_button(
+                        _("Cancel this registration"), GlobalAction.CANCEL_REGISTRATION, meeting.id
+                    )
+                ],
+                [global_button(_("My registrations"), GlobalAction.MINE)],
             ],
             attachment=attachment,
         )
 
 
-def _menu_button() -> Button:
-    return global_button(_("Main menu"), "menu")
+def menu_button() -> Button:
+    """The button back to the main menu."""
+    return global_button(_("Main menu"), GlobalAction.MENU)

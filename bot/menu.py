@@ -6,6 +6,7 @@ from bot import meetings, survey
 from bot.campaign import sign_up_open, survey_state
 from bot.i18n import _, fmt_day_and_time, language_name, use_language
 from bot.messages import Button
+from bot.payloads import GlobalAction
 from bot.turn import Turn, global_button
 
 
@@ -15,14 +16,19 @@ async def show_menu(turn: Turn, greeting: str | None = None) -> None:
     campaign = turn.campaign
     prompt = _("What would you like to do?")
     text = f"{greeting}\n\n{prompt}" if greeting else prompt
-    rows: list[list[Button]] = [[global_button(_("About the consultation"), "about")]]
+    rows: list[list[Button]] = [[global_button(_("About the consultation"), GlobalAction.ABOUT)]]
     if campaign.meetings:
-        rows.append([global_button(_("Meetings and sign-up"), "meetings")])
+        rows.append([global_button(_("Meetings and sign-up"), GlobalAction.MEETINGS)])
     if campaign.survey is not None and survey_state(campaign, turn.now) == "open":
-        rows.append([global_button(await survey.progress_label(turn), "survey")])
-    rows.append([global_button(_("My registrations"), "mine")])
-    rows.append([global_button(_("Language"), "lang"), global_button(_("Help"), "help")])
-    rows.append([global_button(_("Privacy and my data"), "privacy")])
+        rows.append([global_button(await survey.progress_label(turn), GlobalAction.SURVEY)])
+    rows.append([global_button(_("My registrations"), GlobalAction.MINE)])
+    rows.append(
+        [
+            global_button(_("Language"), GlobalAction.LANGUAGE),
+            global_button(_("Help"), GlobalAction.HELP),
+        ]
+    )
+    rows.append([global_button(_("Privacy and my data"), GlobalAction.PRIVACY)])
     turn.say(text, rows)
 
 
@@ -75,10 +81,14 @@ async def show_about(turn: Turn) -> None:
         lines.append(_("Follow the process: {url}").format(url=info.follow_url))
     if info.contact is not None:
         lines += ["", turn.text(info.contact)]
-    rows = [[global_button(_("Meetings and sign-up"), "meetings")]] if campaign.meetings else []
+    rows = (
+        [[global_button(_("Meetings and sign-up"), GlobalAction.MEETINGS)]]
+        if campaign.meetings
+        else []
+    )
     if campaign.survey is not None and survey_state(campaign, turn.now) == "open":
-        rows.append([global_button(await survey.progress_label(turn), "survey")])
-    rows.append([global_button(_("Main menu"), "menu")])
+        rows.append([global_button(await survey.progress_label(turn), GlobalAction.SURVEY)])
+    rows.append([global_button(_("Main menu"), GlobalAction.MENU)])
     turn.say("\n".join(lines), rows)
 
 
@@ -104,20 +114,21 @@ async def show_help(turn: Turn) -> None:
             lines.append(_("You were signing up for a meeting; your place is kept."))
         else:
             lines.append(_("You were in the middle of something; your place is kept."))
-        rows.append([global_button(_("Continue where I was"), "resume")])
+        rows.append([global_button(_("Continue where I was"), GlobalAction.RESUME)])
     contact = turn.campaign.campaign.contact
     if contact is not None:
         lines += ["", turn.text(contact)]
-    rows.append([global_button(_("Main menu"), "menu")])
+    rows.append([global_button(_("Main menu"), GlobalAction.MENU)])
     turn.say("\n".join(lines), rows)
 
 
 async def show_languages(turn: Turn) -> None:
     """The languages on offer, each named in itself."""
     rows = [
-        [global_button(language_name(code), f"lang:{code}")] for code in turn.offered_languages
+        [global_button(language_name(code), GlobalAction.LANGUAGE, code)]
+        for code in turn.offered_languages
     ]
-    rows.append([global_button(_("Main menu"), "menu")])
+    rows.append([global_button(_("Main menu"), GlobalAction.MENU)])
     turn.say(_("Choose your language:"), rows)
 
 
@@ -160,7 +171,7 @@ async def show_home(turn: Turn) -> None:
                 _("- Survey: answer by {when}").format(
                     when=fmt_day_and_time(deadline, campaign.tz)
                 ),
-                [[global_button(await survey.progress_label(turn), "survey")]],
+                [[global_button(await survey.progress_label(turn), GlobalAction.SURVEY)]],
             )
         else:
             turn.say(
@@ -169,7 +180,10 @@ async def show_home(turn: Turn) -> None:
     turn.say(
         "",
         [
-            [global_button(_("Language"), "lang"), global_button(_("Help"), "help")],
-            [global_button(_("Privacy and my data"), "privacy")],
+            [
+                global_button(_("Language"), GlobalAction.LANGUAGE),
+                global_button(_("Help"), GlobalAction.HELP),
+            ],
+            [global_button(_("Privacy and my data"), GlobalAction.PRIVACY)],
         ],
     )

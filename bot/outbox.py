@@ -25,7 +25,6 @@ from bot.broadcast import queue_summaries
 from bot.clock import Clock
 from bot.delivery import DeliveryResult
 from bot.messages import Outgoing, ParticipantRef
-from storage.database import Database, Transaction
 from storage.outbox import (
     claim_message,
     due_deliveries,
@@ -35,6 +34,7 @@ from storage.outbox import (
     mark_message_unreachable,
     retry_message_later,
 )
+from storage.protocols import Database, Transaction
 from storage.records import Delivery, OutboxRecord
 
 log = logging.getLogger(__name__)

@@ -12,18 +12,19 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bot.answers import answer_values, describe_answer
 from bot.campaign import Campaign
 from bot.i18n import _, fmt_date, language_name, ngettext
 from bot.messages import Attachment, Outgoing
 from bot.municipalities import municipality_label
+from bot.payloads import DeleteAction, GlobalAction, NoticeAction
 from bot.results import status_label
-from bot.survey import answer_values, describe_answer
 from bot.turn import Turn, global_button
 from storage import outbox as outbox_store
 from storage import registrations as registration_store
-from storage.database import Transaction
 from storage.events import forget_all_events
 from storage.participants import all_participant_ids, delete_participant
+from storage.protocols import Transaction
 from storage.records import RegistrationRecord
 
 
@@ -57,7 +58,10 @@ async def show_notice(turn: Turn, hint: str | None = None) -> None:
         lines.append(_("Full text: {url}").format(url=privacy.full_text_url))
     turn.say(
         "\n".join(lines),
-        [[turn.button(_("OK, go on"), "ok")], [global_button(_("Main menu"), "menu")]],
+        [
+            [turn.button(_("OK, go on"), NoticeAction.OK)],
+            [global_button(_("Main menu"), GlobalAction.MENU)],
+        ],
     )
 
 
@@ -69,7 +73,7 @@ def accept(turn: Turn) -> str:
     turn.participant.privacy_accepted_at = turn.now
     turn.participant_changed = True
     then = turn.state.after_notice or "menu"
-    if then == "resume" and turn.state.resume_step:
+    if then == GlobalAction.RESUME and turn.state.resume_step:
         turn.goto(turn.state.resume_step)
     turn.state.after_notice = turn.state.resume_step = None
     return then
@@ -91,9 +95,9 @@ async def show_privacy(turn: Turn) -> None:
     turn.say(
         "\n".join(lines),
         [
-            [global_button(_("Get a copy of my data"), "mydata")],
-            [global_button(_("Delete my data"), "delete")],
-            [global_button(_("Main menu"), "menu")],
+            [global_button(_("Get a copy of my data"), GlobalAction.MY_DATA)],
+            [global_button(_("Delete my data"), GlobalAction.DELETE)],
+            [global_button(_("Main menu"), GlobalAction.MENU)],
         ],
     )
 
@@ -123,8 +127,8 @@ async def my_data(turn: Turn) -> None:
                 filename="my-data.json", mime_type="application/json", data=body
             ),
             buttons=[
-                [global_button(_("Delete my data"), "delete")],
-                [global_button(_("Main menu"), "menu")],
+                [global_button(_("Delete my data"), GlobalAction.DELETE)],
+                [global_button(_("Main menu"), GlobalAction.MENU)],
             ],
         )
     )
@@ -241,15 +245,18 @@ async def show_delete(turn: Turn, hint: str | None = None) -> None:
         lines.append(_("Your survey answers are erased too."))
     turn.say(
         "\n".join(lines),
-        [[turn.button(_("Yes, delete my data"), "y")], [turn.button(_("No, keep it"), "n")]],
+        [
+            [turn.button(_("Yes, delete my data"), DeleteAction.YES)],
+            [turn.button(_("No, keep it"), DeleteAction.NO)],
+        ],
     )
 
 
 async def on_delete_button(turn: Turn, action: str, arg: str) -> bool:
     """The answer to 'erase everything?'; True when the person was erased."""
-    if action != "y":
+    if action != DeleteAction.YES:
         turn.goto("menu")
-        turn.say(_("Nothing was deleted."), [[global_button(_("Main menu"), "menu")]])
+        turn.say(_("Nothing was deleted."), [[global_button(_("Main menu"), GlobalAction.MENU)]])
         return False
     await erase(turn)
     turn.erased = True

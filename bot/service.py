@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.engine import Engine
 from bot.errors import CampaignError
 from bot.outbox import OutboxDispatcher, Send
-from storage.database import Transaction
+from storage.protocols import Transaction
 
 log = logging.getLogger("bot")
 

@@ -6,8 +6,7 @@ new broadcast (segment, narrowing by platform and language, the text per languag
 with the exact number of recipients, confirm), and reloading the campaign file (then telling
 the registrants of each changed meeting its new details).
 
-A broadcast being written lives in ``ConversationState.broadcast`` (steps ``staff.*``), so
-a restart in the middle of writing one goes on where it was.
+Writing a broadcast (steps ``staff.*``) is in ``bot/staff_broadcast.py``.
 
 A results file is heavy (ten thousand responses, a chart per question), so the turn only
 queues a request in the outbox, in its own transaction, and answers "preparing". The outbox
@@ -19,7 +18,6 @@ member once, by the outbox's rules (claimed just before the send; in doubt after
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
@@ -29,27 +27,24 @@ from pydantic import BaseModel
 from bot.broadcast import (
     Progress,
     Segment,
-    batch_id,
     members,
     progress_button,
-    queue_broadcast,
     queue_meeting_update,
-    text_for,
     update_batch,
 )
-from bot.campaign import Campaign, MeetingChange
+from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.errors import CampaignError
 from bot.export import html_report, xlsx_bytes
-from bot.i18n import N_, _, fmt_list, language_name, ngettext
+from bot.i18n import N_, _, fmt_list, ngettext
 from bot.messages import Attachment, Button, Outgoing
 from bot.outbox import Prepare
+from bot.payloads import GlobalAction
 from bot.results import Recorded, read_results, shape_results
 from bot.turn import Turn, global_button
 from storage.campaign import save_campaign_in_use
-from storage.database import Database
 from storage.outbox import all_batches, batch_progress, record_broadcast_request
-from storage.segments import platforms_in_use
+from storage.protocols import Database
 from storage.staff import is_staff
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -69,14 +64,6 @@ class ResultsRequest(BaseModel):
     """The message the file goes with, in the staff member's language."""
 
 
-BROADCAST_MAX = 4000
-"""Characters a broadcast may have (Telegram allows 4096 in a message)."""
-
-Reloader = Callable[[], tuple[Campaign, list[MeetingChange]]]
-"""Reads the campaign file again and starts using it; raises ``CampaignError`` (the old
-campaign stays) when the file is broken."""
-
-
 async def allowed(turn: Turn) -> bool:
     """Whether the person has the staff role; if not, tell them and do nothing else."""
     ref = turn.incoming.ref
@@ -88,13 +75,14 @@ async def allowed(turn: Turn) -> bool:
         turn.goto("menu", broadcast={})
     turn.say(
         _("Sorry, that is only for the consultation's staff."),
-        [[global_button(_("Main menu"), "menu")]],
+        [[global_button(_("Main menu"), GlobalAction.MENU)]],
     )
     return False
 
 
-def _staff_button() -> Button:
-    return global_button(_("Staff"), "staff")
+def staff_button() -> Button:
+    """The button back to the staff menu."""
+    return global_button(_("Staff"), GlobalAction.STAFF)
 
 
 async def show_staff_menu(turn: Turn) -> None:
@@ -105,12 +93,12 @@ async def show_staff_menu(turn: Turn) -> None:
     turn.say(
         _("Staff"),
         [
-            [global_button(_("New broadcast"), "bc")],
-            [global_button(_("Broadcasts and reminders"), "batches")],
-            [global_button(_("Results as a spreadsheet"), "results")],
-            [global_button(_("Results as a report (HTML)"), "report")],
-            [global_button(_("Reload the campaign file"), "reload")],
-            [global_button(_("Main menu"), "menu")],
+            [global_button(_("New broadcast"), GlobalAction.NEW_BROADCAST)],
+            [global_button(_("Broadcasts and reminders"), GlobalAction.BATCHES)],
+            [global_button(_("Results as a spreadsheet"), GlobalAction.RESULTS)],
+            [global_button(_("Results as a report (HTML)"), GlobalAction.REPORT)],
+            [global_button(_("Reload the campaign file"), GlobalAction.RELOAD)],
+            [global_button(_("Main menu"), GlobalAction.MENU)],
         ],
     )
 
@@ -125,14 +113,14 @@ async def send_results(turn: Turn, format: Format = "xlsx") -> None:
         lang=turn.lang,
         reply=Outgoing(
             text=_("Here are the results so far."),
-            buttons=[[_staff_button()]],
+            buttons=[[staff_button()]],
         ),
     )
     key = f"{RESULTS_FILE}:{turn.incoming.scoped_event_id}"
     turn.outbox.append((turn.participant.id, RESULTS_FILE, key, request))
     turn.say(
         _("Preparing the results; the file comes in a moment."),
-        [[_staff_button()]],
+        [[staff_button()]],
     )
 
 
@@ -186,7 +174,7 @@ async def show_batches(turn: Turn) -> None:
         for batch, progress in batches.items():
             lines.append(f"{batch}: {Progress.of(progress).describe()}")
         text = "\n".join(lines)
-    turn.say(text, [[_staff_button()]])
+    turn.say(text, [[staff_button()]])
 
 
 async def show_progress(turn: Turn, batch: str) -> None:
@@ -195,238 +183,16 @@ async def show_progress(turn: Turn, batch: str) -> None:
         return
     counts = await batch_progress(turn.tx, batch)
     if not counts:
-        turn.say(_("There is no such broadcast."), [[_staff_button()]])
+        turn.say(_("There is no such broadcast."), [[staff_button()]])
         return
     turn.say(
         f"{batch}: {Progress.of(counts).describe()}",
-        [[progress_button(batch)], [_staff_button()]],
+        [[progress_button(batch)], [staff_button()]],
     )
 
 
-# -- writing a broadcast -------------------------------------------------------------------
-
-
-async def new_broadcast(turn: Turn) -> None:
-    """Start writing a broadcast: first, who gets it."""
-    if not await allowed(turn):
-        return
-    turn.goto("staff.segment", broadcast={})
-    await show_step(turn)
-
-
-def _segment_label(turn: Turn, text: str) -> str:
-    kind, _sep, meeting_id = text.partition(":")
-    meeting = turn.campaign.meeting(meeting_id)
-    title = turn.text(meeting.short or meeting.title) if meeting else meeting_id
-    if kind == "registrants":
-        return _("Registered: {meeting}").format(meeting=title)
-    if kind == "waiting":
-        return _("Waiting list: {meeting}").format(meeting=title)
-    if kind == "unfinished":
-        return _("Started the survey, not sent it")
-    if kind == "followers":
-        return _("Follow the process")
-    return _("Everyone")
-
-
-def _segment_choices(turn: Turn) -> list[str]:
-    campaign = turn.campaign
-    choices = []
-    for meeting in campaign.meetings:
-        choices += [f"registrants:{meeting.id}", f"waiting:{meeting.id}"]
-    if campaign.survey is not None:
-        choices.append("unfinished")
-        if campaign.survey.follow_question:
-            choices.append("followers")
-    choices.append("everyone")
-    return choices
-
-
-def _segment(turn: Turn) -> Segment:
-    """The segment of the draft (ValueError if it no longer fits the campaign)."""
-    draft = turn.state.broadcast
-    return Segment.parse(
-        draft.get("segment", ""),
-        turn.campaign,
-        platform=draft.get("platform") or None,
-        language=draft.get("language") or None,
-    )
-
-
-def _texts(turn: Turn) -> dict[str, str]:
-    return {
-        key.removeprefix("text:"): value
-        for key, value in turn.state.broadcast.items()
-        if key.startswith("text:")
-    }
-
-
-async def show_step(turn: Turn, hint: str | None = None) -> None:
-    """Show the step of the broadcast being written (again)."""
-    step = turn.state.step
-    lines = [hint, ""] if hint else []
-    cancel = [turn.button(_("Cancel"), "x")]
-    if step == "staff.segment":
-        lines.append(_("New broadcast. Who should get it?"))
-        buttons = [
-            [turn.button(_segment_label(turn, c), f"seg:{c}")] for c in _segment_choices(turn)
-        ]
-        turn.say("\n".join(lines), [*buttons, cancel])
-    elif step == "staff.platform":
-        lines.append(_("Only people on one platform?"))
-        platforms = await platforms_in_use(turn.tx)
-        buttons = [[turn.button(_("All platforms"), "pf:")]]
-        buttons += [[turn.button(p.capitalize(), f"pf:{p}")] for p in platforms]
-        turn.say("\n".join(lines), [*buttons, cancel])
-    elif step == "staff.language":
-        lines.append(_("Only people who use one language?"))
-        buttons = [[turn.button(_("All languages"), "lg:")]]
-        buttons += [
-            [turn.button(language_name(lang), f"lg:{lang}")] for lang in turn.offered_languages
-        ]
-        turn.say("\n".join(lines), [*buttons, cancel])
-    elif step == "staff.text":
-        lang = turn.state.broadcast.get("writing") or turn.campaign.default_language
-        lines.append(_("Write the message in {language}.").format(language=language_name(lang)))
-        if lang == turn.campaign.default_language:
-            lines.append(_("People whose language has no version of its own get this text."))
-        turn.replies.append(Outgoing(text="\n".join(lines), buttons=[cancel], expects_text=True))
-    elif step == "staff.preview":
-        await _show_preview(turn, hint)
-    else:
-        await show_staff_menu(turn)
-
-
-async def _show_preview(turn: Turn, hint: str | None) -> None:
-    """The message as each language will see it, and exactly who gets it."""
-    default = turn.campaign.default_language
-    try:
-        segment = _segment(turn)
-    except ValueError:
-        turn.goto("staff.segment")
-        await show_step(turn, _("That group no longer exists in the campaign."))
-        return
-    texts = _texts(turn)
-    found = await members(turn.tx, turn.campaign, segment)
-    by_language = Counter(m.language for m in found)
-    shown: set[str] = set()
-    for lang in sorted(set(by_language) | set(texts)) or [default]:
-        text = text_for(texts, lang, default)
-        if text not in shown:
-            shown.add(text)
-            # Several versions: each says which language it is (the label is not sent).
-            turn.say(f"[{language_name(lang)}]\n{text}" if len(texts) > 1 else text)
-    lines = [hint, ""] if hint else []
-    lines.append(_("Preview: the message above is what they get."))
-    who = [_segment_label(turn, turn.state.broadcast["segment"])]
-    if segment.platform:
-        who.append(segment.platform.capitalize())
-    if segment.language:
-        who.append(language_name(segment.language))
-    lines.append(_("To: {who}").format(who=", ".join(who)))
-    count = len(found)
-    lines.append(ngettext("{count} recipient", "{count} recipients", count).format(count=count))
-    for lang, n in sorted(by_language.items()):
-        if lang in texts:
-            lines.append(f"{language_name(lang)}: {n}")
-        else:
-            lines.append(
-                _("{language}: {count}, in {default} (no version of its own)").format(
-                    language=language_name(lang), count=n, default=language_name(default)
-                )
-            )
-    buttons: list[list[Button]] = []
-    if count:
-        label = ngettext("Send it to {count} person", "Send it to {count} people", count)
-        buttons.append([turn.button(label.format(count=count), "send")])
-    else:
-        lines.append(_("Nobody is in this group now; there is nobody to send it to."))
-        buttons.append([turn.button(_("Choose another group"), "re")])
-    for lang in turn.offered_languages:
-        if lang not in texts:
-            label = _("Add a version in {language}").format(language=language_name(lang))
-            buttons.append([turn.button(label, f"tl:{lang}")])
-    buttons.append([turn.button(_("Cancel"), "x")])
-    turn.say("\n".join(lines), buttons)
-
-
-async def on_button(turn: Turn, action: str, arg: str) -> None:
-    """A press in one of the broadcast's steps."""
-    if not await allowed(turn):
-        return
-    step = turn.state.step
-    draft = turn.state.broadcast
-    if action == "x":
-        turn.goto("menu", broadcast={})
-        turn.say(_("The broadcast is cancelled; nothing was sent."), [[_staff_button()]])
-    elif action == "re":
-        turn.goto("staff.segment", broadcast={})
-        await show_step(turn)
-    elif step == "staff.segment" and action == "seg" and arg in _segment_choices(turn):
-        turn.goto("staff.platform", broadcast={"segment": arg})
-        await show_step(turn)
-    elif step == "staff.platform" and action == "pf":
-        turn.goto("staff.language", broadcast={**draft, "platform": arg})
-        await show_step(turn)
-    elif step == "staff.language" and action == "lg" and arg in ("", *turn.offered_languages):
-        default = turn.campaign.default_language
-        turn.goto("staff.text", broadcast={**draft, "language": arg, "writing": default})
-        await show_step(turn)
-    elif step == "staff.preview" and action == "tl" and arg in turn.offered_languages:
-        turn.goto("staff.text", broadcast={**draft, "writing": arg})
-        await show_step(turn)
-    elif step == "staff.preview" and action == "send":
-        await _confirm(turn)
-    else:
-        await show_step(turn)
-
-
-async def on_text(turn: Turn, text: str) -> None:
-    """Something typed while writing a broadcast: the text, at the text step."""
-    if not await allowed(turn):
-        return
-    if turn.state.step != "staff.text":
-        await show_step(turn, _("Please use the buttons below."))
-        return
-    text = text.strip()
-    if not text:
-        await show_step(turn, _("Please write the message."))
-        return
-    if len(text) > BROADCAST_MAX:
-        await show_step(
-            turn,
-            _(
-                "That message is {length} characters long; a broadcast can have at most "
-                "{limit}. Please shorten it and send it again."
-            ).format(length=len(text), limit=BROADCAST_MAX),
-        )
-        return
-    draft = dict(turn.state.broadcast)
-    lang = draft.pop("writing", "") or turn.campaign.default_language
-    draft[f"text:{lang}"] = text
-    turn.goto("staff.preview", broadcast=draft)
-    await show_step(turn)
-
-
-async def _confirm(turn: Turn) -> None:
-    """Write the broadcast to the outbox in this turn's transaction, one row per person."""
-    try:
-        segment = _segment(turn)
-    except ValueError:
-        turn.goto("staff.segment", broadcast={})
-        await show_step(turn, _("That group no longer exists in the campaign."))
-        return
-    texts = _texts(turn)
-    # Named like the command line's broadcast: the same one again reaches nobody twice.
-    batch = batch_id(turn.state.broadcast["segment"], texts)
-    before = sum((await batch_progress(turn.tx, batch)).values())
-    total = await queue_broadcast(turn.tx, turn.campaign, segment, texts, batch, turn.now)
-    await record_broadcast_request(turn.tx, batch, turn.participant.id, turn.lang, turn.now)
-    turn.goto("menu", broadcast={})
-    _say_queued(turn, batch, total - before, before)
-
-
-def _say_queued(turn: Turn, batch: str, added: int, before: int) -> None:
+def say_queued(turn: Turn, batch: str, added: int, before: int) -> None:
+    """Tell staff a broadcast is queued: to how many, and how many had it already."""
     lines = [
         ngettext(
             "The message is on its way to {count} person.",
@@ -443,7 +209,7 @@ def _say_queued(turn: Turn, batch: str, added: int, before: int) -> None:
             ).format(count=before)
         )
     lines.append(_("You get a summary when it has gone out."))
-    turn.say("\n".join(lines), [[progress_button(batch)], [_staff_button()]])
+    turn.say("\n".join(lines), [[progress_button(batch)], [staff_button()]])
 
 
 # -- reloading the campaign file -----------------------------------------------------------
@@ -456,13 +222,15 @@ FACT_NAMES = {
 }
 
 
-async def reload_campaign(turn: Turn, reload: Reloader | None) -> None:
-    """Read the campaign file again; say what changed and offer to tell registrants."""
+async def reload_campaign(turn: Turn) -> None:
+    """Read the campaign file again (``turn.reload_file``); say what changed and offer to
+    tell registrants."""
     if not await allowed(turn):
         return
     turn.goto("menu", broadcast={})
+    reload = turn.reload_file
     if reload is None:
-        turn.say(_("This bot was started without a campaign file to reload."), [[_staff_button()]])
+        turn.say(_("This bot was started without a campaign file to reload."), [[staff_button()]])
         return
     try:
         campaign, changes = reload()
@@ -478,7 +246,7 @@ async def reload_campaign(turn: Turn, reload: Reloader | None) -> None:
                     *problems,
                 ]
             ),
-            [[_staff_button()]],
+            [[staff_button()]],
         )
         return
     save_campaign_in_use(turn.tx, campaign.model_dump_json(), turn.now)
@@ -499,8 +267,8 @@ async def reload_campaign(turn: Turn, reload: Reloader | None) -> None:
                 "Tell the {count} registered people: {meeting}",
                 len(found),
             ).format(count=len(found), meeting=title)
-            buttons.append([global_button(label, f"nt:{meeting.id}")])
-    buttons.append([_staff_button()])
+            buttons.append([global_button(label, GlobalAction.NOTIFY_REGISTRANTS, meeting.id)])
+    buttons.append([staff_button()])
     turn.say("\n".join(lines), buttons)
 
 
@@ -510,10 +278,10 @@ async def notify_registrants(turn: Turn, meeting_id: str) -> None:
         return
     meeting = turn.campaign.meeting(meeting_id)
     if meeting is None:
-        turn.say(_("There is no such meeting."), [[_staff_button()]])
+        turn.say(_("There is no such meeting."), [[staff_button()]])
         return
     batch = update_batch(meeting)
     before = sum((await batch_progress(turn.tx, batch)).values())
     batch, total = await queue_meeting_update(turn.tx, turn.campaign, meeting, turn.now)
     await record_broadcast_request(turn.tx, batch, turn.participant.id, turn.lang, turn.now)
-    _say_queued(turn, batch, total - before, before)
+    say_queued(turn, batch, total - before, before)

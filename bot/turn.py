@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, model_validator
 
-from bot.campaign import Campaign
+from bot.campaign import Campaign, MeetingChange
 from bot.i18n import name_commands
 from bot.messages import Button, Incoming, Outgoing
-from storage.database import Transaction
+from bot.payloads import encode_global, encode_step
+from storage.protocols import Transaction
 from storage.records import AnswerRecord, ParticipantRecord, ResponseRecord
 
 
@@ -81,6 +82,10 @@ class ConversationState(BaseModel):
         )
 
 
+Reloader = Callable[[], tuple[Campaign, list[MeetingChange]]]
+"""Reads the campaign file again and starts using it; raises ``CampaignError`` (the old
+campaign stays) when the file is broken."""
+
 _UNLOADED: Any = object()
 
 
@@ -111,6 +116,8 @@ class Turn:
     lang: str
     offered_languages: tuple[str, ...]
     load_response: Callable[[], Awaitable[ResponseRecord | None]]
+    reload_file: Reloader | None = None
+    """Reads the campaign file again (staff's "reload"); None: started without a file."""
     replies: list[Outgoing] = field(default_factory=list)
     outbox: list[tuple[int, str, str, BaseModel]] = field(default_factory=list)
     """Messages for later: (participant id, kind, dedupe key, message). The message is an
@@ -180,9 +187,9 @@ class Turn:
         for key, value in changes.items():
             setattr(self.state, key, value)
 
-    def button(self, label: str, action: str) -> Button:
+    def button(self, label: str, action: str, arg: str | None = None) -> Button:
         """A button bound to the current step (stale once the step changes)."""
-        return Button(label=label, payload=f"{self.state.version}:{action}")
+        return Button(label=label, payload=encode_step(self.state.version, action, arg))
 
     def text(self, value: Any) -> str:
         """A campaign string in the participant's language."""
@@ -205,6 +212,6 @@ Speaks = Turn | Speaker
 """Anything that can say campaign texts in a language."""
 
 
-def global_button(label: str, action: str) -> Button:
+def global_button(label: str, action: str, arg: str | None = None) -> Button:
     """A button that works from any step (navigation)."""
-    return Button(label=label, payload=f"g:{action}")
+    return Button(label=label, payload=encode_global(action, arg))

@@ -22,7 +22,7 @@ from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.engine import Engine
 from bot.settings import Settings
-from storage.database import Database
+from storage.database import SqliteDatabase
 
 log = logging.getLogger("bot")
 
@@ -41,7 +41,7 @@ async def serve(
     campaign_path: Path,
 ) -> int:
     """``run`` (every platform with a token, else the console) or ``console``."""
-    async with await Database.open(database) as db:
+    async with await SqliteDatabase.open(database) as db:
         engine = Engine(campaign, db, clock, campaign_path=campaign_path)
         await service.save_campaign_in_use(engine, clock)
         if args.command != "run":

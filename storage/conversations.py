@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.database import Transaction
+from storage.protocols import Transaction
 from storage.timestamps import to_db
 
 

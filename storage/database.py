@@ -1,7 +1,9 @@
 """The SQLite database: connection, migrations, and transactions with group commit.
 
-One aiosqlite connection does all the work. Transactions are *jobs*: async functions that take
-a ``Transaction`` and use the storage functions on it. Jobs queued while a transaction runs
+One aiosqlite connection does all the work. ``SqliteDatabase`` and ``SqliteTransaction``
+implement the protocols of ``storage/protocols.py``, which the bot and the storage functions
+type against. Transactions run *jobs*: async functions that take a ``Transaction`` and use
+the storage functions on it. Jobs queued while a transaction runs
 are committed together in the next one (group commit): each job's caller gets its result
 only after the COMMIT that made its writes durable, so a reply never goes out before what it
 answers is stored. A job that raises is rolled back alone: the batch it was in is rolled back
@@ -18,18 +20,21 @@ import contextlib
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
+
+from storage import protocols
+from storage.errors import StorageError
+from storage.protocols import Job, Transaction
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Job = Callable[["Transaction"], Awaitable[T]]
 
 _UNIQUENESS = ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 
@@ -37,7 +42,7 @@ MAX_BATCH = 200
 """Jobs committed together at most; bounds how long one transaction holds the writer."""
 
 
-class WriteFailed(Exception):
+class WriteFailed(StorageError):
     """Buffered writes of a batch failed; the writer retries its jobs one by one."""
 
 
@@ -48,8 +53,8 @@ class _Write:
     conflict: Exception | None
 
 
-class Transaction:
-    """The open transaction a job runs in. Storage functions take it as their first argument.
+class SqliteTransaction:
+    """The open transaction a job runs in (``Transaction`` on SQLite).
 
     Writes whose result nobody needs (``write``) are buffered and sent to SQLite together,
     one ``executemany`` per statement, before the next read and at commit: a batch of many
@@ -145,8 +150,9 @@ class _Deferred:
         return bool(self.statements)
 
 
-class Database:
-    """The bot's SQLite database. Open with ``await Database.open(path)``; close when done."""
+class SqliteDatabase:
+    """The bot's SQLite database (a ``storage.protocols.Database``). Open with
+    ``await SqliteDatabase.open(path)``; close when done."""
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
@@ -160,7 +166,7 @@ class Database:
         self._read_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path) -> Database:
+    async def open(cls, path: str | Path) -> SqliteDatabase:
         """Connect, set WAL and foreign keys, run pending migrations, start the writer."""
         path = str(path)
         if path != ":memory:":
@@ -193,7 +199,7 @@ class Database:
                 await self._reader.close()
         await self._conn.close()
 
-    async def __aenter__(self) -> Database:
+    async def __aenter__(self) -> SqliteDatabase:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -228,7 +234,7 @@ class Database:
                 await self._reader.execute("PRAGMA busy_timeout=5000")
             await self._reader.execute("BEGIN")
             try:
-                return await job(Transaction(self._reader))
+                return await job(SqliteTransaction(self._reader))
             finally:
                 await self._reader.execute("ROLLBACK")
 
@@ -265,7 +271,7 @@ class Database:
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         deferred, self._deferred = self._deferred, _Deferred()
-        tx = Transaction(self._conn)
+        tx = SqliteTransaction(self._conn)
         results: list[Any] = []
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
@@ -304,7 +310,7 @@ class Database:
 
     async def _run_isolated(self, pending: _Pending) -> None:
         """Run one job in a transaction of its own."""
-        tx = Transaction(self._conn, isolated=True)
+        tx = SqliteTransaction(self._conn, isolated=True)
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
             result = await pending.job(tx)
@@ -318,7 +324,7 @@ class Database:
         if not pending.future.done():
             pending.future.set_result(result)
 
-    async def _after_commit(self, tx: Transaction) -> None:
+    async def _after_commit(self, tx: SqliteTransaction) -> None:
         if tx.truncate_wal:
             await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -383,3 +389,26 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
+
+
+if TYPE_CHECKING:  # mypy proves that the SQLite classes implement the protocols
+
+    def _implements(
+        db: SqliteDatabase, tx: SqliteTransaction
+    ) -> tuple[protocols.Database, protocols.Transaction]:
+        return db, tx
+
+
+Database = SqliteDatabase
+"""The name the runtime and the tests open the database by (``await Database.open(path)``).
+Code that only uses a database types it with ``storage.protocols.Database``."""
+
+__all__ = [
+    "Database",
+    "Job",
+    "SqliteDatabase",
+    "SqliteTransaction",
+    "Transaction",
+    "WriteFailed",
+    "migrations",
+]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from storage.database import Database, Transaction
+from storage.errors import StorageError
+from storage.protocols import Database, Transaction
 from storage.records import StoredReplies
 from storage.timestamps import to_db
 
 
-class EventAlreadyRecorded(Exception):
+class EventAlreadyRecorded(StorageError):
     """The event id is stored already: the platform delivered the event again."""
 
     def __init__(self, event_id: str) -> None:

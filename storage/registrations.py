@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
-from storage.database import Transaction
+from storage.protocols import Row, Transaction
 from storage.records import RegistrationDetails, RegistrationRecord
 from storage.timestamps import from_db, to_db
 
@@ -15,7 +14,7 @@ _COLUMNS = (
 )
 
 
-def _record(row: sqlite3.Row) -> RegistrationRecord:
+def _record(row: Row) -> RegistrationRecord:
     return RegistrationRecord(
         id=row["id"],
         participant_id=row["participant_id"],

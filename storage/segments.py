@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.database import Transaction
+from storage.protocols import Transaction
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.database import Transaction
+from storage.protocols import Transaction
 from storage.timestamps import from_db, to_db
 
 

@@ -39,8 +39,8 @@ from bot.delivery import Deliveries, DeliveryResult
 from bot.engine import Engine
 from bot.i18n import use_language
 from bot.installations import Installations
-from bot.meetings import municipality_options
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.signup import municipality_options
 from bot.turn import Speaker
 from handlers.slack.blocks import CHOSEN_MARK, FORM_CALLBACK, TICK, _option, form_values
 from handlers.slack.installations import SqliteInstallationStore, SqliteOAuthStateStore

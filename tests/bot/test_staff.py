@@ -23,7 +23,7 @@ from bot.clock import FixedClock
 from bot.engine import Engine
 from bot.messages import Kind, Outgoing
 from bot.outbox import OutboxDispatcher
-from bot.staff import BROADCAST_MAX
+from bot.staff_broadcast import BROADCAST_MAX
 from storage.campaign import save_campaign_in_use
 from storage.database import Database, Transaction
 from storage.staff import grant_staff, revoke_staff
