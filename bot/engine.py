@@ -655,7 +655,7 @@ class Engine:
         elif action == "results":
             await staff.send_results(turn, "xlsx")
         elif action == "report":
-            await staff.send_results(turn, "html")
+            await staff.send_results(turn, staff.report_format(arg))
         elif action == "batches":
             await staff.show_batches(turn)
         elif action == "bc":

@@ -2,7 +2,8 @@
 
 ParticipationBotError
 ├── CampaignError          a campaign file cannot be used (names file, key path, problem)
-└── NotAllowed             a staff action asked for by someone without the role
+├── NotAllowed             a staff action asked for by someone without the role
+└── ReportError            the report could not be made as a PDF (no Chromium, or it failed)
 """
 
 from __future__ import annotations
@@ -37,3 +38,7 @@ class CampaignError(ParticipationBotError):
 
 class NotAllowed(ParticipationBotError):
     """The participant lacks the role the action needs."""
+
+
+class ReportError(ParticipationBotError):
+    """The report could not be printed to PDF (no Chromium installed, or it failed)."""
