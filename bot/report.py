@@ -71,6 +71,7 @@ p, li, td, th, caption { overflow-wrap: break-word; }
 table { border-collapse: collapse; width: min(34rem, 100%); margin: .4rem 0 1.2rem;
   font-size: .95rem; }
 table.wide { width: 100%; }
+table.short { break-inside: avoid; }
 caption { caption-side: top; text-align: start; font-weight: 600; padding: .3rem 0; }
 th, td { border-bottom: 1px solid #d6d6d6; padding: .25rem .5rem; text-align: start;
   vertical-align: top; }
@@ -194,11 +195,14 @@ class _Page:
                 f"<td{_NUM if numeric[c] else ''}>{_e(self.cell(value))}</td>"
                 for c, value in enumerate(row[1:], 1)
             ]
-            css = " class='n'" if n_row and number == 0 else ""
-            rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-        wide = " class='wide'" if len(table.header) > 3 else ""
+            n = " class='n'" if n_row and number == 0 else ""
+            rows.append(f"<tr{n}>{''.join(cells)}</tr>")
+        # A short table is kept on one page (its caption with it); a long one may break.
+        css = ["wide"] if len(table.header) > 3 else []
+        css += ["short"] if len(table.rows) <= LIST_ROWS else []
+        caption = f"<caption>{_e(table.title)}</caption>" if table.title else ""
         return (
-            f"<table{wide}><caption>{_e(table.title)}</caption><thead><tr>{head}</tr></thead>"
+            f"<table class='{' '.join(css)}'>{caption}<thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>"
         )
 
@@ -267,7 +271,7 @@ class _Page:
         if s.meetings:
             parts.append(f"<h3>{_e(meetings_heading)}</h3>")
             meetings = Table(
-                _("Meetings"),
+                "",  # the heading above says it
                 [_("Meeting"), _("Date"), _("Confirmed"), _("Waiting list")],
                 [
                     [
