@@ -2,10 +2,12 @@
 
 Fills a SQLite file with N random submitted responses to the shipped campaign's survey
 (default 10,000; values drawn from each question's type, no question ids in this code), then
-times the read, the shaping with charts, the xlsx and the HTML report. Then, while staff's
-results file is made the way the chat makes it (``ResultsFiles.prepare``: read on the reader,
-made in a thread), other people keep sending events, and their slowest reply is compared with
-the old way (everything inside one writer transaction, no charts). Ends with one JSON line.
+times the read, the shaping with charts, the xlsx, the HTML report and its PDF (headless
+Chromium; skipped when it is not installed). Then, while staff's results file is made the way
+the chat makes it (``ResultsFiles.prepare``: read on the reader, made in a thread), other
+people keep sending events, and their slowest reply is compared with the old way (everything
+inside one writer transaction, no charts); the same again for the PDF report when Chromium is
+there. Ends with one JSON line.
 
     python benchmarks/export.py [--responses 10000] [--people 20]
 """
@@ -31,6 +33,7 @@ from bot.clock import FixedClock  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.export import html_report, xlsx_bytes  # noqa: E402
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef  # noqa: E402
+from bot.report import chromium, print_to_pdf  # noqa: E402
 from bot.results import read_results, shape_results  # noqa: E402
 from bot.staff import RESULTS_FILE, ResultsFiles, ResultsRequest  # noqa: E402
 from storage.database import Database, Transaction  # noqa: E402
@@ -118,6 +121,12 @@ async def main() -> None:
             page = html_report(results)
             figures["html_s"] = time.perf_counter() - began
             figures["html_mb"] = len(page.encode()) / 1e6
+            if chromium() is not None:
+                began = time.perf_counter()
+                pdf = await asyncio.to_thread(print_to_pdf, page)
+                figures["pdf_s"] = time.perf_counter() - began
+                figures["pdf_mb"] = len(pdf) / 1e6
+                del pdf
             del recorded, results, xlsx, page  # a running bot does not hold them either
             gc.collect()
 
@@ -145,6 +154,17 @@ async def main() -> None:
             )
             figures["chat_file_with_charts_s"] = time.perf_counter() - began
             assert RESULTS_FILE in files.preparers()
+            if chromium() is not None:
+                request = request.model_copy(update={"format": "pdf"})
+                began = time.perf_counter()
+                pdf_meanwhile = await others_meanwhile(
+                    engine,
+                    args.people,
+                    asyncio.ensure_future(files.prepare(request.model_dump_json())),
+                )
+                figures["chat_pdf_s"] = time.perf_counter() - began
+                figures["others_p50_ms_pdf"] = 1000 * statistics.median(pdf_meanwhile)
+                figures["others_max_ms_pdf"] = 1000 * max(pdf_meanwhile)
     # What others still feel: the file is made in a thread, so they wait for the GIL's turns
     # and for the full garbage collections its many objects cause (they stop every thread).
     figures["others_idle_p50_ms"] = 1000 * statistics.median(idle)

@@ -132,18 +132,21 @@ class Survey(_Model):
     questions: Annotated[list[Question], Field(min_length=1)]
     breakdowns: list[str] = []
     """Questions the results are also split by (e.g. respondent category, municipality)."""
+    summary_by: list[str] = []
+    """Questions the report's summary counts the participants by (default: ``breakdowns``)."""
     follow_question: str | None = None
     """A yes/no question: those who answer yes want to follow the process (a segment)."""
 
     @model_validator(mode="after")
     def _breakdowns_known(self) -> Survey:
-        for qid in self.breakdowns:
-            q = self.question(qid)
-            if q is None or q.type not in ("single", "municipality", "yes_no"):
-                raise ValueError(
-                    f"breakdowns: '{qid}' must name a single-choice, yes/no or municipality "
-                    "question"
-                )
+        for key, ids in (("breakdowns", self.breakdowns), ("summary_by", self.summary_by)):
+            for qid in ids:
+                q = self.question(qid)
+                if q is None or q.type not in ("single", "municipality", "yes_no"):
+                    raise ValueError(
+                        f"{key}: '{qid}' must name a single-choice, yes/no or municipality "
+                        "question"
+                    )
         return self
 
     def question(self, question_id: str) -> Question | None:

@@ -71,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     common(purge)
     export = sub.add_parser("export", help="write the results for a report")
     common(export)
-    export.add_argument("--format", choices=["xlsx", "csv", "html"], default="xlsx")
-    export.add_argument("--output", help="file (xlsx, html) or folder (csv) to write")
+    export.add_argument("--format", choices=["xlsx", "csv", "html", "pdf"], default="xlsx")
+    export.add_argument("--output", help="file (xlsx, html, pdf) or folder (csv) to write")
     export.add_argument(
         "--language",
         help="language of the texts, sheet names and headers (default: the campaign's default)",
@@ -345,13 +345,27 @@ async def _export(
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
         )
-    default = {"xlsx": "results.xlsx", "csv": "results-csv", "html": "results.html"}
+    default = {
+        "xlsx": "results.xlsx",
+        "csv": "results-csv",
+        "html": "results.html",
+        "pdf": "results.pdf",
+    }
     output = Path(args.output or default[args.format])
     if args.format == "csv":
         written = write_csv(results, output)
         print(f"wrote {len(written)} files to {output}/")
     elif args.format == "xlsx":
         print(f"wrote {write_xlsx(results, output)}")
+    elif args.format == "pdf":
+        from bot.errors import ReportError
+        from bot.report import write_pdf
+
+        try:  # Chromium prints it: seconds, in a thread
+            print(f"wrote {await asyncio.to_thread(write_pdf, results, output)}")
+        except ReportError as exc:
+            print(f"participation-bot export: {exc}", file=sys.stderr)
+            return 1
     else:
         print(f"wrote {write_html(results, output)}")
     if not args.with_contacts:

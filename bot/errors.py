@@ -2,6 +2,8 @@
 
 ParticipationBotError              (defined in storage/errors.py: storage may not import bot)
 ├── CampaignError                  a campaign file cannot be used (names file, key path, problem)
+├── ReportError                    the report could not be made as a PDF (no Chromium, or it
+│                                  failed)
 └── StorageError                   storage/errors.py
     ├── EventAlreadyRecorded       storage/events.py: the platform delivered an event again
     └── WriteFailed                storage/database.py: a batch's buffered writes failed (the
@@ -24,6 +26,7 @@ __all__ = [
     "CampaignProblem",
     "EventAlreadyRecorded",
     "ParticipationBotError",
+    "ReportError",
     "StorageError",
     "WriteFailed",
 ]
@@ -48,3 +51,7 @@ class CampaignError(ParticipationBotError):
         self.problems = problems
         lines = "\n".join(f"{path}: {p}" for p in problems)
         super().__init__(f"invalid campaign file {path}:\n{lines}")
+
+
+class ReportError(ParticipationBotError):
+    """The report could not be printed to PDF (no Chromium installed, or it failed)."""

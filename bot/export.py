@@ -1,25 +1,43 @@
-"""Writing the results: a spreadsheet (openpyxl), CSV files, or one self-contained HTML page.
+"""Writing the results as data: a spreadsheet (openpyxl) or CSV files. The report to read
+(HTML, PDF) is ``bot.report``.
 
 Sheet names, headings and other fixed labels are in the results' language (``Results.lang``),
 like the campaign's texts in the tables; CSV file names stay English (they are file names).
+In the spreadsheet times are dates (the campaign's local time) and percentages have a percent
+format, sheets read right to left in a right-to-left language; CSV is for programs: plain
+numbers (percentages as 66.7) and ISO 8601 times with their offset.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 import re
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from babel import Locale, UnknownLocaleError
+from bot.i18n import _, is_right_to_left, use_language
+from bot.report import html_report, write_html
+from bot.results import Results, Share, Table
 
-from bot.i18n import _, use_language
-from bot.results import Results, Table
+__all__ = ["html_report", "sheet_name", "write_csv", "write_html", "write_xlsx", "xlsx_bytes"]
 
 SHEET_NAME_MAX = 31
 """Excel refuses longer sheet names."""
+PERCENT_FORMAT = "0.0%"
+DATE_FORMAT = "yyyy-mm-dd hh:mm"
+
+
+def csv_value(value: Any) -> Any:
+    """A cell as a program reads it: a percentage in percent, a time in ISO 8601."""
+    if value is None:
+        return ""
+    if isinstance(value, Share):
+        return round(100 * value, 1)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return value
 
 
 def write_csv(results: Results, folder: Path) -> list[Path]:
@@ -41,7 +59,7 @@ def write_csv(results: Results, folder: Path) -> list[Path]:
                 if len(tables) > 1:
                     writer.writerow([table.title])
                 writer.writerow(table.header)
-                writer.writerows(table.rows)
+                writer.writerows([csv_value(c) for c in row] for row in table.rows)
                 if len(tables) > 1:
                     writer.writerow([])
         written.append(path)
@@ -70,9 +88,11 @@ def write_xlsx(results: Results, path: Path | io.BytesIO) -> Path | io.BytesIO:
     # takes a fraction of the time and spares the process long garbage collections.
     workbook = Workbook(write_only=True)
     bold = Font(bold=True)
+    rtl = is_right_to_left(results.lang)
 
     def sheet(name: str, tables: list[Table]) -> None:
         ws = workbook.create_sheet(sheet_name(name))
+        ws.sheet_view.rightToLeft = rtl or None
         if len(tables) == 1:
             ws.freeze_panes = "A2"
 
@@ -81,6 +101,17 @@ def write_xlsx(results: Results, path: Path | io.BytesIO) -> Path | io.BytesIO:
             cell.font = bold
             return cell
 
+        def typed(value: Any) -> Any:
+            if isinstance(value, Share):
+                cell = WriteOnlyCell(ws, value=float(value))
+                cell.number_format = PERCENT_FORMAT
+                return cell
+            if isinstance(value, datetime):  # Excel's times have no zone: the campaign's
+                cell = WriteOnlyCell(ws, value=value.replace(tzinfo=None))
+                cell.number_format = DATE_FORMAT
+                return cell
+            return value
+
         for number, table in enumerate(tables):
             if number:
                 ws.append([])
@@ -88,7 +119,7 @@ def write_xlsx(results: Results, path: Path | io.BytesIO) -> Path | io.BytesIO:
                 ws.append([strong(table.title)])
             ws.append([strong(str(title)) for title in table.header])
             for cells in table.rows:
-                ws.append(cells)
+                ws.append([typed(value) for value in cells])
 
     with use_language(results.lang):
         names = [_("Responses"), _("Registrations"), _("Counts"), _("Breakdowns")]
@@ -100,6 +131,7 @@ def write_xlsx(results: Results, path: Path | io.BytesIO) -> Path | io.BytesIO:
     sheet(names[4], results.free_text)
     if results.charts:
         ws = workbook.create_sheet(sheet_name(names[5]))
+        ws.sheet_view.rightToLeft = rtl or None
         anchor_row = 1
         for chart in results.charts:
             image = Image(io.BytesIO(chart.png))
@@ -112,68 +144,3 @@ def write_xlsx(results: Results, path: Path | io.BytesIO) -> Path | io.BytesIO:
 def sheet_name(name: str) -> str:
     """A sheet name Excel accepts: at most 31 characters, none of ``[]:*?/\\``."""
     return re.sub(r"[\[\]:*?/\\]", "-", name)[:SHEET_NAME_MAX].strip() or "-"
-
-
-def write_html(results: Results, path: Path) -> Path:
-    """One page to open in a browser and print: the charts, then every table."""
-    path.write_text(html_report(results), encoding="utf-8")
-    return path
-
-
-def html_report(results: Results) -> str:
-    """The report as one self-contained HTML page (the charts are embedded PNG images)."""
-    with use_language(results.lang):
-        return _html_report(results)
-
-
-def _direction(lang: str) -> str:
-    try:
-        return "rtl" if Locale.parse(lang).character_order == "right-to-left" else "ltr"
-    except (ValueError, UnknownLocaleError):
-        return "ltr"
-
-
-def _html_report(results: Results) -> str:
-    parts = [
-        f"<!doctype html><html lang='{html.escape(results.lang)}' "
-        f"dir='{_direction(results.lang)}'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(results.title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:60em}"
-        "table{border-collapse:collapse;margin:0 0 2em}td,th{border:1px solid #bbb;"
-        "padding:.2em .5em;text-align:left}th{background:#eee}img{max-width:100%;"
-        "page-break-inside:avoid}h2{page-break-before:auto}"
-        "@media print{body{margin:0}}</style></head><body>",
-        f"<h1>{html.escape(results.title)}</h1>",
-        "<p>" + html.escape(_("Results as of {time}.").format(time=results.generated)) + "</p>",
-        f"<h2>{html.escape(_('Charts'))}</h2>",
-    ]
-    for chart in results.charts:
-        data = base64.b64encode(chart.png).decode("ascii")
-        parts.append(
-            f"<figure><img alt='{html.escape(chart.title)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{html.escape(chart.title)}</figcaption></figure>"
-        )
-    for heading, tables in (
-        (_("Registrations"), results.registrations),
-        (_("Counts"), results.counts),
-        (_("Breakdowns"), results.breakdowns),
-        (_("Free-text answers"), results.free_text),
-        (_("Responses"), [results.responses]),
-    ):
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        for table in tables:
-            parts.append(_html_table(table))
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in table.header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-        for row in table.rows
-    )
-    return (
-        f"<table><caption>{html.escape(table.title)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table>"
-    )

@@ -26,6 +26,7 @@ from babel.dates import format_date, format_datetime, format_time
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
 
 DOMAIN = "messages"
 SOURCE_LANGUAGE = "en"
@@ -142,6 +143,14 @@ def pick_language(hint: str | None, offered: tuple[str, ...], default: str) -> s
     return default
 
 
+def is_right_to_left(lang: str) -> bool:
+    """Whether ``lang`` is written right to left (Arabic)."""
+    try:
+        return bool(Locale.parse(lang).character_order == "right-to-left")
+    except (ValueError, UnknownLocaleError):
+        return False
+
+
 def language_name(lang: str) -> str:
     """A language's name in itself ("norsk bokmål", "English")."""
     try:
@@ -162,6 +171,11 @@ DATE_LOCALES = {"en": "en_GB"}
 """Locales whose dates read better in a regional variant: day before month, 24-hour clock."""
 
 
+def babel_locale(lang: str) -> Locale:
+    """The Babel locale ``lang``'s dates and numbers are written in."""
+    return _babel_locale(lang)
+
+
 @cache
 def _babel_locale(lang: str) -> Locale:
     try:
@@ -180,6 +194,19 @@ def fmt_list(items: list[str]) -> str:
     if any("," in item or "\u060c" in item for item in items):
         return ("\u061b " if locale.character_order == "right-to-left" else "; ").join(items)
     return format_list(items, locale=locale)
+
+
+def fmt_number(value: int | float) -> str:
+    """A number as the current language writes it ("10 000" in Norwegian)."""
+    return format_decimal(value, locale=_locale())
+
+
+def fmt_percent(share: float) -> str:
+    """A fraction as a percentage with one decimal, as the current language writes it
+    ("66,7 %" in Norwegian, "66.7%" in English)."""
+    locale = _locale()
+    pattern = locale.percent_formats[None].pattern
+    return format_percent(share, re.sub(r"0(?!.*0)", "0.0", pattern, count=1), locale=locale)
 
 
 def fmt_date(value: datetime, tz: tzinfo) -> str:

@@ -111,7 +111,7 @@ async def _results(turn: Turn, arg: str) -> None:
 
 
 async def _report(turn: Turn, arg: str) -> None:
-    await staff.send_results(turn, "html")
+    await staff.send_results(turn, staff.report_format(arg))
 
 
 def _ignoring_arg(show: Callable[[Turn], Awaitable[None]]) -> ActionHandler:

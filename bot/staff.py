@@ -1,7 +1,7 @@
 """Staff in the chat: the role is checked here, in the engine, for every staff action.
 
 Anyone else asking gets "only for staff" and nothing happens. Staff get a menu with the
-results as a spreadsheet or as a report (HTML), the state of broadcasts and reminders, a
+results as a spreadsheet or as a report (HTML or PDF), the state of broadcasts and reminders, a
 new broadcast (segment, narrowing by platform and language, the text per language, a preview
 with the exact number of recipients, confirm), and reloading the campaign file (then telling
 the registrants of each changed meeting its new details).
@@ -35,11 +35,12 @@ from bot.broadcast import (
 from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.errors import CampaignError
-from bot.export import html_report, xlsx_bytes
+from bot.export import xlsx_bytes
 from bot.i18n import N_, _, fmt_list, ngettext
 from bot.messages import Attachment, Button, Outgoing
 from bot.outbox import Prepare
 from bot.payloads import GlobalAction
+from bot.report import chromium, html_report, print_to_pdf
 from bot.results import Recorded, read_results, shape_results
 from bot.turn import Turn, global_button
 from storage.campaign import save_campaign_in_use
@@ -49,10 +50,11 @@ from storage.staff import is_staff
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HTML = "text/html"
+PDF = "application/pdf"
 RESULTS_FILE = "results_file"
 """The outbox kind of a results file asked for in the chat (its message is a request)."""
 
-Format = Literal["xlsx", "html"]
+Format = Literal["xlsx", "html", "pdf"]
 
 
 class ResultsRequest(BaseModel):
@@ -97,17 +99,33 @@ async def show_staff_menu(turn: Turn) -> None:
             [global_button(_("Broadcasts and reminders"), GlobalAction.BATCHES)],
             [global_button(_("Results as a spreadsheet"), GlobalAction.RESULTS)],
             [global_button(_("Results as a report (HTML)"), GlobalAction.REPORT)],
+            [global_button(_("Results as a report (PDF)"), GlobalAction.REPORT, "pdf")],
             [global_button(_("Reload the campaign file"), GlobalAction.RELOAD)],
             [global_button(_("Main menu"), GlobalAction.MENU)],
         ],
     )
 
 
+def report_format(arg: str) -> Format:
+    """The report's format a staff button or command asks for (``report:pdf``): HTML unless
+    PDF."""
+    return "pdf" if arg.strip().lower() == "pdf" else "html"
+
+
 async def send_results(turn: Turn, format: Format = "xlsx") -> None:
-    """Queue the results so far as a file (xlsx or HTML report, with charts, without names
-    or ids) for this staff member; the outbox dispatcher makes and sends it."""
+    """Queue the results so far as a file (xlsx, or the report as HTML or PDF, with charts,
+    without names or ids) for this staff member; the outbox dispatcher makes and sends it."""
     if not await allowed(turn):
         return
+    if format == "pdf" and chromium() is None:
+        # Said now rather than failing in the outbox five times: the HTML report instead.
+        turn.say(
+            _(
+                "This server cannot make PDFs (Chromium is not installed): the report comes "
+                "as HTML; print it from a browser."
+            )
+        )
+        format = "html"
     request = ResultsRequest(
         format=format,
         lang=turn.lang,
@@ -159,6 +177,9 @@ def results_file(
     if request.format == "html":
         data = html_report(results).encode("utf-8")
         return Attachment(filename="results.html", mime_type=HTML, data=data)
+    if request.format == "pdf":
+        data = print_to_pdf(html_report(results))
+        return Attachment(filename="results.pdf", mime_type=PDF, data=data)
     return Attachment(filename="results.xlsx", mime_type=XLSX, data=xlsx_bytes(results))
 
 
