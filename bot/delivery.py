@@ -70,12 +70,17 @@ class Platform(Protocol):
     """The platform's name in ``ParticipantRef.platform`` ("telegram", "slack"...)."""
 
     async def send(
-        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: Any | None
+        self,
+        ref: ParticipantRef,
+        replies: Sequence[Outgoing],
+        origin: Any | None,
+        event_id: str = "",
     ) -> DeliveryResult:
         """Send a person's replies to one event, in order. ``origin`` is what the platform
         knew of the event when it came (the pressed message, a trigger id), or None for a
-        resend, where nothing of it is left. ``SENT`` once all went out; ``IN_DOUBT`` when
-        some did, or may have."""
+        resend, where nothing of it is left; ``event_id`` is the event's (a platform that
+        shows a reply twice after a resend can tell it by it). ``SENT`` once all went out;
+        ``IN_DOUBT`` when some did, or may have."""
         ...
 
     async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
@@ -93,11 +98,20 @@ class Deliveries:
     """
 
     def __init__(
-        self, engine: Engine, platform: Platform, *, retry_interval: float = RETRY_INTERVAL
+        self,
+        engine: Engine,
+        platform: Platform,
+        *,
+        retry_interval: float = RETRY_INTERVAL,
+        resend_at_start: bool = True,
     ) -> None:
         self.engine = engine
         self.platform = platform
         self.retry_interval = retry_interval
+        """Seconds between tries of failed replies (0: never; see ``resend_to``)."""
+        self.resend_at_start = resend_at_start
+        """False for a platform that reaches a person only while they are connected (the
+        web chat): their replies wait for ``resend_to`` when they come back."""
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failed: dict[str, tuple[ParticipantRef, str]] = {}
@@ -113,8 +127,11 @@ class Deliveries:
         the commit and the send), then retry failed ones periodically. Returns how many
         events' replies went out."""
         sent = 0
-        for pending in await self.engine.unsent_replies(self.platform.name):
-            result = await self._send(pending.ref, pending.replies, None)
+        found = (
+            await self.engine.unsent_replies(self.platform.name) if self.resend_at_start else []
+        )
+        for pending in found:
+            result = await self._send(pending.ref, pending.replies, None, pending.event_id)
             if result is not DeliveryResult.RETRY:
                 await self.engine.confirm_pending(pending)
                 sent += 1
@@ -149,7 +166,7 @@ class Deliveries:
         """Send committed replies after whatever this person is still being sent."""
 
         async def deliver() -> None:
-            result = await self._send(incoming.ref, replies, origin)
+            result = await self._send(incoming.ref, replies, origin, incoming.event_id)
             if result is DeliveryResult.RETRY:
                 self._remember_failed(incoming.ref, incoming.event_id)
                 self.engine.replies_failed(incoming)
@@ -193,10 +210,14 @@ class Deliveries:
             await asyncio.gather(tail, return_exceptions=True)
 
     async def _send(
-        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: Any | None
+        self,
+        ref: ParticipantRef,
+        replies: Sequence[Outgoing],
+        origin: Any | None,
+        event_id: str,
     ) -> DeliveryResult:
         try:
-            result = await self.platform.send(ref, replies, origin)
+            result = await self.platform.send(ref, replies, origin, event_id)
         except Exception as exc:  # a bug or an unexpected answer: try again later
             log.warning("sending replies (%s) failed: %s", self.platform.name, type(exc).__name__)
             log.debug("send failure details", exc_info=True)
@@ -234,7 +255,7 @@ class Deliveries:
             async def run() -> None:
                 nonlocal left
                 try:
-                    result = await self._send(pending.ref, pending.replies, None)
+                    result = await self._send(pending.ref, pending.replies, None, pending.event_id)
                     if result is DeliveryResult.RETRY:
                         self._remember_failed(pending.ref, pending.event_id)
                         outcomes.append(False)
@@ -252,6 +273,28 @@ class Deliveries:
             self.in_turn(pending.ref, job(pending))
         await done.wait()
         return sum(outcomes)
+
+    async def resend_to(self, ref: ParticipantRef) -> int:
+        """Send, in order, this person's replies that have not gone out (they came back: a
+        web page reconnected); returns how many events' replies went out."""
+        done = asyncio.Event()
+        sent = 0
+
+        async def run() -> None:
+            nonlocal sent
+            try:
+                for pending in await self.engine.unsent_replies_of(ref):
+                    result = await self._send(pending.ref, pending.replies, None, pending.event_id)
+                    if result is DeliveryResult.RETRY:
+                        return
+                    await self.engine.confirm_pending(pending)
+                    sent += 1
+            finally:
+                done.set()
+
+        self.in_turn(ref, run)
+        await done.wait()
+        return sent
 
     async def _retry_forever(self) -> None:
         while True:

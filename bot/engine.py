@@ -279,6 +279,23 @@ class Engine:
 
         return await self.db.transact(job)
 
+    async def unsent_replies_of(self, ref: ParticipantRef) -> list[PendingReplies]:
+        """One person's committed replies that have not gone out, oldest first (a platform
+        that can reach a person only while they are connected: the web chat)."""
+
+        async def job(tx: Transaction) -> list[PendingReplies]:
+            p = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            if p is None:
+                return []
+            prefix = f"{ref.platform}:{ref.workspace}:"
+            return [
+                PendingReplies(ref, stored.event_id.removeprefix(prefix), _decode(stored.replies))
+                for stored in await events.unsent_replies_for(tx, p.id)
+                if stored.event_id not in self._handed_out
+            ]
+
+        return await self.db.transact(job)
+
     def forget_all(self) -> None:
         """Drop everything kept in memory about people (after a purge)."""
         self._cache.clear()

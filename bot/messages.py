@@ -144,6 +144,8 @@ class Outgoing(BaseModel):
     attachment: Attachment | None = None
     expects_text: bool = False
     """The person is asked to type something (handlers may show a text box or hint)."""
+    max_length: int | None = None
+    """With ``expects_text``: the longest answer taken (a platform may count as it is typed)."""
     number_is_text: bool = True
     """With ``expects_text``: a bare number typed may be the answer ("2" to "how many?").
     False where it never is (a municipality's name): a handler that numbers the buttons (the

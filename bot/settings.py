@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Names the deployment relies on (see DESIGN.md, "Configuration")."""
+    """Names the deployment relies on (the README's "Configuration" lists them)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -26,6 +26,18 @@ class Settings(BaseSettings):
     slack_redirect_uri: str | None = None
     slack_command: str = "/consultation"
     port: int = 8080
+    host: str = "0.0.0.0"  # noqa: S104 - a server for the network, behind its proxy
+    web_chat: bool = True
+    """Serve the web chat at ``http://HOST:PORT/`` whenever ``run`` runs."""
+    web_allowed_origins: str = ""
+    """Sites (``https://example.org``, comma-separated) allowed to embed the chat and open
+    its WebSocket, besides its own address."""
+    web_trusted_proxies: str = ""
+    """Addresses of the proxies in front (comma-separated): only from them is
+    ``X-Forwarded-For`` believed, for the per-address limits."""
+    web_public_url: str = ""
+    """The chat's public address (``https://chat.example.org``), for QR codes and links;
+    default: the address a request came to."""
     database_path: str = "data/participation-bot.sqlite3"
     campaign_file: str | None = None
     log_level: str | None = None

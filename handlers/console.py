@@ -214,7 +214,11 @@ class Console:
         return replies
 
     async def send(
-        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: object | None
+        self,
+        ref: ParticipantRef,
+        replies: Sequence[Outgoing],
+        origin: object | None,
+        event_id: str = "",
     ) -> DeliveryResult:
         """Show replies to the user at this terminal (``bot.delivery.Platform``); anyone
         else's stay unsent (they are not here)."""

@@ -2,9 +2,10 @@
 ``console`` serving the platforms.
 
 This is where the platforms are wired to the engine (the one place that knows them all),
-so that nothing in ``bot/`` imports a handler: ``run`` serves every platform whose token is
-set, with its outbox dispatcher and ``bot.service``'s background jobs, and falls back to the
-console chat when none is.
+so that nothing in ``bot/`` imports a handler: ``run`` serves the web chat on ``PORT`` and
+every platform whose token is set, each with its outbox dispatcher, and ``bot.service``'s
+background jobs; with no platform token it opens the console chat as well. Every platform
+that takes HTTP shares one server (``handlers.http``), started once all are set up.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import asyncio
 import contextlib
 import getpass
 import logging
-from collections.abc import Awaitable
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot import cli, heap, service
@@ -22,6 +24,7 @@ from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.engine import Engine
 from bot.settings import Settings
+from handlers.http import HttpServer
 from storage.database import SqliteDatabase
 
 log = logging.getLogger("bot")
@@ -46,17 +49,65 @@ async def serve(
         await service.save_campaign_in_use(engine, clock)
         if args.command != "run":
             return await _console(engine, args, clock)
+        http = HttpServer(host=settings.host, port=settings.port)
+        platforms: list[Callable[[Callable[[], None]], Awaitable[None]]] = []
+        if settings.web_chat:
+            platforms.append(lambda ready: _web(engine, settings, clock, http, ready))
+        if settings.slack_bot_token is not None or settings.slack_client_id is not None:
+            platforms.append(lambda ready: _slack(engine, settings, clock, http, ready))
+        if settings.telegram_bot_token is not None:
+            platforms.append(lambda ready: _telegram(engine, settings, clock, http, ready))
+        console = settings.telegram_bot_token is None and settings.slack_bot_token is None
+        console = console and settings.slack_client_id is None
         async with service.background(engine, clock, database):
-            platforms: list[Awaitable[None]] = []
-            if settings.slack_bot_token is not None or settings.slack_client_id is not None:
-                platforms.append(_slack(engine, settings, clock))
-            if settings.telegram_bot_token is not None:
-                platforms.append(_telegram(engine, settings, clock))
-            if not platforms:
-                return await _console(engine, args, clock)
-            log.info("serving %d platform(s)", len(platforms))
-            await asyncio.gather(*platforms)
+            waiting = [asyncio.Event() for _ in platforms]
+            tasks = [
+                asyncio.ensure_future(serve_one(event.set))
+                for serve_one, event in zip(platforms, waiting, strict=True)
+            ]
+            try:
+                await _all_ready(waiting, tasks)
+                if platforms:
+                    await _listen(http, console)
+                heap.settle()
+                if console:
+                    await _console(engine, args, clock)
+                else:
+                    log.info("serving %d platform(s)", len(platforms))
+                    await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await http.stop()
     return 0
+
+
+async def _all_ready(waiting: list[asyncio.Event], tasks: list[asyncio.Task[None]]) -> None:
+    """Wait until every platform is set up; a platform that fails on the way raises."""
+    for event, task in zip(waiting, tasks, strict=True):
+        ready = asyncio.ensure_future(event.wait())
+        done, _pending = await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            ready.cancel()
+            task.result()  # raises what stopped it
+            raise SystemExit("participation-bot: a platform stopped while starting")
+
+
+async def _listen(http: HttpServer, console: bool) -> None:
+    """Start the shared HTTP server and say where the web chat is. For the console demo a
+    port in use only costs the web chat; a served platform needs it."""
+    try:
+        port = await http.start()
+    except OSError as exc:
+        if not console:
+            raise SystemExit(
+                f"participation-bot: cannot listen on port {http.port}: {exc}"
+            ) from exc
+        print(f"(the web chat is off: port {http.port} is in use; set PORT)", file=sys.stderr)
+        return
+    host = "localhost" if http.host in ("0.0.0.0", "::", "") else http.host  # noqa: S104
+    print(f"Web chat: http://{host}:{port}/", file=sys.stderr if console else sys.stdout)
 
 
 async def _console(engine: Engine, args: argparse.Namespace, clock: Clock) -> int:
@@ -75,7 +126,38 @@ async def _console(engine: Engine, args: argparse.Namespace, clock: Clock) -> in
     return 0
 
 
-async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
+async def _web(
+    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
+) -> None:
+    from bot.websessions import WebSessions
+    from handlers.web import PLATFORM, WebChat, WebServer
+
+    chat = WebChat(
+        engine,
+        WebSessions(engine.db, clock),
+        allowed_origins=_listed(settings.web_allowed_origins),
+        trusted_proxies=_listed(settings.web_trusted_proxies),
+    )
+    await chat.start()
+    http.add_routes(WebServer(chat, public_url=settings.web_public_url).routes())
+    dispatcher = service.dispatcher(engine, PLATFORM, chat.delivery.deliver, clock)
+    outbox = asyncio.ensure_future(dispatcher.run_forever())
+    ready()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        outbox.cancel()
+        await asyncio.gather(outbox, return_exceptions=True)
+        await chat.stop()
+
+
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+async def _telegram(
+    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
+) -> None:
     from handlers import telegram
 
     assert settings.telegram_bot_token is not None
@@ -91,11 +173,14 @@ async def _telegram(engine: Engine, settings: Settings, clock: Clock) -> None:
         webhook_url=settings.telegram_webhook_url,
         port=settings.port,
         outbox=outbox,
-        ready=heap.settle,
+        ready=ready,
+        http=http,
     )
 
 
-async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
+async def _slack(
+    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
+) -> None:
     from handlers import slack
 
     if settings.slack_signing_secret is None:
@@ -129,7 +214,8 @@ async def _slack(engine: Engine, settings: Settings, clock: Clock) -> None:
         if settings.slack_app_token
         else None,
         outbox=outbox,
-        ready=heap.settle,
+        ready=ready,
+        http=http,
     )
 
 

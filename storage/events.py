@@ -80,6 +80,16 @@ async def unsent_replies(tx: Transaction, platform: str) -> list[StoredReplies]:
     return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
 
+async def unsent_replies_for(tx: Transaction, participant_id: int) -> list[StoredReplies]:
+    """One person's replies of committed events that have not gone out, oldest first."""
+    rows = await tx.fetchall(
+        "SELECT event_id, participant_id, replies, replies_sent FROM processed_events "
+        "WHERE participant_id = ? AND replies_sent = 0 ORDER BY received_at",
+        (participant_id,),
+    )
+    return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
 async def forget_all_events(tx: Transaction) -> None:
     """Forget every event (a purge: nobody is left whose events could come again)."""
     await tx.execute("DELETE FROM processed_events")

@@ -195,7 +195,11 @@ class SlackSender:
     # -- bot.delivery.Platform -----------------------------------------------------------
 
     async def send(
-        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: Origin | None
+        self,
+        ref: ParticipantRef,
+        replies: Sequence[Outgoing],
+        origin: Origin | None,
+        event_id: str = "",
     ) -> DeliveryResult:
         """A person's replies: where they are looking (a modal) or in their DM, the
         pressed message closed or changed; then their App Home, if they have looked at it."""

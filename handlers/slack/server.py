@@ -16,6 +16,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from handlers.http import HttpServer
 from handlers.slack.handler import SlackHandler
 
 log = logging.getLogger("handlers.slack")
@@ -129,17 +130,21 @@ async def serve(
     app_token: str | None = None,
     outbox: Callable[[SlackHandler], Awaitable[None]] | None = None,
     ready: Callable[[], None] | None = None,
+    http: HttpServer | None = None,
 ) -> None:
-    """Run the Slack app until cancelled: Socket Mode with an app token, else HTTP on
-    ``port``. ``ready`` is called once everything is set up, before the first request."""
+    """Run the Slack app until cancelled: Socket Mode with an app token, else HTTP. Its
+    routes go on ``http`` (the server every platform shares) when given, else on a server
+    of its own on ``port``. ``ready`` is called once everything is set up."""
     app = await handler.start()
     extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
+    own = http is None
+    server = http or HttpServer(port=port)
     try:
-        # HTTP on PORT always: /healthz, the OAuth install pages, and /slack/events.
-        runner = web.AppRunner(handler.web_app(), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
-        log.info("Slack app listening on port %s", port)
+        # HTTP always: /healthz, the OAuth install pages, and /slack/events.
+        server.mount(handler.web_app())
+        if own:
+            await server.start()
+        log.info("Slack app ready")
         if ready is not None:
             ready()
         try:
@@ -148,7 +153,8 @@ async def serve(
             else:
                 await asyncio.Event().wait()
         finally:
-            await runner.cleanup()
+            if own:
+                await server.stop()
     finally:
         if extra is not None:
             extra.cancel()

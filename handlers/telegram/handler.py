@@ -171,7 +171,11 @@ class TelegramHandler:
         return task
 
     async def send(
-        self, ref: ParticipantRef, replies: Sequence[Outgoing], origin: Origin | None
+        self,
+        ref: ParticipantRef,
+        replies: Sequence[Outgoing],
+        origin: Origin | None,
+        event_id: str = "",
     ) -> DeliveryResult:
         """Send a person's replies (``bot.delivery.Platform``).
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.engine import Engine
+from handlers.http import HttpServer
 from handlers.telegram.api import build_bot, webhook_secret
 from handlers.telegram.handler import ALLOWED_UPDATES, TelegramHandler
 
@@ -23,9 +24,11 @@ async def serve(
     outbox: Callable[[TelegramHandler], Awaitable[None]] | None = None,
     rate_limit: bool = True,
     ready: Callable[[], None] | None = None,
+    http: HttpServer | None = None,
 ) -> None:
-    """Run the Telegram bot until cancelled: polling, or a webhook server on ``port``.
-    ``ready`` is called once everything is set up, before the first update."""
+    """Run the Telegram bot until cancelled: polling, or a webhook, whose route goes on
+    ``http`` (the server every platform shares) when given, else on a server of its own on
+    ``port``. ``ready`` is called once everything is set up, before the first update."""
     handler = TelegramHandler(engine, build_bot(token, base_url, rate_limit=rate_limit))
     await handler.start()
     extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
@@ -33,23 +36,24 @@ async def serve(
         if webhook_url:
             from urllib.parse import urlsplit
 
-            from aiohttp import web
-
             secret = webhook_secret(token)
             path = urlsplit(webhook_url).path or "/"
-            runner = web.AppRunner(handler.webhook_app(path, secret), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104
+            own = http is None
+            server = http or HttpServer(port=port)
+            server.mount(handler.webhook_app(path, secret))
+            if own:
+                await server.start()
             await handler.bot.set_webhook(
                 webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
             )
-            log.info("Telegram webhook listening on port %s", port)
+            log.info("Telegram webhook ready")
             if ready is not None:
                 ready()
             try:
                 await asyncio.Event().wait()
             finally:
-                await runner.cleanup()
+                if own:
+                    await server.stop()
         else:
             log.info("Telegram polling started")
             if ready is not None:

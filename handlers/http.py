@@ -1,0 +1,64 @@
+"""One HTTP server on ``PORT`` for every platform that needs one: the web chat's page and
+WebSocket, Slack's events and install pages, Telegram's webhook, and ``/healthz``.
+
+Each platform adds its routes before the server starts listening (aiohttp freezes an app
+once it runs), so ``run`` sets every platform up, then calls ``start``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+log = logging.getLogger("handlers.http")
+
+
+class HttpServer:
+    """The routes of every platform, served together on one port."""
+
+    def __init__(self, host: str = "0.0.0.0", port: int = 8080) -> None:  # noqa: S104
+        self.host = host
+        self.port = port
+        self.app = web.Application(client_max_size=1024 * 1024)
+        self._runner: web.AppRunner | None = None
+        self.app.router.add_get("/healthz", _health)
+
+    def add_routes(self, routes: list[web.RouteDef]) -> None:
+        """A platform's routes (before ``start``)."""
+        self.app.router.add_routes(routes)
+
+    def mount(self, other: web.Application) -> None:
+        """Every route of another aiohttp app (its paths as they are)."""
+        for resource in other.router.resources():
+            for route in resource:
+                if route.method == "HEAD":
+                    continue
+                info = resource.get_info()
+                path = info.get("path") or info.get("formatter")
+                if path is None or (path == "/healthz" and route.method == "GET"):
+                    continue
+                self.app.router.add_route(route.method, str(path), route.handler)
+
+    async def start(self) -> int:
+        """Listen; return the port (the one the system chose, for port 0)."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("HTTP listening on port %s", self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")
