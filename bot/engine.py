@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from bot.i18n import (
     use_commands,
     use_language,
 )
+from bot.locks import KeyedLock
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
 from bot.routes import COMMANDS
 from bot.turn import ConversationState, Turn, View
@@ -81,27 +82,6 @@ class _Result:
     replies: list[Outgoing]
     duplicate: StoredReplies | None = None
     stranger: bool = False
-
-
-class KeyedLock:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def __call__(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 class Engine:

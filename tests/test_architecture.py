@@ -40,3 +40,18 @@ def test_the_layering_check_sees_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("from handlers.telegram import TelegramHandler\nimport bot.engine\n")
     assert _imports(module) == {"handlers.telegram", "bot.engine"}
+
+
+SIZE_LIMIT = 520
+"""About 500 lines: a module longer than this says in its docstring why it is one piece."""
+
+
+def test_no_module_is_longer_than_about_500_lines_without_saying_why() -> None:
+    too_long = []
+    for package in ("bot", "handlers", "storage"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            lines = path.read_text(encoding="utf-8").count("\n")
+            docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            if lines > SIZE_LIMIT and "one piece" not in docstring.lower():
+                too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert too_long == []
