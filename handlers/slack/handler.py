@@ -40,6 +40,7 @@ from bot.engine import Engine
 from bot.i18n import use_language
 from bot.installations import Installations
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.payloads import GlobalAction, encode_global
 from bot.signup import municipality_options
 from bot.turn import Speaker
 from handlers.slack.blocks import CHOSEN_MARK, FORM_CALLBACK, TICK, _option, form_values
@@ -297,7 +298,11 @@ class SlackHandler:
         trigger = str(body.get("trigger_id") or "")
         fields: dict[str, Any] = {"forms": bool(trigger)}
         if word in ("signup", "sign-up", "register", "meld", "påmelding"):
-            payload = f"g:su:{rest}" if rest else "g:meetings"
+            payload = (
+                encode_global(GlobalAction.SIGN_UP, rest)
+                if rest
+                else encode_global(GlobalAction.MEETINGS)
+            )
             fields.update(kind=Kind.BUTTON, payload=payload)
         else:
             fields.update(kind=Kind.COMMAND, command=word, args=args)

@@ -29,6 +29,7 @@ from bot.delivery import DeliveryResult
 from bot.engine import Engine
 from bot.errors import ParticipationBotError
 from bot.messages import Outgoing, ParticipantRef
+from bot.payloads import decode
 from handlers.slack.blocks import (
     TEXT_LIMIT,
     blocks_for,
@@ -304,7 +305,7 @@ class SlackSender:
                     return  # Slack already shows exactly these ticks
             await self._update(client, origin, blocks_for(reply), reply.text)
             return
-        navigation = payload.startswith("g:") or (bool(replies) and replies[0].origin_stale)
+        navigation = decode(payload).is_global or (bool(replies) and replies[0].origin_stale)
         chosen = None if navigation else origin.chosen
         await self._update(client, origin, closed_blocks(origin.text, chosen), origin.text)
 
