@@ -1,7 +1,7 @@
 """Who a browser is in the web chat, with no account: a random token the page keeps.
 
-The token (at least 128 bits, made by the browser or given here) never reaches the
-database: its SHA-256 names a session, and the session a web user id (random, and the
+The token (256 bits, always made here, never by the page) never reaches the database: its
+SHA-256 names a session, and the session a web user id (random, and the
 ``ParticipantRef.user_id`` of the person). A person continues on another device with a
 one-time code: short-lived, single use, kept only as a hash, never logged.
 """
@@ -56,21 +56,19 @@ class WebSessions:
         self.db = db
         self.clock = clock
 
-    async def user_of(self, token: str) -> tuple[str, bool]:
-        """The web user id of a browser's token, made on its first visit; and whether it
-        is new."""
+    async def find(self, token: str) -> str | None:
+        """The web user id of a browser's token; None for a token this database never gave
+        (made up, or of a person since erased)."""
         token_hash = _hash(token)
+        return await self.db.transact(lambda tx: store.find_session(tx, token_hash))
+
+    async def create(self) -> tuple[str, str]:
+        """A new browser: its token (for the page to keep) and its new web user id."""
+        token = new_token()
+        user_id = secrets.token_hex(16)
         now = self.clock.now()
-        fresh = secrets.token_hex(16)
-
-        async def job(tx: Transaction) -> tuple[str, bool]:
-            found = await store.find_session(tx, token_hash)
-            if found is not None:
-                return found, False
-            await store.create_session(tx, token_hash, fresh, now)
-            return fresh, True
-
-        return await self.db.transact(job)
+        await self.db.transact(lambda tx: store.create_session(tx, _hash(token), user_id, now))
+        return token, user_id
 
     async def issue_code(self, user_id: str) -> str:
         """A one-time code that joins another device to this web user."""

@@ -8,8 +8,9 @@ The protocol (JSON objects, ``t`` names the kind):
   payload), each with the page's own event ``id``; ``code`` asks for a one-time code.
 - server -> page: ``ready`` (the token to keep), ``stored`` (the event ``id`` is committed:
   the page may forget it), ``msg`` (one reply: text, buttons, ``lang`` and ``dir``, a file,
-  an ``id``), ``code``, and ``error`` (a localized sentence: too long, too fast, a wrong
-  code...). The page answers each ``msg`` with ``got`` and its id.
+  an ``id``; ``last`` on the last reply to an event), ``code``, and ``error`` (a localized
+  sentence: too long, too fast, a wrong code...). The page answers each ``msg`` with
+  ``got`` and its id.
 
 Nothing is lost: ``stored`` is sent only after the engine's commit; the page keeps what is
 not yet stored and sends it again after a reconnect with the same id, which changes nothing
@@ -36,7 +37,7 @@ from bot.delivery import Deliveries, DeliveryResult
 from bot.engine import Engine
 from bot.i18n import _, pick_language, use_language
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
-from bot.websessions import WebSessions, new_token, valid_token
+from bot.websessions import WebSessions, valid_token
 
 log = logging.getLogger("handlers.web")
 
@@ -212,6 +213,7 @@ class WebChat:
         lang = await self._language(ref)
         base = event_id or f"r{time.time_ns()}"
         frames = [message_json(r, lang, f"{base}:{i}") for i, r in enumerate(replies)]
+        frames[-1]["last"] = True  # the page knows the answer is complete
         return await self._push(pages, frames)
 
     async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
@@ -221,6 +223,7 @@ class WebChat:
             return DeliveryResult.RETRY
         lang = await self._language(ref)
         frame = message_json(reply, lang, f"o{time.time_ns()}")
+        frame["last"] = True
         return await self._push(pages, [frame])
 
     async def _push(self, pages: list[_Page], frames: list[dict[str, Any]]) -> DeliveryResult:
@@ -340,16 +343,17 @@ class WebChat:
         token = joined or data.get("token")
         hint = str(data.get("lang") or "")[:35] or None
         page.hint = hint
-        fresh_token = None
-        if not isinstance(token, str) or not valid_token(token):
+        fresh_token = joined  # a page that joined another device's person keeps its token
+        known = isinstance(token, str) and valid_token(token)
+        user_id = await self.sessions.find(token) if known and isinstance(token, str) else None
+        if user_id is None:
+            # A new browser (or a token this server never gave): a new person, within the
+            # address's limit of new chats.
             if not self._new_sessions.take(page.address):
                 await self._error(page, "sessions", None)
                 await page.ws.close()
                 return
-            token = fresh_token = new_token()
-        if joined is not None:
-            fresh_token = joined  # the page keeps the token of the person it joined
-        user_id, _new = await self.sessions.user_of(token)
+            fresh_token, user_id = await self.sessions.create()
         page.ref = ParticipantRef(platform=PLATFORM, user_id=user_id)
         self._pages[user_id].add(page)
         await page.ws.send_json({"t": "ready", **({"token": fresh_token} if fresh_token else {})})

@@ -324,3 +324,15 @@ async def test_a_qr_code_carries_the_deep_link(
     async with session.get(served.url + "poster", params={"start": "survey"}) as r:
         poster = await r.text()
     assert f"{served.url}?start=survey" in poster
+
+
+async def test_a_token_the_server_never_gave_is_not_taken_as_a_person(
+    served: RunningChat, session: aiohttp.ClientSession, db: Database
+) -> None:
+    made_up = "A" * 43
+    page = page_of(served, session, token=made_up)
+    await page.open()
+    assert page.token is not None and page.token != made_up  # a new person, a new token
+    stored = await db.transact(lambda tx: tx.fetchall("SELECT token_hash FROM web_sessions", ()))
+    assert len(stored) == 1 and all(page.token not in str(row[0]) for row in stored)
+    await page.close()
