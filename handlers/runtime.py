@@ -18,6 +18,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import cli, heap, service
 from bot.campaign import Campaign
@@ -26,6 +27,9 @@ from bot.engine import Engine
 from bot.settings import Settings
 from handlers.http import HttpServer
 from storage.database import SqliteDatabase
+
+if TYPE_CHECKING:
+    from handlers.web import WebChat, WebServer
 
 log = logging.getLogger("bot")
 
@@ -126,11 +130,10 @@ async def _console(engine: Engine, args: argparse.Namespace, clock: Clock) -> in
     return 0
 
 
-async def _web(
-    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
-) -> None:
+def web_chat(engine: Engine, settings: Settings, clock: Clock) -> tuple[WebChat, WebServer]:
+    """The web chat as ``run`` serves it (the benchmark builds it here too)."""
     from bot.websessions import WebSessions
-    from handlers.web import PLATFORM, WebChat, WebServer
+    from handlers.web import WebChat, WebServer
 
     chat = WebChat(
         engine,
@@ -138,8 +141,17 @@ async def _web(
         allowed_origins=_listed(settings.web_allowed_origins),
         trusted_proxies=_listed(settings.web_trusted_proxies),
     )
+    return chat, WebServer(chat, public_url=settings.web_public_url)
+
+
+async def _web(
+    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
+) -> None:
+    from handlers.web import PLATFORM
+
+    chat, server = web_chat(engine, settings, clock)
     await chat.start()
-    http.add_routes(WebServer(chat, public_url=settings.web_public_url).routes())
+    http.add_routes(server.routes())
     dispatcher = service.dispatcher(engine, PLATFORM, chat.delivery.deliver, clock)
     outbox = asyncio.ensure_future(dispatcher.run_forever())
     ready()
