@@ -291,9 +291,9 @@ async def _command(turn: Turn, command: str, args: str) -> None:
     elif command in GLOBAL_COMMANDS:
         await run_global(turn, GLOBAL_COMMANDS[command], args)
     else:
-        await menu.show_menu(
-            turn, greeting=_("I don't know the command /{command}.").format(command=command)
-        )
+        # A mistyped command does not throw a person out of where they were: the step they
+        # are at is shown again (the menu, if they were at none).
+        await show_current(turn, _("I don't know the command /{command}.").format(command=command))
 
 
 async def _deep_link(turn: Turn, link: str) -> None:
@@ -312,6 +312,11 @@ async def press(turn: Turn, payload: str) -> None:
     pressed = decode(payload)
     if pressed.is_global:
         await run_global(turn, pressed.action, pressed.arg)
+        return
+    if pressed.version is None or pressed.version > turn.state.version:
+        # Not a button the bot made (a forged or garbled payload): not "an earlier step".
+        turn.stale_press = True
+        await show_current(turn, _("That button could not be read. Here is where we are now:"))
         return
     if pressed.version != turn.state.version:
         turn.stale_press = True

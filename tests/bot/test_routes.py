@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.payloads import GlobalAction
 from bot.routes import DEEP_LINKS, GLOBAL_ACTIONS, GLOBAL_COMMANDS, STEPS, step_of
+from tests.auxil.chat import Chat
 
 
 def test_every_global_action_has_a_route() -> None:
@@ -31,3 +32,31 @@ def test_a_step_is_found_by_its_name_or_its_flow_prefix() -> None:
 def test_steps_that_store_what_is_said_are_marked() -> None:
     storing = {name for name, step in STEPS.items() if step.stores is not None}
     assert storing == {"survey.question", "survey.review", "signup.", "cancel.confirm"}
+
+
+async def test_a_mistyped_command_mid_survey_returns_to_the_question(chat: Chat) -> None:
+    await chat.command("survey")
+    await chat.press("Young person (under 26)")
+    await chat.command("admin")
+    assert "I don't know the command /admin." in chat.text
+    assert "Question 2 of 12" in chat.text  # the question they were at, not the menu
+    await chat.send("Asker")  # and their next typed answer is taken as the answer
+    assert "Question 3 of 12" in chat.text
+
+
+async def test_a_mistyped_command_outside_any_step_shows_the_menu(chat: Chat) -> None:
+    await chat.command("start")
+    await chat.command("admin")
+    assert "I don't know the command /admin." in chat.text
+    assert "Meetings and sign-up" in chat.labels
+
+
+async def test_a_forged_press_is_not_called_a_button_from_an_earlier_step(chat: Chat) -> None:
+    await chat.command("survey")
+    newest = chat.button("Young person (under 26)")
+    forged = newest.model_copy(update={"payload": "99" + newest.payload})
+    await chat.press_button(forged)
+    assert "could not be read" in chat.text and "earlier step" not in chat.text
+    assert "Question 1 of 12" in chat.text
+    await chat.press_button(newest.model_copy(update={"payload": "x:o:young"}))
+    assert "could not be read" in chat.text

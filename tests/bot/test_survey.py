@@ -169,12 +169,14 @@ async def test_stale_button_says_moved_on_and_changes_nothing(chat: Chat, db: Da
     assert (await stored_answers(db))["category"] == "library"
 
 
-async def test_invalid_payload_is_treated_as_stale(chat: Chat) -> None:
+async def test_invalid_payload_shows_the_current_step_again(chat: Chat) -> None:
     await chat.command("survey")
     from bot.messages import Kind
 
     await chat.deliver(chat.incoming(Kind.BUTTON, payload="zz:o:nonsense"))
-    assert "moved on" in chat.text
+    # Not a button the bot made: it is said so (not "from an earlier step"), and the
+    # question the person is at comes again.
+    assert "could not be read" in chat.text and "Question 1 of 12" in chat.text
     await chat.deliver(chat.incoming(Kind.BUTTON, payload="g:unknown"))
     assert "What would you like to do?" in chat.text
 
