@@ -336,3 +336,14 @@ async def test_a_token_the_server_never_gave_is_not_taken_as_a_person(
     stored = await db.transact(lambda tx: tx.fetchall("SELECT token_hash FROM web_sessions", ()))
     assert len(stored) == 1 and all(page.token not in str(row[0]) for row in stored)
     await page.close()
+
+
+async def test_the_web_chat_never_offers_staff_tools(
+    served: RunningChat, session: aiohttp.ClientSession
+) -> None:
+    page = page_of(served, session)
+    await page.open()
+    assert not any("Staff" in label for label in page.labels)
+    await page.say("/staff")
+    assert "only for the consultation's staff" in page.text
+    await page.close()
