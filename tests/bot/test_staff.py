@@ -332,6 +332,7 @@ def test_the_running_bot_reloads_its_campaign_file_when_told(
     database = tmp_path / "run.sqlite3"
     where = ("--database", str(database), "--campaign", str(campaign_file))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    env["PORT"] = "0"  # the web chat on a free port
     running = subprocess.Popen(
         [sys.executable, "-m", "handlers", "run", *where, "--now", "2021-05-25T10:00"],
         stdin=subprocess.PIPE,

@@ -46,6 +46,7 @@ def run_console(db: Path, stdin: str, *extra: str) -> subprocess.CompletedProces
     there, not into the repository)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PORT"] = "0"  # the web chat on a free port
     return subprocess.run(
         [
             sys.executable,

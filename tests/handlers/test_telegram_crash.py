@@ -20,6 +20,7 @@ async def start_bot(fake: FakeTelegram, database: Path) -> asyncio.subprocess.Pr
         TELEGRAM_API_BASE_URL=fake.base_url,
         DATABASE_PATH=str(database),
         LOG_LEVEL="WARNING",
+        PORT="0",  # the web chat on a free port
     )
     return await asyncio.create_subprocess_exec(
         sys.executable,

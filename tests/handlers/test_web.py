@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -347,3 +351,36 @@ async def test_the_web_chat_never_offers_staff_tools(
     await page.say("/staff")
     assert "only for the consultation's staff" in page.text
     await page.close()
+
+
+async def test_run_serves_the_web_chat_beside_the_console_and_prints_its_address(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    env.update(PORT="0", DATABASE_PATH=str(tmp_path / "run.sqlite3"))
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "handlers",
+        "run",
+        "--now",
+        "2021-05-25T10:00",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert bot.stderr is not None and bot.stdin is not None
+        line = await asyncio.wait_for(bot.stderr.readline(), 60)
+        address = line.decode().strip().removeprefix("Web chat: ")
+        assert address.startswith("http://localhost:") and address.endswith("/")
+        async with session.get(address.replace("localhost", "127.0.0.1")) as page:
+            assert page.status == 200 and "Temastrategi" in await page.text()
+        bot.stdin.write(b"/quit\n")
+        await bot.stdin.drain()
+        assert await asyncio.wait_for(bot.wait(), 30) == 0
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
