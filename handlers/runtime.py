@@ -30,9 +30,10 @@ from storage.database import SqliteDatabase
 log = logging.getLogger("bot")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``participation-bot`` command."""
-    return cli.main(argv, serve=serve)
+def main(argv: list[str] | None = None, *, wall: Clock | None = None) -> int:
+    """Entry point of the ``participation-bot`` command (``wall``: the real time, which
+    tests set)."""
+    return cli.main(argv, serve=serve, wall=wall)
 
 
 async def serve(
@@ -114,6 +115,8 @@ async def _console(engine: Engine, args: argparse.Namespace, clock: Clock) -> in
     from handlers.console import PLATFORM, Console
 
     user = getattr(args, "user", None) or _login_name()
+    # Staff are granted by this name (`participation-bot staff add console:<name>`).
+    print(f"(you are console:{user} here; --user NAME to be someone else)", file=sys.stderr)
     console = Console(engine, user=user, language=getattr(args, "language", None))
     outbox = service.dispatcher(engine, PLATFORM, console.deliver_outbox, clock, interval=2.0)
     delivering = asyncio.ensure_future(outbox.run_forever())
