@@ -9,12 +9,13 @@ list first (step ``signup.waitlist``).
 
 from __future__ import annotations
 
-from bot.campaign import Meeting, sign_up_open
+from bot.campaign import Meeting, sign_up_open, survey_state
 from bot.i18n import _, fmt_day_and_time
 from bot.meetings import (
     calendar_invite,
     meeting_title,
     menu_button,
+    not_for_this_role,
     say_registration,
     show_meetings,
     when_and_where,
@@ -93,6 +94,8 @@ def _fields(turn: Turn) -> list[str]:
 
 async def _next_field(turn: Turn) -> None:
     """Ask the first field not yet in the draft, or show the summary."""
+    if not await _role_fits(turn):
+        return
     role = turn.campaign.role(turn.state.draft.get("role") or "")
     for field in _fields(turn):
         if field == "organisation" and role is not None and not role.organisation:
@@ -104,6 +107,20 @@ async def _next_field(turn: Turn) -> None:
             return
     turn.goto("signup.confirm", editing=False)
     await show_step(turn)
+
+
+async def _role_fits(turn: Turn) -> bool:
+    """Whether the draft's role may sign up for the meeting; if not, say who the meeting is
+    for and ask the role again (a person who chose it by mistake), with the way to the other
+    meetings."""
+    meeting = turn.campaign.meeting(turn.state.meeting or "")
+    role = turn.state.draft.get("role")
+    if meeting is None or turn.campaign.open_to(meeting, role):
+        return True
+    turn.state.draft = {k: v for k, v in turn.state.draft.items() if k != "role"}
+    turn.goto("signup.role", search=None)
+    await show_step(turn, hint=not_for_this_role(turn, meeting))
+    return False
 
 
 async def show_step(turn: Turn, hint: str | None = None) -> None:
@@ -149,6 +166,8 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
             [turn.button(turn.text(role.label), SignUpAction.ROLE, role.id)]
             for role in turn.campaign.signup.roles
         ]
+        if meeting.audience_roles:
+            buttons.append([global_button(_("Other meetings"), GlobalAction.MEETINGS)])
     elif step == "signup.organisation":
         lines.append(
             _("Which organisation, school, library or municipality are you from? Type its name.")
@@ -312,7 +331,7 @@ async def _confirm(turn: Turn) -> None:
     if meeting is None:
         await show_meetings(turn)
         return
-    if not await _can_sign_up(turn, meeting):
+    if not await _can_sign_up(turn, meeting) or not await _role_fits(turn):
         return
     draft = turn.state.draft
     details = RegistrationDetails(
@@ -338,6 +357,16 @@ async def _confirm(turn: Turn) -> None:
     invite = calendar_invite(turn, meeting, with_link=registration.status == "confirmed")
     if invite is not None and registration.status == "confirmed":
         turn.replies[-1].attachment = invite
+    response = await turn.response()
+    if (
+        response is not None
+        and response.status != "submitted"
+        and survey_state(turn.campaign, turn.now) == "open"
+    ):
+        # Signed up from the survey (a choice that leads here): the way back to it.
+        turn.replies[-1].buttons.append(
+            [global_button(_("Continue the survey"), GlobalAction.SURVEY)]
+        )
 
 
 # -- signing up with a form (platforms that have forms: Slack's modals) ------------------
@@ -458,6 +487,8 @@ async def submit_form(turn: Turn, meeting_id: str) -> None:
         elif field == "role":
             if turn.campaign.role(value) is None:
                 errors[field] = _("Which of these describes you best?")
+            elif not turn.campaign.open_to(meeting, value):
+                errors[field] = not_for_this_role(turn, meeting)
             draft[field] = value
         elif field == "organisation":
             if len(value) > ORGANISATION_MAX:

@@ -26,12 +26,14 @@ from bot.answers import (
 from bot.answers import (
     visible_questions as visible_questions,  # bot/results.py imports it from here
 )
-from bot.campaign import Question, survey_state
+from bot.campaign import Option, Question, sign_up_open, survey_state
 from bot.i18n import _, fmt_day_and_time, fmt_list, ngettext
+from bot.meetings import known_role
 from bot.messages import Button
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
 from bot.payloads import GlobalAction, QuestionAction, decode
 from bot.turn import Turn, global_button
+from storage import registrations as registration_store
 from storage import responses as store
 from storage.records import ResponseRecord
 
@@ -201,7 +203,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
         )
     if hint:
         lines[:0] = [hint, ""]
-    buttons = _answer_buttons(turn, q)
+    buttons = _answer_buttons(turn, q, await _options_shown(turn, q))
     if q.type in ("text", "municipality") and values.get(q.id):
         # Skip would erase a typed answer: this goes on without retyping it.
         buttons.append([turn.button(_("Keep this answer"), QuestionAction.KEEP)])
@@ -223,9 +225,24 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     )
 
 
-def _answer_buttons(turn: Turn, q: Question) -> list[list[Any]]:
+async def _options_shown(turn: Turn, q: Question) -> list[Option]:
+    """The question's options, less those that lead to the sign-up of a meeting the person
+    is known not to be for (an adult is not offered the youth meeting)."""
+    if not any(o.signup for o in q.options):
+        return q.options
+    role = await known_role(turn, survey_first=True)
+    campaign = turn.campaign
+    shown = []
+    for option in q.options:
+        meeting = campaign.meeting(option.signup) if option.signup else None
+        if meeting is None or campaign.open_to(meeting, role):
+            shown.append(option)
+    return shown
+
+
+def _answer_buttons(turn: Turn, q: Question, options: list[Option]) -> list[list[Any]]:
     if q.type == "single":
-        return [[turn.button(turn.text(o.label), QuestionAction.OPTION, o.id)] for o in q.options]
+        return [[turn.button(turn.text(o.label), QuestionAction.OPTION, o.id)] for o in options]
     if q.type == "multi":
         rows = []
         for o in q.options:
@@ -399,7 +416,37 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
 
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
     await store_answer(turn, q, value)
+    await _offer_signup(turn, q, value)
     await _go_on(turn, q, note)
+
+
+async def _offer_signup(turn: Turn, q: Question, value: Value | None) -> None:
+    """A choice that leads to a meeting (its option's ``signup``): offer its sign-up above
+    the next step, if it is open, for this person, and they are not registered yet."""
+    option = q.option(value) if isinstance(value, str) else None
+    campaign = turn.campaign
+    meeting = campaign.meeting(option.signup) if option and option.signup else None
+    if meeting is None or not sign_up_open(campaign, meeting, turn.now):
+        return
+    if not campaign.open_to(meeting, await known_role(turn, survey_first=True)):
+        return
+    existing = await registration_store.registration_for(turn.tx, turn.participant.id, meeting.id)
+    if existing is not None and existing.status != "cancelled":
+        return
+    short = turn.text(meeting.short) or turn.text(meeting.title)
+    turn.say(
+        _(
+            "You would like to join {meeting}. Sign up for it here if you like: your answers "
+            "are saved, and the sign-up leads you back to the survey."
+        ).format(meeting=turn.text(meeting.title)),
+        [
+            [
+                global_button(
+                    _("Sign up: {meeting}").format(meeting=short), GlobalAction.SIGN_UP, meeting.id
+                )
+            ]
+        ],
+    )
 
 
 async def _go_on(
