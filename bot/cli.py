@@ -213,7 +213,7 @@ async def _until_stopped(serving: Any) -> int:
     try:
         return int(await task)
     except asyncio.CancelledError:
-        log.warning("stopped")
+        log.info("stopped")
         return 0
 
 
@@ -406,6 +406,15 @@ async def _broadcast(
             )
             return 2
         messages[lang] = text.replace("\\n", "\n")
+    unknown = sorted(set(messages) - set(campaign.campaign.languages))
+    if unknown:
+        languages = ", ".join(campaign.campaign.languages)
+        print(
+            f"participation-bot broadcast: --message {', '.join(unknown)}: not one of the "
+            f"campaign's languages ({languages})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         segment = broadcast.Segment.parse(
             args.segment, campaign, platform=args.platform, language=args.only_language
@@ -414,8 +423,7 @@ async def _broadcast(
             plan = await broadcast.plan(db, campaign, segment, messages)
             languages = ", ".join(f"{k}: {v}" for k, v in sorted(plan.by_language.items()))
             print(f"{plan.recipients} recipient(s) ({languages or 'none'})")
-            for lang, text in plan.preview.items():
-                print(f"--- {lang} ---\n{text}")
+            _preview(messages, plan.by_language, campaign.default_language)
             if not args.yes:
                 print("nothing sent: run again with --yes to send it")
                 return 0
@@ -430,6 +438,15 @@ async def _broadcast(
         f"(participation-bot broadcast-status {batch})"
     )
     return 0
+
+
+def _preview(messages: dict[str, str], recipients: dict[str, int], default: str) -> None:
+    """Each language's text as given, with how many get it; then the recipients' languages
+    without a text of their own, who get the default language's."""
+    for lang in sorted(messages, key=lambda lang: (lang != default, lang)):
+        print(f"--- {lang}: {_people(recipients.get(lang, 0))} ---\n{messages[lang]}")
+    for lang in sorted(set(recipients) - set(messages)):
+        print(f"--- {lang}: {_people(recipients[lang])}, who get the {default} text ---")
 
 
 async def _broadcast_status(batch: str, database: str) -> int:

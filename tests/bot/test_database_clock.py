@@ -12,37 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bot import cli
 from bot.campaign import load_campaign
 from bot.clock import FixedClock
 from bot.database_clock import database_time
 from bot.engine import Engine
 from storage.database import Database
 from tests.auxil.chat import Chat
+from tests.bot.conftest import WALL
 from tests.conftest import OSLO, oslo
-
-WALL = datetime(2030, 3, 4, 12, 0, tzinfo=OSLO)
-"""The real time in these tests: long after the campaign's retention date (30 June 2022)."""
-
-
-@pytest.fixture
-def wall() -> FixedClock:
-    return FixedClock(WALL)
-
-
-@pytest.fixture
-def command(
-    db_path: Path, wall: FixedClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Callable[..., int]:
-    """``participation-bot <args> --database <db_path>`` in this process, at ``wall``."""
-    monkeypatch.chdir(tmp_path)  # no .env of the developer's
-    for name in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "DATABASE_PATH"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*args: str) -> int:
-        return cli.main([*args, "--database", str(db_path)], wall=wall)
-
-    return run
 
 
 def stored(db_path: Path, sql: str) -> list[tuple[object, ...]]:
