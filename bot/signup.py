@@ -31,6 +31,16 @@ NAME_MAX = 100
 ORGANISATION_MAX = 150
 
 
+def has_letters(name: str) -> bool:
+    """Whether a name has letters (of any script): one of emoji, digits or signs only is
+    no name the organisers can call out or put on a list."""
+    return any(ch.isalpha() for ch in name)
+
+
+def _no_letters() -> str:
+    return _("A name needs letters: please type the name we should register.")
+
+
 # -- signing up in the chat ---------------------------------------------------------------
 
 
@@ -150,7 +160,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
         lines.append(_("Signing up for: {meeting}").format(meeting=title))
         lines.append(_("What name should we register? Type your name."))
         profile = (turn.incoming.profile_name or "").strip()
-        if profile and len(profile) <= NAME_MAX:
+        if profile and len(profile) <= NAME_MAX and has_letters(profile):
             buttons.append(
                 [
                     turn.button(
@@ -293,6 +303,8 @@ async def on_text(turn: Turn, text: str) -> None:
     if step == "signup.name":
         if not text:
             await show_step(turn, hint=_("Please type your name."))
+        elif not has_letters(text):
+            await show_step(turn, hint=_no_letters())
         elif len(text) > NAME_MAX:
             await show_step(
                 turn,
@@ -479,6 +491,8 @@ async def submit_form(turn: Turn, meeting_id: str) -> None:
         if field == "name":
             if not value:
                 errors[field] = _("Please type your name.")
+            elif not has_letters(value):
+                errors[field] = _no_letters()
             elif len(value) > NAME_MAX:
                 errors[field] = _("That is too long for a name (at most {n} characters).").format(
                     n=NAME_MAX

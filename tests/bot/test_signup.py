@@ -329,3 +329,16 @@ async def test_the_meetings_list_says_which_meeting_one_has_a_place_at(chat: Cha
     assert "You have a place." not in others
     assert "Sign up: Information meeting" not in chat.labels
     assert "Sign up: Input meeting for others" in chat.labels
+
+
+async def test_a_name_of_emoji_only_is_refused_with_a_reason(engine: Engine, db: Database) -> None:
+    chat = Chat(engine, "e1", profile_name="😀😀")
+    await chat.command("start", "signup-info")
+    assert not any("😀" in label for label in chat.labels)  # not offered as the name
+
+    await chat.send("😀😀")
+
+    assert "A name needs letters: please type the name we should register." in chat.text
+    assert "What name should we register?" in chat.text
+    await chat.send("Åse 😀")  # letters, of any script, with an emoji: a name
+    assert "Which of these describes you best?" in chat.text
