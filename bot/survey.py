@@ -26,7 +26,7 @@ from bot.answers import (
 from bot.answers import (
     visible_questions as visible_questions,  # bot/results.py imports it from here
 )
-from bot.campaign import Option, Question, sign_up_open, survey_state
+from bot.campaign import Meeting, Option, Question, sign_up_open, survey_state
 from bot.i18n import _, fmt_day_and_time, fmt_list, ngettext
 from bot.meetings import known_role
 from bot.messages import Button
@@ -416,23 +416,32 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
 
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
     await store_answer(turn, q, value)
-    await _offer_signup(turn, q, value)
+    meeting = await _meeting_to_offer(turn, q, value)
     await _go_on(turn, q, note)
+    if meeting is not None:
+        # Below the next step, whose buttons keep their numbers (the review's "press a
+        # number to change that answer").
+        _offer_signup(turn, meeting)
 
 
-async def _offer_signup(turn: Turn, q: Question, value: Value | None) -> None:
-    """A choice that leads to a meeting (its option's ``signup``): offer its sign-up above
-    the next step, if it is open, for this person, and they are not registered yet."""
+async def _meeting_to_offer(turn: Turn, q: Question, value: Value | None) -> Meeting | None:
+    """The meeting a choice leads to (its option's ``signup``), if its sign-up is open, it
+    is for this person, and they are not registered for it yet."""
     option = q.option(value) if isinstance(value, str) else None
     campaign = turn.campaign
     meeting = campaign.meeting(option.signup) if option and option.signup else None
     if meeting is None or not sign_up_open(campaign, meeting, turn.now):
-        return
+        return None
     if not campaign.open_to(meeting, await known_role(turn, survey_first=True)):
-        return
+        return None
     existing = await registration_store.registration_for(turn.tx, turn.participant.id, meeting.id)
     if existing is not None and existing.status != "cancelled":
-        return
+        return None
+    return meeting
+
+
+def _offer_signup(turn: Turn, meeting: Meeting) -> None:
+    """The meeting's sign-up, offered after the answer that chose it."""
     short = turn.text(meeting.short) or turn.text(meeting.title)
     turn.say(
         _(

@@ -69,7 +69,7 @@ async def serve(
             try:
                 await _all_ready(waiting, tasks)
                 if platforms:
-                    await _listen(http, console)
+                    await _listen(http, console, web_chat=settings.web_chat)
                 heap.settle()
                 if console:
                     await _console(engine, args, clock)
@@ -95,9 +95,9 @@ async def _all_ready(waiting: list[asyncio.Event], tasks: list[asyncio.Task[None
             raise SystemExit("participation-bot: a platform stopped while starting")
 
 
-async def _listen(http: HttpServer, console: bool) -> None:
-    """Start the shared HTTP server and say where the web chat is. For the console demo a
-    port in use only costs the web chat; a served platform needs it."""
+async def _listen(http: HttpServer, console: bool, *, web_chat: bool) -> None:
+    """Start the shared HTTP server and say where the web chat is (when it is served). For
+    the console demo a port in use only costs the web chat; a served platform needs it."""
     try:
         port = await http.start()
     except OSError as exc:
@@ -106,6 +106,8 @@ async def _listen(http: HttpServer, console: bool) -> None:
                 f"participation-bot: cannot listen on port {http.port}: {exc}"
             ) from exc
         print(f"(the web chat is off: port {http.port} is in use; set PORT)", file=sys.stderr)
+        return
+    if not web_chat:
         return
     host = "localhost" if http.host in ("0.0.0.0", "::", "") else http.host  # noqa: S104
     print(f"Web chat: http://{host}:{port}/", file=sys.stderr if console else sys.stdout)

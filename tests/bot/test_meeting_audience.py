@@ -158,3 +158,15 @@ def test_check_campaign_names_a_wrong_meeting_or_role_reference(
     with pytest.raises(CampaignError) as caught:
         make_campaign(edit)
     assert f"{key}: {problem}" in str(caught.value)
+
+
+async def test_the_offer_comes_below_the_review_whose_numbered_buttons_keep_their_place(
+    chat: Chat,
+) -> None:
+    await to_the_meeting_question(chat, "Young person (under 26)")
+
+    await chat.press("Youth meeting, 10 June")
+
+    assert "Please check your answers" in chat.replies[0].text
+    assert chat.labels[0] == "1"  # "press a number to change that answer"
+    assert chat.labels[-1] == "Sign up: Youth input meeting"

@@ -28,4 +28,5 @@ def test_the_telegram_demo_in_the_readme_signs_a_person_up_and_starts_the_survey
     assert "file: info.ics" in out
     assert "Question 1 of 12" in out
     assert "How often do you use the library?" in out
+    assert "Web chat" not in out  # the web chat is off in the demo: not announced
     assert "Traceback" not in result.stderr
