@@ -247,7 +247,9 @@ def parse_campaign(data: dict[str, Any], name: str = "<campaign>") -> Campaign:
         campaign = Campaign.model_validate(data)
     except ValidationError as exc:
         raise CampaignError(name, [_problem(err) for err in exc.errors()]) from exc
-    problems = _reference_problems(campaign) + _language_problems(campaign)
+    problems = (
+        _reference_problems(campaign) + _audience_problems(campaign) + _language_problems(campaign)
+    )
     if problems:
         raise CampaignError(name, problems)
     return campaign
@@ -309,6 +311,49 @@ def _reference_problems(campaign: Campaign) -> list[CampaignProblem]:
                         )
                     )
         seen.setdefault(q.id, q)
+    return problems
+
+
+def _audience_problems(campaign: Campaign) -> list[CampaignProblem]:
+    """``audience_roles`` name sign-up roles; an option's ``signup`` names a meeting (in a
+    single-choice question); ``role_question`` names a question whose options are roles."""
+    problems: list[CampaignProblem] = []
+    roles = [role.id for role in campaign.signup.roles]
+    for index, meeting in enumerate(campaign.meetings):
+        path = f"meetings[{index}].audience_roles"
+        if meeting.audience_roles and "role" not in campaign.signup.fields:
+            problems.append(CampaignProblem(path, "needs the 'role' field in [signup] fields"))
+        bad = [r for r in meeting.audience_roles if r not in roles]
+        if bad:
+            problems.append(CampaignProblem(path, f"{bad} are not sign-up roles (one of {roles})"))
+    meeting_ids = [m.id for m in campaign.meetings]
+    for qi, q in enumerate(campaign.survey.questions if campaign.survey else []):
+        for oi, option in enumerate(q.options):
+            if option.signup is None:
+                continue
+            path = f"survey.questions[{qi}].options[{oi}].signup"
+            if option.signup not in meeting_ids:
+                problems.append(
+                    CampaignProblem(
+                        path, f"'{option.signup}' is no meeting (one of {meeting_ids})"
+                    )
+                )
+            if q.type != "single":
+                problems.append(
+                    CampaignProblem(
+                        path, "only an option of a 'single' question leads to a sign-up"
+                    )
+                )
+    name = campaign.signup.role_question
+    if name is not None:
+        path = "signup.role_question"
+        question = campaign.survey.question(name) if campaign.survey else None
+        if question is None or question.type != "single":
+            problems.append(CampaignProblem(path, f"'{name}' is no single-choice survey question"))
+        elif bad := [o.id for o in question.options if o.id not in roles]:
+            problems.append(
+                CampaignProblem(path, f"options {bad} of '{name}' are not sign-up roles ({roles})")
+            )
     return problems
 
 

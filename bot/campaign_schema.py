@@ -58,6 +58,10 @@ class Option(_Model):
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     label: Text
+    signup: str | None = None
+    """A meeting's id: choosing this option (in a single-choice survey question) offers the
+    sign-up for that meeting with the next step; people outside its audience are not shown
+    the option."""
 
 
 class ShowIf(_Model):
@@ -179,6 +183,11 @@ class Meeting(_Model):
     link: str = ""
     signup_deadline: datetime | None = None
     capacity: Annotated[int, Field(ge=0)] = 0
+    audience_roles: list[str] = []
+    """Sign-up roles the meeting is for (empty: everyone). Sign-up in another role is
+    refused, saying who the meeting is for, and people known to be in another role (by
+    their sign-up or their answer to the survey's ``[signup] role_question``) are not
+    offered it."""
 
     @model_validator(mode="after")
     def _times(self) -> Meeting:
@@ -205,6 +214,9 @@ class Signup(_Model):
 
     fields: list[SignupField] = list(SIGNUP_FIELDS)
     roles: list[Role] = []
+    role_question: str | None = None
+    """A single-choice survey question asking what the role asks (its option ids are role
+    ids): its answer counts as the person's role for meetings with ``audience_roles``."""
 
     @model_validator(mode="after")
     def _roles_needed(self) -> Signup:
@@ -395,6 +407,10 @@ class Campaign(_Model):
     def role(self, role_id: str) -> Role | None:
         """The sign-up role with this id, if any."""
         return next((r for r in self.signup.roles if r.id == role_id), None)
+
+    def open_to(self, meeting: Meeting, role: str | None) -> bool:
+        """Whether a person in ``role`` (None: not known) may sign up for ``meeting``."""
+        return not meeting.audience_roles or role is None or role in meeting.audience_roles
 
 
 # -- queries ------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from bot.campaign import (
     long_button_texts,
     missing_translations,
 )
-from bot.clock import Clock, OffsetClock, SystemClock
-from bot.errors import CampaignError
+from bot.clock import Clock, SystemClock
+from bot.database_clock import DatabaseTime, database_time, parse_now
+from bot.errors import CampaignError, ClockRefused
 from bot.settings import Settings
 from storage.database import SqliteDatabase
 
@@ -139,8 +140,11 @@ Serve = Callable[
 file."""
 
 
-def main(argv: list[str] | None = None, *, serve: Serve | None = None) -> int:
-    """The ``participation-bot`` command (``handlers.runtime.main`` gives ``serve``)."""
+def main(
+    argv: list[str] | None = None, *, serve: Serve | None = None, wall: Clock | None = None
+) -> int:
+    """The ``participation-bot`` command (``handlers.runtime.main`` gives ``serve``).
+    ``wall`` is the real time (tests give a clock of their own)."""
     args = _parser().parse_args(argv)
     settings = Settings()
     serving = args.command == "run" and (
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None, *, serve: Serve | None = None) -> int:
         return 0
     try:
         campaign = load_campaign(args.campaign or settings.campaign_file)
-        clock = _clock(args.now, campaign)
+        requested = parse_now(args.now, campaign) if args.now else None
     except CampaignError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -169,6 +173,14 @@ def main(argv: list[str] | None = None, *, serve: Serve | None = None) -> int:
         print(f"participation-bot: {exc}", file=sys.stderr)
         return 2
     database = args.database or settings.database_path
+    try:
+        time = asyncio.run(_database_time(database, campaign, requested, wall or SystemClock()))
+    except ClockRefused as exc:
+        print(f"participation-bot: {exc}", file=sys.stderr)
+        return 2
+    if time.note and (time.changed or args.command in ("run", "console")):
+        print(f"({time.note})", file=sys.stderr)
+    clock = time.clock
     if args.command == "purge":
         return asyncio.run(_purge_once(campaign, clock, database))
     if args.command == "export":
@@ -201,7 +213,7 @@ async def _until_stopped(serving: Any) -> int:
     try:
         return int(await task)
     except asyncio.CancelledError:
-        log.warning("stopped")
+        log.info("stopped")
         return 0
 
 
@@ -238,14 +250,12 @@ def check_campaign(files: list[str | None]) -> int:
     return 1 if failed else 0
 
 
-def _clock(now: str | None, campaign: Campaign) -> Clock:
-    if not now:
-        return SystemClock()
-    try:
-        start = datetime.fromisoformat(now)
-    except ValueError as exc:
-        raise ValueError(f"--now: not an ISO date and time: {now!r}") from exc
-    return OffsetClock(campaign.aware(start))
+async def _database_time(
+    database: str, campaign: Campaign, requested: datetime | None, wall: Clock
+) -> DatabaseTime:
+    """The database's own clock (see ``bot.database_clock``)."""
+    async with await SqliteDatabase.open(database) as db:
+        return await database_time(db, campaign, requested, wall)
 
 
 def _campaign_path(args: argparse.Namespace, settings: Settings) -> Path:
@@ -310,18 +320,24 @@ def _signal_running(database: str) -> str:
 
 
 async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
-    from bot.privacy import purge
+    from bot.privacy import purge, retention_passed
 
     privacy = campaign.privacy
     if privacy is None or privacy.retention_until is None:
         print("the campaign sets no retention date: nothing to purge")
         return 0
-    if clock.now().astimezone(campaign.tz).date() <= privacy.retention_until:
-        print(f"not yet: personal data is kept until {privacy.retention_until}")
+    now = clock.now()
+    why = retention_passed(campaign, now)
+    if why is None:
+        today = now.astimezone(campaign.tz).date()
+        print(
+            f"not yet: personal data is kept until {privacy.retention_until} "
+            f"(by this database's clock it is {today})"
+        )
         return 0
     async with await SqliteDatabase.open(database) as db:
-        erased = await db.transact(lambda tx: purge(tx, campaign, clock.now()))
-    print(f"erased {erased} participant(s)")
+        erased = await db.transact(lambda tx: purge(tx, campaign, now))
+    print(f"erased the personal data of {_people(erased)}: {why}")
     return 0
 
 
@@ -390,6 +406,15 @@ async def _broadcast(
             )
             return 2
         messages[lang] = text.replace("\\n", "\n")
+    unknown = sorted(set(messages) - set(campaign.campaign.languages))
+    if unknown:
+        languages = ", ".join(campaign.campaign.languages)
+        print(
+            f"participation-bot broadcast: --message {', '.join(unknown)}: not one of the "
+            f"campaign's languages ({languages})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         segment = broadcast.Segment.parse(
             args.segment, campaign, platform=args.platform, language=args.only_language
@@ -398,8 +423,7 @@ async def _broadcast(
             plan = await broadcast.plan(db, campaign, segment, messages)
             languages = ", ".join(f"{k}: {v}" for k, v in sorted(plan.by_language.items()))
             print(f"{plan.recipients} recipient(s) ({languages or 'none'})")
-            for lang, text in plan.preview.items():
-                print(f"--- {lang} ---\n{text}")
+            _preview(messages, plan.by_language, campaign.default_language)
             if not args.yes:
                 print("nothing sent: run again with --yes to send it")
                 return 0
@@ -416,6 +440,15 @@ async def _broadcast(
     return 0
 
 
+def _preview(messages: dict[str, str], recipients: dict[str, int], default: str) -> None:
+    """Each language's text as given, with how many get it; then the recipients' languages
+    without a text of their own, who get the default language's."""
+    for lang in sorted(messages, key=lambda lang: (lang != default, lang)):
+        print(f"--- {lang}: {_people(recipients.get(lang, 0))} ---\n{messages[lang]}")
+    for lang in sorted(set(recipients) - set(messages)):
+        print(f"--- {lang}: {_people(recipients[lang])}, who get the {default} text ---")
+
+
 async def _broadcast_status(batch: str, database: str) -> int:
     from storage.outbox import batch_progress
 
@@ -427,6 +460,10 @@ async def _broadcast_status(batch: str, database: str) -> int:
     order = ("sent", "pending", "sending", "failed", "unreachable", "in_doubt")
     print(f"{batch}: " + ", ".join(f"{s} {progress.get(s, 0)}" for s in order))
     return 0
+
+
+def _people(count: int) -> str:
+    return f"{count} person" if count == 1 else f"{count} people"
 
 
 def parse_who(who: str) -> tuple[str, str, str]:

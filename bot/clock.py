@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -41,13 +40,20 @@ class FixedClock:
 
 
 class OffsetClock:
-    """Starts at a chosen instant and then runs at real speed (``--now`` for demos)."""
+    """Starts at a chosen instant and then runs at the speed of a wall clock (``--now`` for
+    demos): it says ``start`` when the wall clock says ``since``. It never goes back, even
+    if the wall clock is set back."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(
+        self, start: datetime, *, since: datetime | None = None, wall: Clock | None = None
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("OffsetClock needs an aware datetime")
-        self._start = start.astimezone(UTC)
-        self._t0 = time.monotonic()
+        self._wall: Clock = wall or SystemClock()
+        self.start = start.astimezone(UTC)
+        self.since = (since or self._wall.now()).astimezone(UTC)
+        self._last = self.start
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=time.monotonic() - self._t0)
+        self._last = max(self._last, self.start + (self._wall.now() - self.since))
+        return self._last

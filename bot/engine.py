@@ -412,6 +412,7 @@ class Engine:
                 for row in reply.buttons
                 for b in row
             }
+            state.asked = routes.asked_for(turn.replies)
 
         if not turn.erased:
             if state != view.state or new_person:

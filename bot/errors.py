@@ -2,6 +2,8 @@
 
 ParticipationBotError              (defined in storage/errors.py: storage may not import bot)
 ├── CampaignError                  a campaign file cannot be used (names file, key path, problem)
+├── ClockRefused                   bot/database_clock.py: ``--now`` would move a database's time
+│                                  back
 ├── ReportError                    the report could not be made as a PDF (no Chromium, or it
 │                                  failed)
 └── StorageError                   storage/errors.py
@@ -24,6 +26,7 @@ from storage.events import EventAlreadyRecorded
 __all__ = [
     "CampaignError",
     "CampaignProblem",
+    "ClockRefused",
     "EventAlreadyRecorded",
     "ParticipationBotError",
     "ReportError",
@@ -55,3 +58,8 @@ class CampaignError(ParticipationBotError):
 
 class ReportError(ParticipationBotError):
     """The report could not be printed to PDF (no Chromium installed, or it failed)."""
+
+
+class ClockRefused(ParticipationBotError):
+    """``--now`` would move a database's time back; the message says where its clock is and
+    what to do instead."""

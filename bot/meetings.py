@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, time
 
+from bot.answers import Value, answer_values
 from bot.calendar import meeting_invite
-from bot.campaign import Meeting, sign_up_open
-from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_time, use_language
+from bot.campaign import Meeting, Question, sign_up_open
+from bot.i18n import _, fmt_date, fmt_day_and_time, fmt_list, fmt_time, use_language
 from bot.messages import (
     Attachment,
     Button,
@@ -99,6 +100,38 @@ def private_details(turn: Speaks, meeting: Meeting, registration: RegistrationRe
     return [_("The link to the meeting will be sent to you before it starts.")]
 
 
+async def known_role(turn: Turn, *, survey_first: bool = False) -> str | None:
+    """The person's role for meetings limited to some roles: the one they signed up with,
+    else their answer to the survey's role question (``survey_first``: that answer first,
+    as in the survey itself), or None when not known."""
+    answered = None
+    question = turn.campaign.signup.role_question
+    if question is not None:
+        value = answer_values(await turn.response()).get(question)
+        answered = value if isinstance(value, str) and turn.campaign.role(value) else None
+    signed = turn.participant.role
+    return (answered or signed) if survey_first else (signed or answered)
+
+
+def audience_roles(turn: Speaks, meeting: Meeting) -> str:
+    """The roles a meeting is for, as a list in the person's language."""
+    campaign = turn.campaign
+    return fmt_list(
+        [
+            turn.text(role.label)
+            for role in campaign.signup.roles
+            if role.id in meeting.audience_roles
+        ]
+    )
+
+
+def not_for_this_role(turn: Speaks, meeting: Meeting) -> str:
+    """Why someone in another role cannot sign up for ``meeting``."""
+    return _("Sign-up for {meeting} is only for: {audience}.").format(
+        meeting=meeting_title(turn, meeting), audience=audience_roles(turn, meeting)
+    )
+
+
 async def show_meetings(turn: Turn) -> None:
     """Every meeting, with sign-up buttons for those still open."""
     turn.goto("menu")
@@ -113,6 +146,7 @@ async def show_meetings(turn: Turn) -> None:
         for r in await store.registrations_of(turn.tx, turn.participant.id)
         if r.status != "cancelled"
     }
+    role = await known_role(turn)
     for meeting in campaign.meetings:
         block = public_description(turn, meeting)
         registration = mine.get(meeting.id)
@@ -123,6 +157,9 @@ async def show_meetings(turn: Turn) -> None:
             else:
                 block += "\n\u2713 " + _("You are on the waiting list.")
             blocks.append(block)
+            continue
+        if sign_up_open(campaign, meeting, turn.now) and not campaign.open_to(meeting, role):
+            blocks.append(block + "\n" + not_for_this_role(turn, meeting))
             continue
         blocks.append(block)
         if sign_up_open(campaign, meeting, turn.now):
@@ -378,3 +415,40 @@ def meeting_message(
 def menu_button() -> Button:
     """The button back to the main menu."""
     return global_button(_("Main menu"), GlobalAction.MENU)
+
+
+# -- a survey answer that leads to a meeting ---------------------------------------------
+
+
+async def meeting_to_offer(turn: Turn, q: Question, value: Value | None) -> Meeting | None:
+    """The meeting a choice leads to (its option's ``signup``), if its sign-up is open, it
+    is for this person, and they are not registered for it yet."""
+    option = q.option(value) if isinstance(value, str) else None
+    campaign = turn.campaign
+    meeting = campaign.meeting(option.signup) if option and option.signup else None
+    if meeting is None or not sign_up_open(campaign, meeting, turn.now):
+        return None
+    if not campaign.open_to(meeting, await known_role(turn, survey_first=True)):
+        return None
+    existing = await store.registration_for(turn.tx, turn.participant.id, meeting.id)
+    if existing is not None and existing.status != "cancelled":
+        return None
+    return meeting
+
+
+def offer_signup(turn: Turn, meeting: Meeting) -> None:
+    """The meeting's sign-up, offered after the answer that chose it."""
+    short = turn.text(meeting.short) or turn.text(meeting.title)
+    turn.say(
+        _(
+            "You would like to join {meeting}. Sign up for it here if you like: your answers "
+            "are saved, and the sign-up leads you back to the survey."
+        ).format(meeting=turn.text(meeting.title)),
+        [
+            [
+                global_button(
+                    _("Sign up: {meeting}").format(meeting=short), GlobalAction.SIGN_UP, meeting.id
+                )
+            ]
+        ],
+    )

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from bot.campaign import Campaign
 from bot.i18n import _
+from bot.messages import Option
+
+if TYPE_CHECKING:
+    from bot.turn import Speaks
 
 OTHER = "other"
 """The value stored for "Other / outside" the campaign's municipalities."""
@@ -91,3 +96,27 @@ def find_typed(campaign: Campaign, text: str, area: str) -> TypedMunicipality:
     else:
         hint = _("Choose your municipality:")
     return TypedMunicipality(None, hint, text[:60])
+
+
+def municipality_name(turn: Speaks, value: str) -> str:
+    """A stored municipality as the person reads it ("Other / outside Viken" for other)."""
+    return municipality_label(value, turn.text(turn.campaign.campaign.area))
+
+
+def municipality_value(turn: Speaks, municipality: str) -> str:
+    """A municipality as a form option's value: its index in the campaign's list."""
+    if municipality == OTHER:
+        return OTHER
+    names = turn.campaign.municipalities
+    return str(names.index(municipality)) if municipality in names else OTHER
+
+
+def municipality_options(turn: Speaks, typed: str) -> list[Option]:
+    """Municipalities matching what was typed, for a form's search field (the other choice
+    always last)."""
+    found = search_municipalities(turn.campaign, typed, limit=50) if typed.strip() else []
+    if not typed.strip():
+        found = list(enumerate(turn.campaign.municipalities))
+    options = [Option(label=name, value=str(index)) for index, name in found]
+    options.append(Option(label=municipality_name(turn, OTHER), value=OTHER))
+    return options

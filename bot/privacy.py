@@ -286,12 +286,25 @@ async def erase(turn: Turn) -> None:
     )
 
 
+def retention_passed(campaign: Campaign, now: datetime) -> str | None:
+    """Why a purge erases people's data at ``now`` (the campaign's retention date has
+    passed, said with both dates), or None while the data is to be kept."""
+    privacy = campaign.privacy
+    if privacy is None or privacy.retention_until is None:
+        return None
+    today = now.astimezone(campaign.tz).date()
+    if today <= privacy.retention_until:
+        return None
+    return (
+        f"the campaign's retention date ({privacy.retention_until.isoformat()}) has passed: "
+        f"by this database's clock it is {today.isoformat()}"
+    )
+
+
 async def purge(tx: Transaction, campaign: Campaign, now: datetime) -> int:
     """After the retention date, erase every participant; return how many."""
     privacy = campaign.privacy
-    if privacy is None or privacy.retention_until is None:
-        return 0
-    if now.astimezone(campaign.tz).date() <= privacy.retention_until:
+    if privacy is None or retention_passed(campaign, now) is None:
         return 0
     ids = await all_participant_ids(tx)
     for participant_id in ids:

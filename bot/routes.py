@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from bot import meetings, menu, privacy, review, signup, staff, staff_broadcast, survey
 from bot.campaign import sign_up_open, survey_state
 from bot.i18n import _
-from bot.messages import Kind
+from bot.messages import Kind, Outgoing
 from bot.payloads import (
     SIGN_UP_LINK,
     GlobalAction,
@@ -27,7 +28,7 @@ from bot.payloads import (
     decode_action,
     encode_action,
 )
-from bot.turn import Turn
+from bot.turn import ConversationState, Turn
 
 ActionHandler = Callable[[Turn, str], Awaitable[None]]
 """Runs a global action with its argument ("" when there is none)."""
@@ -335,9 +336,32 @@ async def press(turn: Turn, payload: str) -> None:
     await step.on_button(turn, pressed.action, pressed.arg)
 
 
+def asked_for(replies: list[Outgoing]) -> Literal["buttons", "words", "search"]:
+    """What these replies ask for (``ConversationState.asked``)."""
+    if any(r.expects_text and r.number_is_text for r in replies):
+        return "words"
+    if any(r.expects_text for r in replies):
+        return "search"
+    return "buttons"
+
+
+def typed_button(state: ConversationState, text: str) -> str | None:
+    """The payload of the button that typed text stands for, if any: its whole label, or,
+    where only buttons are asked for, the start of exactly one label ("ung" for "Young
+    person (under 26)" in Norwegian). Where words are asked for, none: typed text is the
+    answer ("Skip" written as an idea is the idea; the button is pressed)."""
+    if state.asked == "words":
+        return None
+    typed = text.strip().casefold()
+    whole = state.buttons.get(typed)
+    if whole is not None or state.asked == "search" or len(typed) < 2:
+        return whole
+    starting = {payload for label, payload in state.buttons.items() if label.startswith(typed)}
+    return starting.pop() if len(starting) == 1 else None
+
+
 async def _text(turn: Turn, text: str) -> None:
-    # Typing the label of a button just shown counts as pressing it.
-    pressed = turn.state.buttons.get(text.strip().casefold())
+    pressed = typed_button(turn.state, text)
     step = step_of(turn.state.step)
     if pressed is not None:
         await press(turn, pressed)

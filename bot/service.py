@@ -50,7 +50,9 @@ async def save_campaign_in_use(engine: Engine, clock: Clock) -> None:
 @contextlib.asynccontextmanager
 async def background(engine: Engine, clock: Clock, database: str) -> AsyncIterator[None]:
     """``run``'s own jobs while the block runs: the daily purge, the reminders, and a reload
-    of the campaign file on SIGHUP (its process id is kept beside the database)."""
+    of the campaign file on SIGHUP (its process id is kept beside the database). The first
+    purge is done before the block starts, so that what it says comes before the chat."""
+    await purge_now(engine, clock)
     jobs = asyncio.gather(purge_daily(engine, clock), remind(engine, clock))
     _listen_for_reload(engine, clock, database)
     try:
@@ -108,17 +110,32 @@ async def remind(engine: Engine, clock: Clock) -> None:
 
 
 async def purge_daily(engine: Engine, clock: Clock) -> None:
-    """Purge by itself once a day (and at start)."""
-    from bot.privacy import purge
+    """Purge by itself once a day (``background`` did it at start)."""
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL)
+        await purge_now(engine, clock)
+
+
+async def purge_now(engine: Engine, clock: Clock) -> int:
+    """Erase everyone's personal data if the retention date has passed, saying so at
+    WARNING (how many people, why, which dates): the terminal of the console chat and the
+    log of a served bot both show it. Returns how many were erased."""
+    from bot.privacy import purge, retention_passed
     from storage.events import EVENT_MEMORY, prune_events
 
-    while True:
-        try:
-            erased = await engine.db.transact(lambda tx: purge(tx, engine.campaign, clock.now()))
-            if erased:
-                engine.forget_all()
-                log.info("purged %d participants after the retention date", erased)
-            await engine.db.transact(lambda tx: prune_events(tx, clock.now() - EVENT_MEMORY))
-        except Exception as exc:
-            log.error("purge failed: %s", type(exc).__name__)
-        await asyncio.sleep(PURGE_INTERVAL)
+    erased = 0
+    try:
+        now = clock.now()
+        erased = await engine.db.transact(lambda tx: purge(tx, engine.campaign, now))
+        if erased:
+            engine.forget_all()
+            log.warning(
+                "erased the personal data of %d %s: %s",
+                erased,
+                "person" if erased == 1 else "people",
+                retention_passed(engine.campaign, now),
+            )
+        await engine.db.transact(lambda tx: prune_events(tx, clock.now() - EVENT_MEMORY))
+    except Exception as exc:
+        log.error("purge failed: %s", type(exc).__name__)
+    return erased

@@ -9,25 +9,42 @@ list first (step ``signup.waitlist``).
 
 from __future__ import annotations
 
-from bot.campaign import Meeting, sign_up_open
+from bot.campaign import Meeting, sign_up_open, survey_state
 from bot.i18n import _, fmt_day_and_time
 from bot.meetings import (
     calendar_invite,
     meeting_title,
     menu_button,
+    not_for_this_role,
     say_registration,
     show_meetings,
     when_and_where,
 )
 from bot.messages import Button, FieldKind, Form, FormField, Option, Outgoing
-from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
+from bot.municipalities import (
+    OTHER,
+    find_typed,
+    municipality_name,
+    municipality_value,
+    search_municipalities,
+)
 from bot.payloads import GlobalAction, SignUpAction, encode_global
-from bot.turn import Speaks, Turn, global_button
+from bot.turn import Turn, global_button
 from storage import registrations as store
 from storage.records import RegistrationDetails
 
 NAME_MAX = 100
 ORGANISATION_MAX = 150
+
+
+def has_letters(name: str) -> bool:
+    """Whether a name has letters (of any script): one of emoji, digits or signs only is
+    no name the organisers can call out or put on a list."""
+    return any(ch.isalpha() for ch in name)
+
+
+def _no_letters() -> str:
+    return _("A name needs letters: please type the name we should register.")
 
 
 # -- signing up in the chat ---------------------------------------------------------------
@@ -93,6 +110,8 @@ def _fields(turn: Turn) -> list[str]:
 
 async def _next_field(turn: Turn) -> None:
     """Ask the first field not yet in the draft, or show the summary."""
+    if not await _role_fits(turn):
+        return
     role = turn.campaign.role(turn.state.draft.get("role") or "")
     for field in _fields(turn):
         if field == "organisation" and role is not None and not role.organisation:
@@ -104,6 +123,20 @@ async def _next_field(turn: Turn) -> None:
             return
     turn.goto("signup.confirm", editing=False)
     await show_step(turn)
+
+
+async def _role_fits(turn: Turn) -> bool:
+    """Whether the draft's role may sign up for the meeting; if not, say who the meeting is
+    for and ask the role again (a person who chose it by mistake), with the way to the other
+    meetings."""
+    meeting = turn.campaign.meeting(turn.state.meeting or "")
+    role = turn.state.draft.get("role")
+    if meeting is None or turn.campaign.open_to(meeting, role):
+        return True
+    turn.state.draft = {k: v for k, v in turn.state.draft.items() if k != "role"}
+    turn.goto("signup.role", search=None)
+    await show_step(turn, hint=not_for_this_role(turn, meeting))
+    return False
 
 
 async def show_step(turn: Turn, hint: str | None = None) -> None:
@@ -133,7 +166,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
         lines.append(_("Signing up for: {meeting}").format(meeting=title))
         lines.append(_("What name should we register? Type your name."))
         profile = (turn.incoming.profile_name or "").strip()
-        if profile and len(profile) <= NAME_MAX:
+        if profile and len(profile) <= NAME_MAX and has_letters(profile):
             buttons.append(
                 [
                     turn.button(
@@ -149,6 +182,8 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
             [turn.button(turn.text(role.label), SignUpAction.ROLE, role.id)]
             for role in turn.campaign.signup.roles
         ]
+        if meeting.audience_roles:
+            buttons.append([global_button(_("Other meetings"), GlobalAction.MEETINGS)])
     elif step == "signup.organisation":
         lines.append(
             _("Which organisation, school, library or municipality are you from? Type its name.")
@@ -159,7 +194,9 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
         lines.append(_("Which municipality do you live or work in? Type part of the name."))
         for index, name in search_municipalities(turn.campaign, turn.state.search or ""):
             buttons.append([turn.button(name, SignUpAction.MUNICIPALITY, str(index))])
-        buttons.append([turn.button(_municipality(turn, OTHER), SignUpAction.MUNICIPALITY, OTHER)])
+        buttons.append(
+            [turn.button(municipality_name(turn, OTHER), SignUpAction.MUNICIPALITY, OTHER)]
+        )
         expects_text = True
         number_is_text = False  # a name is never a bare number: it picks a button
     elif step == "signup.confirm":
@@ -187,10 +224,6 @@ def _field_change_label(field: str) -> str:
     }[field]
 
 
-def _municipality(turn: Speaks, value: str) -> str:
-    return municipality_label(value, turn.text(turn.campaign.campaign.area))
-
-
 def _summary_lines(turn: Turn, draft: dict[str, str | None]) -> list[str]:
     lines = []
     fields = _fields(turn)
@@ -209,7 +242,7 @@ def _summary_lines(turn: Turn, draft: dict[str, str | None]) -> list[str]:
         value = draft.get("municipality")
         lines.append(
             _("Municipality: {municipality}").format(
-                municipality=_municipality(turn, value) if value else "\u2013"
+                municipality=municipality_name(turn, value) if value else "\u2013"
             )
         )
     return lines
@@ -274,6 +307,8 @@ async def on_text(turn: Turn, text: str) -> None:
     if step == "signup.name":
         if not text:
             await show_step(turn, hint=_("Please type your name."))
+        elif not has_letters(text):
+            await show_step(turn, hint=_no_letters())
         elif len(text) > NAME_MAX:
             await show_step(
                 turn,
@@ -312,7 +347,7 @@ async def _confirm(turn: Turn) -> None:
     if meeting is None:
         await show_meetings(turn)
         return
-    if not await _can_sign_up(turn, meeting):
+    if not await _can_sign_up(turn, meeting) or not await _role_fits(turn):
         return
     draft = turn.state.draft
     details = RegistrationDetails(
@@ -338,6 +373,16 @@ async def _confirm(turn: Turn) -> None:
     invite = calendar_invite(turn, meeting, with_link=registration.status == "confirmed")
     if invite is not None and registration.status == "confirmed":
         turn.replies[-1].attachment = invite
+    response = await turn.response()
+    if (
+        response is not None
+        and response.status != "submitted"
+        and survey_state(turn.campaign, turn.now) == "open"
+    ):
+        # Signed up from the survey (a choice that leads here): the way back to it.
+        turn.replies[-1].buttons.append(
+            [global_button(_("Continue the survey"), GlobalAction.SURVEY)]
+        )
 
 
 # -- signing up with a form (platforms that have forms: Slack's modals) ------------------
@@ -390,7 +435,7 @@ def _offer_form(turn: Turn, meeting: Meeting) -> None:
                     label=_("Municipality"),
                     kind=FieldKind.SEARCH,
                     initial=municipality_value(turn, value) if value else None,
-                    initial_label=_municipality(turn, value) if value else None,
+                    initial_label=municipality_name(turn, value) if value else None,
                     hint=_("Type part of the name."),
                 )
             )
@@ -414,25 +459,6 @@ def _offer_form(turn: Turn, meeting: Meeting) -> None:
     )
 
 
-def municipality_value(turn: Speaks, municipality: str) -> str:
-    """A municipality as a form option's value: its index in the campaign's list."""
-    if municipality == OTHER:
-        return OTHER
-    names = turn.campaign.municipalities
-    return str(names.index(municipality)) if municipality in names else OTHER
-
-
-def municipality_options(turn: Speaks, typed: str) -> list[Option]:
-    """Municipalities matching what was typed, for a form's search field (the other choice
-    always last)."""
-    found = search_municipalities(turn.campaign, typed, limit=50) if typed.strip() else []
-    if not typed.strip():
-        found = list(enumerate(turn.campaign.municipalities))
-    options = [Option(label=name, value=str(index)) for index, name in found]
-    options.append(Option(label=_municipality(turn, OTHER), value=OTHER))
-    return options
-
-
 async def submit_form(turn: Turn, meeting_id: str) -> None:
     """A filled-in sign-up form: register, or say what is wrong and store nothing."""
     meeting = turn.campaign.meeting(meeting_id)
@@ -450,6 +476,8 @@ async def submit_form(turn: Turn, meeting_id: str) -> None:
         if field == "name":
             if not value:
                 errors[field] = _("Please type your name.")
+            elif not has_letters(value):
+                errors[field] = _no_letters()
             elif len(value) > NAME_MAX:
                 errors[field] = _("That is too long for a name (at most {n} characters).").format(
                     n=NAME_MAX
@@ -458,6 +486,8 @@ async def submit_form(turn: Turn, meeting_id: str) -> None:
         elif field == "role":
             if turn.campaign.role(value) is None:
                 errors[field] = _("Which of these describes you best?")
+            elif not turn.campaign.open_to(meeting, value):
+                errors[field] = not_for_this_role(turn, meeting)
             draft[field] = value
         elif field == "organisation":
             if len(value) > ORGANISATION_MAX:

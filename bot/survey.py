@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import review
+from bot import meetings, review
 from bot.answers import (
     Value,
     answer_values,
@@ -26,8 +26,9 @@ from bot.answers import (
 from bot.answers import (
     visible_questions as visible_questions,  # bot/results.py imports it from here
 )
-from bot.campaign import Question, survey_state
+from bot.campaign import Option, Question, survey_state
 from bot.i18n import _, fmt_day_and_time, fmt_list, ngettext
+from bot.meetings import known_role
 from bot.messages import Button
 from bot.municipalities import OTHER, find_typed, municipality_label, search_municipalities
 from bot.payloads import GlobalAction, QuestionAction, decode
@@ -201,7 +202,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
         )
     if hint:
         lines[:0] = [hint, ""]
-    buttons = _answer_buttons(turn, q)
+    buttons = _answer_buttons(turn, q, await _options_shown(turn, q))
     if q.type in ("text", "municipality") and values.get(q.id):
         # Skip would erase a typed answer: this goes on without retyping it.
         buttons.append([turn.button(_("Keep this answer"), QuestionAction.KEEP)])
@@ -223,9 +224,24 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
     )
 
 
-def _answer_buttons(turn: Turn, q: Question) -> list[list[Any]]:
+async def _options_shown(turn: Turn, q: Question) -> list[Option]:
+    """The question's options, less those that lead to the sign-up of a meeting the person
+    is known not to be for (an adult is not offered the youth meeting)."""
+    if not any(o.signup for o in q.options):
+        return q.options
+    role = await known_role(turn, survey_first=True)
+    campaign = turn.campaign
+    shown = []
+    for option in q.options:
+        meeting = campaign.meeting(option.signup) if option.signup else None
+        if meeting is None or campaign.open_to(meeting, role):
+            shown.append(option)
+    return shown
+
+
+def _answer_buttons(turn: Turn, q: Question, options: list[Option]) -> list[list[Any]]:
     if q.type == "single":
-        return [[turn.button(turn.text(o.label), QuestionAction.OPTION, o.id)] for o in q.options]
+        return [[turn.button(turn.text(o.label), QuestionAction.OPTION, o.id)] for o in options]
     if q.type == "multi":
         rows = []
         for o in q.options:
@@ -399,7 +415,12 @@ async def _municipality_text(turn: Turn, q: Question, text: str) -> None:
 
 async def _answer(turn: Turn, q: Question, value: Value | None, note: str | None = None) -> None:
     await store_answer(turn, q, value)
+    meeting = await meetings.meeting_to_offer(turn, q, value)
     await _go_on(turn, q, note)
+    if meeting is not None:
+        # Below the next step, whose buttons keep their numbers (the review's "press a
+        # number to change that answer").
+        meetings.offer_signup(turn, meeting)
 
 
 async def _go_on(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, model_validator
 
@@ -51,6 +51,11 @@ class ConversationState(BaseModel):
     """A broadcast staff are writing: its segment, filters and a text per language."""
     buttons: dict[str, str] = {}
     """Label (case-folded) -> payload of the buttons last shown: typing a label presses it."""
+    asked: Literal["buttons", "words", "search"] = "buttons"
+    """What the replies last shown ask for: a press (a label typed, or its unambiguous
+    start, presses the button), words (an answer, a name: what is typed is the answer even
+    if it is a label) or a search (a municipality: a whole label presses, else it
+    searches)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from bot.delivery import Deliveries, DeliveryResult
 from bot.engine import Engine
 from bot.i18n import _, use_language
 from bot.messages import Attachment, Button, Incoming, Kind, Outgoing, ParticipantRef
+from bot.payloads import GlobalAction, encode_global
 
 PLATFORM = "console"
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
@@ -230,9 +231,12 @@ class Console:
         return DeliveryResult.SENT
 
     async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
-        """Show a message from the outbox (a reminder, a broadcast) if it is for this user."""
+        """Show a message from the outbox (a reminder, a broadcast) if it is for this user.
+        Anyone else is not at this terminal: not reachable now (their row is final, so a
+        broadcast gets its summary instead of "left" for ever; they are reachable again
+        once they start their own console chat)."""
         if ref != self.ref:
-            return DeliveryResult.RETRY  # someone else's: they are not at this terminal
+            return DeliveryResult.UNREACHABLE
         self._print("\n" + render([reply], self.width)[0])
         if reply.buttons:
             self._last = [reply]  # its buttons are the ones numbered now
@@ -291,3 +295,25 @@ class Console:
                 incoming = incoming.model_copy(update={"profile_name": self.profile_name})
             replies = await self._send(incoming)
             self._last = replies or self._last
+            if _asks_for_help(incoming):
+                await self._print_console_help()
+
+    async def _print_console_help(self) -> None:
+        """What only this terminal has, below the bot's help."""
+        lang = await self.engine.language_of(self.ref)
+        with use_language(lang or self.language or self.engine.campaign.default_language):
+            self._print(
+                "\n"
+                + _(
+                    "In this terminal: type a button's number, or its label or the start of it. "
+                    "Where you are asked to write, what you type is your answer: press a button "
+                    "with #2. /menu opens the main menu, /quit leaves (your answers are kept)."
+                )
+            )
+
+
+def _asks_for_help(incoming: Incoming) -> bool:
+    """The person asked for the help (``/help``, or its button)."""
+    if incoming.kind is Kind.COMMAND:
+        return incoming.command.lower() == "help"
+    return incoming.kind is Kind.BUTTON and incoming.payload == encode_global(GlobalAction.HELP)

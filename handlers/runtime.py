@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``participation-bot`` command."""
-    return cli.main(argv, serve=serve)
+def main(argv: list[str] | None = None, *, wall: Clock | None = None) -> int:
+    """Entry point of the ``participation-bot`` command (``wall``: the real time, which
+    tests set)."""
+    return cli.main(argv, serve=serve, wall=wall)
 
 
 async def serve(
@@ -72,7 +73,7 @@ async def serve(
             try:
                 await _all_ready(waiting, tasks)
                 if platforms:
-                    await _listen(http, console)
+                    await _listen(http, console, web_chat=settings.web_chat)
                 heap.settle()
                 if console:
                     await _console(engine, args, clock)
@@ -98,9 +99,9 @@ async def _all_ready(waiting: list[asyncio.Event], tasks: list[asyncio.Task[None
             raise SystemExit("participation-bot: a platform stopped while starting")
 
 
-async def _listen(http: HttpServer, console: bool) -> None:
-    """Start the shared HTTP server and say where the web chat is. For the console demo a
-    port in use only costs the web chat; a served platform needs it."""
+async def _listen(http: HttpServer, console: bool, *, web_chat: bool) -> None:
+    """Start the shared HTTP server and say where the web chat is (when it is served). For
+    the console demo a port in use only costs the web chat; a served platform needs it."""
     try:
         port = await http.start()
     except OSError as exc:
@@ -110,6 +111,8 @@ async def _listen(http: HttpServer, console: bool) -> None:
             ) from exc
         print(f"(the web chat is off: port {http.port} is in use; set PORT)", file=sys.stderr)
         return
+    if not web_chat:
+        return
     host = "localhost" if http.host in ("0.0.0.0", "::", "") else http.host  # noqa: S104
     print(f"Web chat: http://{host}:{port}/", file=sys.stderr if console else sys.stdout)
 
@@ -118,6 +121,8 @@ async def _console(engine: Engine, args: argparse.Namespace, clock: Clock) -> in
     from handlers.console import PLATFORM, Console
 
     user = getattr(args, "user", None) or _login_name()
+    # Staff are granted by this name (`participation-bot staff add console:<name>`).
+    print(f"(you are console:{user} here; --user NAME to be someone else)", file=sys.stderr)
     console = Console(engine, user=user, language=getattr(args, "language", None))
     outbox = service.dispatcher(engine, PLATFORM, console.deliver_outbox, clock, interval=2.0)
     delivering = asyncio.ensure_future(outbox.run_forever())

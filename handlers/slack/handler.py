@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import re
 from collections import OrderedDict
 from datetime import timedelta
@@ -40,8 +41,8 @@ from bot.engine import Engine
 from bot.i18n import use_language
 from bot.installations import Installations
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.municipalities import municipality_options
 from bot.payloads import GlobalAction, encode_global
-from bot.signup import municipality_options
 from bot.turn import Speaker
 from handlers.slack.blocks import CHOSEN_MARK, FORM_CALLBACK, TICK, _option, form_values
 from handlers.slack.installations import SqliteInstallationStore, SqliteOAuthStateStore
@@ -115,7 +116,7 @@ class SlackHandler:
         library_log.setLevel(max(log.getEffectiveLevel(), logging.DEBUG))
         base = self.out.web_client(self.token)
         if self.token:
-            app = AsyncApp(
+            app = _bolt_app(
                 signing_secret=self.signing_secret,
                 client=base,
                 process_before_response=True,
@@ -138,7 +139,7 @@ class SlackHandler:
                 installation_store_bot_only=True,
                 state_store=SqliteOAuthStateStore(kept, timedelta(minutes=10)),
             )
-            app = AsyncApp(
+            app = _bolt_app(
                 signing_secret=self.signing_secret,
                 client=base,
                 process_before_response=True,
@@ -146,7 +147,7 @@ class SlackHandler:
                 name="participation-bot",
                 oauth_settings=settings,
                 # The bot's identity (auth.test) is asked once per token, not per request.
-                authorize=AsyncInstallationStoreAuthorize(  # type: ignore[arg-type]
+                authorize=AsyncInstallationStoreAuthorize(
                     installation_store=installations,
                     client_id=self.client_id,
                     client_secret=self.client_secret,
@@ -488,3 +489,17 @@ def _chosen_label(body: dict[str, Any], action: dict[str, Any]) -> str | None:
     if ticked and label is not None and not label.startswith(CHOSEN_MARK):
         return ", ".join(ticked)
     return label.removeprefix(CHOSEN_MARK) if label else None
+
+
+def _bolt_app(**options: Any) -> AsyncApp:
+    """The Bolt app, made with our client (which holds the bot token from ``Settings``).
+
+    Given no ``token``, Bolt reads ``SLACK_BOT_TOKEN`` from the environment by itself and,
+    as the client's token wins, warns "As you gave `client` as well, `token` will be
+    unused": Bolt is made while that variable is out of its sight."""
+    hidden = os.environ.pop("SLACK_BOT_TOKEN", None)
+    try:
+        return AsyncApp(**options)
+    finally:
+        if hidden is not None:
+            os.environ["SLACK_BOT_TOKEN"] = hidden

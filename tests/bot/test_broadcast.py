@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from bot.broadcast import Segment, due_reminders, plan, queue_due_reminders, send
 from bot.campaign import Campaign
@@ -14,6 +18,8 @@ from bot.outbox import DeliveryResult, OutboxDispatcher
 from storage.database import Database
 from storage.outbox import batch_progress
 from tests.auxil.chat import Chat
+from tests.bot.conftest import WALL
+from tests.bot.test_database_clock import sign_up_someone
 from tests.bot.test_signup import sign_up
 from tests.conftest import oslo
 
@@ -194,3 +200,39 @@ async def test_the_dispatcher_keeps_to_the_rate_and_marks_blocked_people(
     assert elapsed >= 0.35  # 40 sends at 100/s cannot take less than ~0.4 s
     progress = await db.transact(lambda tx: batch_progress(tx, "broadcast:rate"))
     assert progress == {"sent": 39, "unreachable": 1}
+
+
+def test_the_command_lines_preview_shows_each_languages_text_and_who_gets_which(
+    command: Callable[..., int], db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command("staff", "list", "--now", "2021-05-25T10:00")
+    sign_up_someone(db_path, FixedClock(WALL))  # an English speaker
+    capsys.readouterr()
+
+    shown = command(
+        "broadcast",
+        "--segment",
+        "registrants:info",
+        "--message",
+        "en=The Zoom link is ready",
+        "--message",
+        "nb=Zoom-lenken er klar",
+        "--message",
+        "pl=Link do Zooma jest gotowy",
+    )
+
+    out = capsys.readouterr().out
+    assert shown == 0
+    assert "--- nb: 0 people ---\nZoom-lenken er klar" in out
+    assert "--- en: 1 person ---\nThe Zoom link is ready" in out
+    assert "--- pl: 0 people ---\nLink do Zooma jest gotowy" in out
+    assert out.index("--- nb") < out.index("--- en") < out.index("--- pl")
+    assert "nothing sent: run again with --yes to send it" in out
+
+
+def test_a_broadcast_text_in_a_language_the_campaign_lacks_is_refused(
+    command: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = ("--segment", "registrants:info", "--message", "nb=Hei")
+    assert command("broadcast", *segment, "--message", "de=Hallo", "--yes") == 2
+    assert "--message de: not one of the campaign's languages" in capsys.readouterr().err

@@ -100,7 +100,7 @@ async def test_second_sign_up_to_same_meeting_says_already_registered(
 
 async def test_returning_person_is_not_asked_their_details_again(chat: Chat) -> None:
     await sign_up(chat)
-    await chat.command("start", "signup-youth")
+    await chat.command("start", "signup-others")
     assert "Please check your sign-up" in chat.text
     assert "Name: Person u1" in chat.text
 
@@ -287,18 +287,18 @@ async def test_a_changed_meeting_time_reaches_its_registrants_with_a_new_calenda
 
     engine = Engine(make_campaign(), db, clock)
     person = Chat(engine, "p1")
-    await sign_up(person, "Sign up: Youth input meeting")
-    later = make_campaign(lambda data: data["meetings"][1].update(start=time(17), end=time(19)))
-    meeting = later.meeting("youth")
+    await sign_up(person, "Sign up: Input meeting for others")
+    later = make_campaign(lambda data: data["meetings"][2].update(start=time(17), end=time(19)))
+    meeting = later.meeting("others")
     assert meeting is not None
     await db.transact(lambda tx: queue_meeting_update(tx, later, meeting, clock.now()))
     rows = await db.transact(lambda tx: outbox_for(tx, 1))
     message = json.loads(rows[-1].message)
     ics = base64.b64decode(message["attachment"]["data"])
     event = next(iter(Calendar.from_ical(ics).walk("VEVENT")))
-    assert event.decoded("dtstart") == oslo(2021, 6, 10, 17, 0)
-    assert event.decoded("dtend") == oslo(2021, 6, 10, 19, 0)
-    assert event["uid"] == "viken-2021-youth@participation-bot"
+    assert event.decoded("dtstart") == oslo(2021, 6, 15, 17, 0)
+    assert event.decoded("dtend") == oslo(2021, 6, 15, 19, 0)
+    assert event["uid"] == "viken-2021-others@participation-bot"
     assert int(event["sequence"]) > 0  # replaces an earlier invite of the same meeting
 
 
@@ -324,8 +324,21 @@ async def test_the_meetings_list_says_which_meeting_one_has_a_place_at(chat: Cha
     await sign_up(chat)
     await chat.command("meetings")
 
-    info, youth = chat.text.split("\n\n")[1:3]
+    info, _youth, others = chat.text.split("\n\n")[1:4]
     assert "Information meeting" in info and "\u2713 You have a place." in info
-    assert "You have a place." not in youth
+    assert "You have a place." not in others
     assert "Sign up: Information meeting" not in chat.labels
-    assert "Sign up: Youth input meeting" in chat.labels
+    assert "Sign up: Input meeting for others" in chat.labels
+
+
+async def test_a_name_of_emoji_only_is_refused_with_a_reason(engine: Engine, db: Database) -> None:
+    chat = Chat(engine, "e1", profile_name="😀😀")
+    await chat.command("start", "signup-info")
+    assert not any("😀" in label for label in chat.labels)  # not offered as the name
+
+    await chat.send("😀😀")
+
+    assert "A name needs letters: please type the name we should register." in chat.text
+    assert "What name should we register?" in chat.text
+    await chat.send("Åse 😀")  # letters, of any script, with an emoji: a name
+    assert "Which of these describes you best?" in chat.text

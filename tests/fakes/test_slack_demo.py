@@ -28,3 +28,5 @@ def test_the_slack_demo_in_the_readme_signs_a_person_up() -> None:
     assert "files: info.ics" in out
     assert "Cancel: Information meeting" in out  # the App Home knows
     assert "/consultation mydata" in out
+    assert "will be unused" not in result.stderr  # Bolt's warning about the token
+    assert "Traceback" not in result.stderr

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from bot.clock import FixedClock
+from bot.engine import Engine
 from bot.messages import Button, Kind, Outgoing, ParticipantRef
-from handlers.console import render, to_incoming
+from bot.outbox import OutboxDispatcher
+from handlers.console import PLATFORM, Console, render, to_incoming
+from storage.staff import grant_staff
+from tests.auxil.chat import Chat
+from tests.bot.test_signup import sign_up
+from tests.bot.test_staff import draft_to_info_registrants
 
 SESSION = """\
 Meetings and sign-up
@@ -192,3 +200,34 @@ def test_a_second_copy_of_my_data_does_not_overwrite_the_first(tmp_path: Path) -
     assert json.loads((files / "my-data.json").read_text())["you"]["language"] == "en"
     assert json.loads((files / "my-data-2.json").read_text())["you"]["language"] == "nb"
     assert sorted(path.name for path in files.iterdir()) == ["my-data-2.json", "my-data.json"]
+
+
+def test_help_in_the_console_names_quit_and_menu(tmp_path: Path) -> None:
+    result = run_console(tmp_path / "console.sqlite3", "/help\n/quit\n")
+
+    assert "How this works:" in result.stdout
+    assert "/menu opens the main menu, /quit leaves (your answers are kept)" in result.stdout
+    assert "press a button with #2" in result.stdout
+
+
+async def test_a_broadcast_to_console_people_not_at_this_terminal_ends_with_a_summary(
+    engine: Engine, clock: FixedClock
+) -> None:
+    for user in ("a", "b"):
+        await sign_up(Chat(engine, user, platform="console"))
+    await engine.db.transact(lambda tx: grant_staff(tx, "console", "", "boss", clock.now()))
+    boss = Chat(engine, "boss", platform="console")
+    await boss.command("staff")
+    await draft_to_info_registrants(boss)
+    await boss.press("Send it to 2 people")
+    shown = io.StringIO()
+    console = Console(engine, user="boss", stdin=io.StringIO(), stdout=shown)
+    dispatcher = OutboxDispatcher(engine.db, PLATFORM, console.deliver_outbox, clock, rate=1000)
+
+    await dispatcher.run_once()  # a and b are not at this terminal
+    await dispatcher.run_once()  # the summary, to boss, who is
+
+    assert (
+        "Your broadcast has gone out: sent 0, failed 0, unreachable 2, in doubt 0, left 0."
+        in shown.getvalue()
+    )

@@ -372,7 +372,10 @@ async def test_run_serves_the_web_chat_beside_the_console_and_prints_its_address
     )
     try:
         assert bot.stderr is not None and bot.stdin is not None
-        line = await asyncio.wait_for(bot.stderr.readline(), 60)
+        line = b""
+        while not line.startswith(b"Web chat: "):  # after what run says of its clock
+            line = await asyncio.wait_for(bot.stderr.readline(), 60)
+            assert line, "run ended without printing the web chat's address"
         address = line.decode().strip().removeprefix("Web chat: ")
         assert address.startswith("http://localhost:") and address.endswith("/")
         async with session.get(address.replace("localhost", "127.0.0.1")) as page:
