@@ -137,6 +137,76 @@ async def test_photo_gets_the_same_hint(kari: TelegramUser, fake_telegram: FakeT
     assert "pictures" in kari.text and "Who are you answering as?" in kari.text
 
 
+async def test_a_typed_answer_is_stored_without_direction_overrides(
+    kari: TelegramUser, db: Database
+) -> None:
+    await kari.say("/survey")
+    await kari.press("Resident")
+    await kari.say("\u2066Moss\u2069")  # invisible marks around the name
+    assert "Question 3 of" in kari.text
+    answers = await stored_answers(db, str(kari.id), "telegram")
+    assert answers["municipality"] == "Moss"
+
+
+def test_a_location_and_a_contact_are_told_apart_from_other_things() -> None:
+    from telegram import Update
+
+    from bot.messages import Shared
+    from handlers.telegram import to_incoming
+
+    def shared(content: dict[str, object]) -> object:
+        message = {
+            "message_id": 5,
+            "date": 0,
+            "chat": {"id": 7, "type": "private"},
+            "from": {"id": 7, "is_bot": False, "first_name": "Ola"},
+            **content,
+        }
+        incoming = to_incoming(Update.de_json({"update_id": 1, "message": message}, None))
+        assert incoming is not None
+        return incoming.shared
+
+    assert shared({"location": {"latitude": 59.9, "longitude": 10.7}}) is Shared.LOCATION
+    assert shared({"contact": {"phone_number": "+47123", "first_name": "Ola"}}) is Shared.CONTACT
+    assert shared({"sticker": STICKER}) is None
+
+
+STICKER = {
+    "file_id": "s",
+    "file_unique_id": "su",
+    "type": "regular",
+    "width": 1,
+    "height": 1,
+    "is_animated": False,
+    "is_video": False,
+}
+ENGINE_HINT = (
+    "bot/engine.py's _route must answer Kind.UNSUPPORTED with bot.hints.cannot_use(incoming) "
+    "(engine routing is being rewritten elsewhere; see the lead's note)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=ENGINE_HINT)
+async def test_a_location_where_text_was_wanted_gets_a_hint_naming_it(
+    kari: TelegramUser, fake_telegram: FakeTelegram
+) -> None:
+    await kari.say("/start signup-info")
+    await fake_telegram.settle(fake_telegram.send_location(kari.id), kari.id)
+    assert "You sent a location" in kari.text
+    assert "What name should we register?" in kari.text
+
+
+@pytest.mark.xfail(strict=True, reason=ENGINE_HINT)
+async def test_a_contact_where_text_was_wanted_gets_a_hint_naming_it(
+    kari: TelegramUser, fake_telegram: FakeTelegram
+) -> None:
+    await kari.say("/survey")
+    await kari.press("Resident")
+    await fake_telegram.settle(fake_telegram.send_contact(kari.id), kari.id)
+    assert "You sent a contact" in kari.text
+    assert "Which municipality" in kari.text
+
+
 async def test_long_texts_are_split_under_the_limit(
     telegram: TelegramHandler, fake_telegram: FakeTelegram
 ) -> None:
