@@ -123,21 +123,31 @@ class Deliveries:
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Send the replies a previous process committed and never sent (it died between
-        the commit and the send), then retry failed ones periodically. Returns how many
-        events' replies went out."""
-        sent = 0
-        found = (
+        """Queue the replies a previous process committed and never sent (it died, or it
+        stopped before they could go out), each after whatever this person is sent, and
+        retry failed ones periodically. Returns at once, with how many events' replies are
+        queued: they go out as the platform's budget allows, with the new events' replies
+        in each person's order, so a backlog does not hold up the start. (A platform that
+        reaches people only while they are connected sends theirs when they come back:
+        ``resend_at_start`` False.)"""
+        pending = (
             await self.engine.unsent_replies(self.platform.name) if self.resend_at_start else []
         )
-        for pending in found:
-            result = await self._send(pending.ref, pending.replies, None, pending.event_id)
-            if result is not DeliveryResult.RETRY:
-                await self.engine.confirm_pending(pending)
-                sent += 1
+        for one in pending:
+            self.in_turn(one.ref, self._resend(one))
         if self._retrying is None and self.retry_interval > 0:
             self._retrying = asyncio.ensure_future(self._retry_forever())
-        return sent
+        return len(pending)
+
+    def _resend(self, pending: PendingReplies) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            result = await self._send(pending.ref, pending.replies, None, pending.event_id)
+            if result is DeliveryResult.RETRY:
+                self._remember_failed(pending.ref, pending.event_id)
+            else:
+                await self.engine.confirm_pending(pending)
+
+        return run
 
     async def stop(self) -> None:
         """Stop retrying; wait for what is being sent now."""

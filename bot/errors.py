@@ -1,6 +1,7 @@
 """The errors of the participation bot: every error raised on purpose derives from one base.
 
 ParticipationBotError              (defined in storage/errors.py: storage may not import bot)
+├── BudgetClosed                   bot/budget.py: the bot is stopping; nothing was sent
 ├── CampaignError                  a campaign file cannot be used (names file, key path, problem)
 ├── ClockRefused                   bot/database_clock.py: ``--now`` would move a database's time
 │                                  back

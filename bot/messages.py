@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PAYLOAD_MAX_BYTES = 64
 """Telegram's limit for callback data; every payload the engine makes fits in it."""
+DIRECTION_OVERRIDES = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+"""Invisible characters that reorder the text around them (U+202A-U+202E, U+2066-U+2069):
+a name or an answer holding them reads differently from what it is (in the review, an
+export, a staff member's screen). Removed from all a person sends, on every platform."""
+
+
+def without_direction_overrides(text: str) -> str:
+    """``text`` without the invisible direction-override characters."""
+    return text.translate(DIRECTION_OVERRIDES)
 
 
 class ParticipantRef(BaseModel):
@@ -35,6 +44,13 @@ class Kind(StrEnum):
     """A sticker, photo, voice message or file: something the bot cannot use."""
     FORM = "form"
     """A filled-in form (a Slack modal): ``payload`` names it, ``fields`` hold the values."""
+
+
+class Shared(StrEnum):
+    """Something a person shared that the bot cannot use, named in the hint it gets."""
+
+    LOCATION = "location"
+    CONTACT = "contact"
 
 
 class Incoming(BaseModel):
@@ -65,6 +81,19 @@ class Incoming(BaseModel):
     forms: bool = False
     """The platform can show a form in answer to this event (Slack can open a modal for a
     button press or a slash command): the engine may answer with a ``Form``."""
+    shared: Shared | None = None
+    """For ``Kind.UNSUPPORTED``: what was sent, where the hint should name it (a location
+    or a contact where text was expected)."""
+
+    @field_validator("text", "args", "profile_name")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        return without_direction_overrides(value) if value else value
+
+    @field_validator("fields")
+    @classmethod
+    def _plain_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k: without_direction_overrides(v) for k, v in value.items()}
 
     @property
     def scoped_event_id(self) -> str:

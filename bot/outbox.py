@@ -22,6 +22,7 @@ from functools import partial
 from aiolimiter import AsyncLimiter
 
 from bot.broadcast import queue_summaries
+from bot.budget import Budget, BudgetClosed, Priority
 from bot.clock import Clock
 from bot.delivery import DeliveryResult
 from bot.messages import Outgoing, ParticipantRef
@@ -56,6 +57,11 @@ class OutboxDispatcher:
     second in all (never more in any second) and ``per_chat`` a second to each person
     (aiolimiter), with up to ``concurrency`` on the way at once, so a round trip
     of tens of milliseconds does not slow the rate.
+
+    Given a ``budget`` (``bot.budget.Budget``, shared with the platform's replies), it
+    spends that instead, at the outbox's priority: it uses what people leave, and slows
+    down while they answer. A row is claimed only once its call is granted (never waiting
+    for the budget while claimed), and the send takes that call (``Budget.prepaid``).
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class OutboxDispatcher:
         interval: float = 1.0,
         batch: int = 500,
         prepare: Mapping[str, Prepare] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.db = db
         self.platform = platform
@@ -79,6 +86,7 @@ class OutboxDispatcher:
         self.clock = clock
         self.interval = interval
         self.batch = batch
+        self.budget = budget
         # Paced just under the limit, so that no second, however it is cut, holds more than
         # the limit, also on a platform that counts strictly: a bucket of one at low rates
         # (1 + 0.99 * 30 < 31), of two from 100/s (2 + 0.98 * rate <= rate), where timers
@@ -133,16 +141,31 @@ class OutboxDispatcher:
             log.warning("outbox row %s not prepared: %s", row.id, type(exc).__name__)
             await self.db.transact(partial(self._record, row=row, result=DeliveryResult.RETRY))
             return
-        async with self._slots, self._chat_limiter(delivery.user_id), self._limiter:
-            claimed_at = self.clock.now()
-            if not await self.db.transact(lambda tx: claim_message(tx, row.id, claimed_at)):
-                return
-            try:
-                result = await self.send(ref, message)
-            except Exception as exc:  # a bug or an unexpected answer: try again later
-                log.warning("outbox row %s failed: %s", row.id, type(exc).__name__)
-                result = DeliveryResult.RETRY
-        await self.db.transact(partial(self._record, row=row, result=result))
+        async with self._slots:
+            if self.budget is not None:
+                try:
+                    async with self.budget.prepaid(delivery.user_id, Priority.OUTBOX):
+                        result = await self._claim_and_send(row, ref, message)
+                except BudgetClosed:
+                    return  # stopping: the row stays pending
+            else:
+                async with self._chat_limiter(delivery.user_id), self._limiter:
+                    result = await self._claim_and_send(row, ref, message)
+        if result is not None:
+            await self.db.transact(partial(self._record, row=row, result=result))
+
+    async def _claim_and_send(
+        self, row: OutboxRecord, ref: ParticipantRef, message: Outgoing
+    ) -> DeliveryResult | None:
+        """Claim the row and send it; None when it was claimed by another meanwhile."""
+        claimed_at = self.clock.now()
+        if not await self.db.transact(lambda tx: claim_message(tx, row.id, claimed_at)):
+            return None
+        try:
+            return await self.send(ref, message)
+        except Exception as exc:  # a bug or an unexpected answer: try again later
+            log.warning("outbox row %s failed: %s", row.id, type(exc).__name__)
+            return DeliveryResult.RETRY
 
     async def _record(self, tx: Transaction, row: OutboxRecord, result: DeliveryResult) -> None:
         if result is DeliveryResult.SENT:

@@ -18,6 +18,7 @@ from typing import Literal
 
 from bot import meetings, menu, privacy, review, signup, staff, staff_broadcast, survey
 from bot.campaign import sign_up_open, survey_state
+from bot.hints import cannot_use
 from bot.i18n import _
 from bot.messages import Kind, Outgoing
 from bot.payloads import (
@@ -273,14 +274,8 @@ async def route(turn: Turn, new_person: bool) -> None:
         await menu.show_menu(turn, greeting=menu.welcome(turn))
     elif incoming.kind is Kind.TEXT:
         await _text(turn, incoming.text)
-    else:
-        await show_current(
-            turn,
-            _(
-                "I can only read text and button presses, not stickers, pictures, "
-                "voice messages or files."
-            ),
-        )
+    else:  # a sticker, a picture, a location...: the hint names it where it can
+        await show_current(turn, cannot_use(incoming))
 
 
 async def _command(turn: Turn, command: str, args: str) -> None:

@@ -180,7 +180,10 @@ async def _telegram(
     assert settings.telegram_bot_token is not None
 
     async def outbox(handler: telegram.TelegramHandler) -> None:
-        dispatcher = service.dispatcher(engine, telegram.PLATFORM, handler.deliver_outbox, clock)
+        # One budget for the replies and the outbox: people first, broadcasts with the rest.
+        dispatcher = service.dispatcher(
+            engine, telegram.PLATFORM, handler.deliver_outbox, clock, budget=handler.budget
+        )
         await dispatcher.run_forever()
 
     await telegram.serve(

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, RetryAfter, TimedOut
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from telegram.request import BaseRequest, RequestData
 
 PROXY_VARIABLES = (
@@ -114,22 +114,17 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut(f"aiohttp: {type(exc).__name__}") from exc
 
 
-def build_bot(token: str, base_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
+def build_bot(token: str, base_url: str) -> ExtBot[Any]:
     """A PTB bot for ``base_url`` (the public Bot API, or a self-hosted or fake one).
 
-    With ``rate_limit``, sends keep to Telegram's limits (about 30 messages a second in all)
-    through PTB's ``AIORateLimiter``, which also waits out a 429's ``retry_after``.
+    Without PTB's ``AIORateLimiter``: Telegram's limits are kept by the handler's
+    ``bot.budget.Budget``, one for replies and the outbox together, people first. (PTB's
+    limiter lets 30 calls through at once after a pause, on top of its rate, and holds back
+    every call for a while after any 429; and it knows no priorities.)
     """
     request = AiohttpRequest(connection_pool_size=256, read_timeout=30.0)
     polling = AiohttpRequest(connection_pool_size=1, read_timeout=10.0)
-    limiter = AIORateLimiter(max_retries=5) if rate_limit else None
-    return ExtBot(
-        token,
-        base_url=base_url,
-        request=request,
-        get_updates_request=polling,
-        rate_limiter=limiter,
-    )
+    return ExtBot(token, base_url=base_url, request=request, get_updates_request=polling)
 
 
 def webhook_secret(token: str) -> str:

@@ -14,7 +14,7 @@ from telegram import (
 )
 from telegram.constants import MessageLimit
 
-from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.messages import Incoming, Kind, Outgoing, ParticipantRef, Shared
 
 PLATFORM = "telegram"
 SELECTED_MARK = "\u2705 "
@@ -45,7 +45,12 @@ def to_incoming(update: Update) -> Incoming | None:
         return None
     text = message.text
     if text is None:
-        return Incoming(kind=Kind.UNSUPPORTED, **common)
+        shared = None
+        if message.location is not None or message.venue is not None:
+            shared = Shared.LOCATION
+        elif message.contact is not None:
+            shared = Shared.CONTACT
+        return Incoming(kind=Kind.UNSUPPORTED, shared=shared, **common)
     if text.startswith("/") and len(text) > 1:
         word, _sep, args = text[1:].partition(" ")
         return Incoming(kind=Kind.COMMAND, command=word.split("@", 1)[0], args=args, **common)

@@ -6,10 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot.budget import Budget
 from bot.engine import Engine
 from handlers.http import HttpServer
 from handlers.telegram.api import build_bot, webhook_secret
-from handlers.telegram.handler import ALLOWED_UPDATES, TelegramHandler
+from handlers.telegram.handler import ALLOWED_UPDATES, TELEGRAM_LIMITS, TelegramHandler
 
 log = logging.getLogger("handlers.telegram")
 
@@ -22,14 +23,17 @@ async def serve(
     webhook_url: str | None = None,
     port: int = 8080,
     outbox: Callable[[TelegramHandler], Awaitable[None]] | None = None,
-    rate_limit: bool = True,
+    budget: Budget | None = None,
     ready: Callable[[], None] | None = None,
     http: HttpServer | None = None,
 ) -> None:
     """Run the Telegram bot until cancelled: polling, or a webhook, whose route goes on
     ``http`` (the server every platform shares) when given, else on a server of its own on
-    ``port``. ``ready`` is called once everything is set up, before the first update."""
-    handler = TelegramHandler(engine, build_bot(token, base_url, rate_limit=rate_limit))
+    ``port``. ``outbox`` runs beside it, given the handler (whose ``budget`` it shares: the
+    replies and the outbox spend one budget, people first). ``ready`` is called once
+    everything is set up, before the first update."""
+    budget = budget if budget is not None else Budget(*TELEGRAM_LIMITS)
+    handler = TelegramHandler(engine, build_bot(token, base_url), budget=budget)
     await handler.start()
     extra = asyncio.ensure_future(outbox(handler)) if outbox is not None else None
     try:
@@ -62,4 +66,5 @@ async def serve(
     finally:
         if extra is not None:
             extra.cancel()
+            await asyncio.gather(extra, return_exceptions=True)
         await handler.stop()

@@ -6,6 +6,11 @@ where not plain strings; multipart for files). People are simulated with ``send_
 Everything the bot sends is kept per chat. Faults can be injected: a 429 with
 ``retry_after`` for the next calls of a method, a 502 for the next calls of a method, and
 403 for a chat that blocked the bot.
+
+``FakeTelegram.limited()`` enforces Telegram's documented limits as Telegram counts them:
+30 calls in any sliding second in all and one a second to one chat, counting every call
+that names a chat except answerCallbackQuery; a call beyond them gets a 429 with
+``retry_after``. ``limited_calls`` counts the calls that count, ``throttled`` the 429s.
 """
 
 from __future__ import annotations
@@ -118,12 +123,15 @@ class FakeTelegram:
     proxy: the request surely did nothing)."""
     webhook: dict[str, Any] = field(default_factory=dict)
     rate_limit: float | None = None
-    """Messages a second the fake accepts in all (sliding second); more get a 429."""
+    """Calls naming a chat the fake accepts in any sliding second in all; more get a 429."""
     per_chat_interval: float | None = None
-    """Seconds that must pass between two messages to one chat; sooner gets a 429."""
+    """Seconds that must pass between two calls naming one chat; sooner gets a 429."""
     drop_responses: float = 0.0
     """Share of sendMessage calls whose message is delivered but whose answer is lost."""
     seed: int = 1
+    settle_quiet: float = 0.15
+    """Seconds a chat must be quiet for ``settle`` to take a reply as complete; more than
+    a second for a bot that paces each chat at one call a second, as the shipped one."""
 
     def __post_init__(self) -> None:
         self._update_ids = itertools.count(1)
@@ -139,8 +147,20 @@ class FakeTelegram:
         self._recent: deque[float] = deque()
         self._last_to_chat: dict[int, float] = {}
         self.throttled = 0
+        """429s answered for the limits (not those injected with ``throttle``)."""
+        self.limited_calls = 0
+        """Calls that count against the limits (every call naming a chat, except
+        answerCallbackQuery), accepted or not."""
+        self.callback_texts: dict[str, str | None] = {}
+        """callback query id -> the text its answer showed (None: none)."""
         self.dropped = 0
         self._random = random.Random(self.seed)
+
+    @classmethod
+    def limited(cls, **options: Any) -> FakeTelegram:
+        """A fake enforcing Telegram's documented limits (30/s in all, 1/s per chat)."""
+        options.setdefault("settle_quiet", 1.2)
+        return cls(rate_limit=30, per_chat_interval=1.0, **options)
 
     # -- server -----------------------------------------------------------------------------
 
@@ -206,7 +226,10 @@ class FakeTelegram:
         chat_id = params.get("chat_id")
         if chat_id is not None and int(chat_id) in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
-        if method == "sendMessage" and self._over_limit(int(params["chat_id"])):
+        counted = chat_id is not None and method != "answerCallbackQuery"
+        if counted:
+            self.limited_calls += 1
+        if counted and self._over_limit(int(chat_id)):  # type: ignore[arg-type]
             self.throttled += 1
             return web.json_response(
                 {
@@ -286,6 +309,7 @@ class FakeTelegram:
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         self.callback_answers.append(params["callback_query_id"])
+        self.callback_texts[params["callback_query_id"]] = params.get("text")
         return True
 
     @staticmethod
@@ -329,6 +353,15 @@ class FakeTelegram:
         self._check_markup(params.get("reply_markup"))
         message = self.message(int(params["chat_id"]), int(params["message_id"]))
         message.text = params["text"]
+        message.reply_markup = params.get("reply_markup")
+        message.edits += 1
+        await self._changed(message)
+        return message.as_api()
+
+    async def _api_editMessageCaption(self, params: dict[str, Any]) -> Any:
+        self._check_markup(params.get("reply_markup"))
+        message = self.message(int(params["chat_id"]), int(params["message_id"]))
+        message.text = params.get("caption", "")
         message.reply_markup = params.get("reply_markup")
         message.edits += 1
         await self._changed(message)
@@ -406,6 +439,18 @@ class FakeTelegram:
         photo = [{"file_id": "ph", "file_unique_id": "phu", "width": 90, "height": 90}]
         return self._queue({"message": self._message(user_id, photo=photo)})
 
+    def send_location(
+        self, user_id: int, latitude: float = 59.91, longitude: float = 10.75
+    ) -> int:
+        """The person shares a location."""
+        location = {"latitude": latitude, "longitude": longitude}
+        return self._queue({"message": self._message(user_id, location=location)})
+
+    def send_contact(self, user_id: int, phone: str = "+4712345678", name: str = "Ola") -> int:
+        """The person shares a contact."""
+        contact = {"phone_number": phone, "first_name": name}
+        return self._queue({"message": self._message(user_id, contact=contact)})
+
     def press(self, user_id: int, message: Sent, label: str) -> int:
         """The person presses the button labelled ``label`` (or starting with it)."""
 
@@ -460,6 +505,14 @@ class FakeTelegram:
                 raise AssertionError(f"chat {chat_id} has {len(self.sent[chat_id])} messages")
             await asyncio.sleep(0.01)
 
+    async def wait_until(self, check: Any, timeout: float = 10.0, what: str = "") -> None:
+        """Wait until ``check()`` is true."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not in time: {what or check}")
+            await asyncio.sleep(0.01)
+
     def activity(self, chat_id: int) -> int:
         """A number that grows whenever the bot sends or edits in the chat."""
         return sum(1 + m.edits for m in self.sent[chat_id])
@@ -472,7 +525,7 @@ class FakeTelegram:
             now = time.monotonic()
             if self.activity(chat_id) != seen:
                 quiet_since, seen = now, self.activity(chat_id)
-            if self.confirmed_offset > update_id and now - quiet_since > 0.15:
+            if self.confirmed_offset > update_id and now - quiet_since > self.settle_quiet:
                 return
             if now > deadline:
                 raise AssertionError(f"update {update_id} was not handled in time")

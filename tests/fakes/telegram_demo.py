@@ -52,7 +52,11 @@ class Person:
     def __init__(self, fake: FakeTelegram) -> None:
         self.fake = fake
         fake.person(PERSON, first_name="Kari", last_name="Nordmann", language_code="en")
-        self._seen = 0
+        # The bot keeps to Telegram's one message a second per chat: an answer is complete
+        # once the chat has been quiet a little longer than that.
+        fake.settle_quiet = 1.2
+        self._seen: dict[int, int] = {}
+        """message id -> its edits shown (a press turns the question into the next one)."""
 
     async def write(self, text: str) -> None:
         print(f"\n>>> writing {text!r}")
@@ -65,10 +69,10 @@ class Person:
 
     async def _answered(self, update_id: int) -> None:
         await self.fake.settle(update_id, PERSON, timeout=30)
-        new = self.fake.sent[PERSON][self._seen :]
-        self._seen = len(self.fake.sent[PERSON])
-        for message in new:
-            _show(message)
+        for message in self.fake.sent[PERSON]:
+            if self._seen.get(message.message_id) != message.edits:
+                self._seen[message.message_id] = message.edits
+                _show(message)
 
 
 def _show(message: Sent) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.budget import Budget
 from bot.engine import Engine
 from handlers.telegram import TelegramHandler, build_bot
 from tests.fakes.telegram import FakeTelegram, Sent
@@ -56,6 +57,15 @@ class TelegramUser:
         return self.fake.last_with_buttons(self.id).labels
 
 
+def telegram_handler(engine: Engine, fake: FakeTelegram, **options: object) -> TelegramHandler:
+    """A handler on the fake, with Telegram's limit in all but without pacing per chat: a
+    person in these tests acts faster than once a second, and the fake does not count
+    per chat unless asked. (``test_telegram_limits.py`` runs the shipped budget against
+    a fake that enforces both limits.)"""
+    options.setdefault("budget", Budget(30.0, 0.0))
+    return TelegramHandler(engine, build_bot(fake.token, fake.base_url), **options)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 async def fake_telegram() -> AsyncIterator[FakeTelegram]:
     fake = FakeTelegram()
@@ -66,7 +76,7 @@ async def fake_telegram() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 async def telegram(engine: Engine, fake_telegram: FakeTelegram) -> AsyncIterator[TelegramHandler]:
-    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    handler = telegram_handler(engine, fake_telegram)
     await handler.start()
     polling = asyncio.create_task(handler.poll())
     yield handler

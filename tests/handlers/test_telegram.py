@@ -13,12 +13,12 @@ from bot.clock import FixedClock
 from bot.engine import Engine
 from bot.messages import Outgoing
 from bot.outbox import OutboxDispatcher
-from handlers.telegram import TelegramHandler, build_bot, split_text, webhook_secret
+from handlers.telegram import TelegramHandler, split_text, webhook_secret
 from storage.database import Database
 from storage.participants import find_participant
 from tests.bot.test_survey import stored_answers
 from tests.fakes.telegram import FakeTelegram
-from tests.handlers.conftest import TelegramUser
+from tests.handlers.conftest import TelegramUser, telegram_handler
 
 
 async def test_start_shows_welcome_and_menu_as_inline_buttons(kari: TelegramUser) -> None:
@@ -54,8 +54,9 @@ async def test_full_sign_up_from_start(
     await kari.press("Confirm sign-up")
 
     assert "You are signed up! Welcome." in kari.text
+    # The role question became the next question (one call), keeping the choice on top.
     answered = fake_telegram.message(kari.id, role_question.message_id)
-    assert answered.buttons == [] and answered.text.endswith("\u2714 Library employee")
+    assert answered.buttons == [] and answered.text.startswith("\u2714 Library employee\n\n")
     assert len(fake_telegram.callback_answers) == 7  # six presses and the privacy notice
 
 
@@ -85,8 +86,11 @@ async def test_full_survey_with_ticks_edited_in_place(
     assert "Borrow books" in ticked.labels
     assert fake_telegram.last(kari.id).message_id == multi.message_id  # no new message
     await kari.press("Done")
+    # The question became the next one (one call): the choice stays shown on top, and the
+    # answered question's buttons are gone.
     closed = fake_telegram.message(kari.id, multi.message_id)
-    assert closed.text.endswith("\u2714 E-books and audiobooks") and closed.buttons == []
+    assert closed.text.startswith("\u2714 E-books and audiobooks\n\nQuestion 6 of 12")
+    assert "Borrow books" not in closed.labels
     await kari.press("Getting people reading")
     await kari.press("Done")
     await kari.press("3")
@@ -133,6 +137,70 @@ async def test_photo_gets_the_same_hint(kari: TelegramUser, fake_telegram: FakeT
     assert "pictures" in kari.text and "Who are you answering as?" in kari.text
 
 
+async def test_a_typed_answer_is_stored_without_direction_overrides(
+    kari: TelegramUser, db: Database
+) -> None:
+    await kari.say("/survey")
+    await kari.press("Resident")
+    await kari.say("\u2066Moss\u2069")  # invisible marks around the name
+    assert "Question 3 of" in kari.text
+    answers = await stored_answers(db, str(kari.id), "telegram")
+    assert answers["municipality"] == "Moss"
+
+
+def test_a_location_and_a_contact_are_told_apart_from_other_things() -> None:
+    from telegram import Update
+
+    from bot.messages import Shared
+    from handlers.telegram import to_incoming
+
+    def shared(content: dict[str, object]) -> object:
+        message = {
+            "message_id": 5,
+            "date": 0,
+            "chat": {"id": 7, "type": "private"},
+            "from": {"id": 7, "is_bot": False, "first_name": "Ola"},
+            **content,
+        }
+        incoming = to_incoming(Update.de_json({"update_id": 1, "message": message}, None))
+        assert incoming is not None
+        return incoming.shared
+
+    assert shared({"location": {"latitude": 59.9, "longitude": 10.7}}) is Shared.LOCATION
+    assert shared({"contact": {"phone_number": "+47123", "first_name": "Ola"}}) is Shared.CONTACT
+    assert shared({"sticker": STICKER}) is None
+
+
+STICKER = {
+    "file_id": "s",
+    "file_unique_id": "su",
+    "type": "regular",
+    "width": 1,
+    "height": 1,
+    "is_animated": False,
+    "is_video": False,
+}
+
+
+async def test_a_location_where_text_was_wanted_gets_a_hint_naming_it(
+    kari: TelegramUser, fake_telegram: FakeTelegram
+) -> None:
+    await kari.say("/start signup-info")
+    await fake_telegram.settle(fake_telegram.send_location(kari.id), kari.id)
+    assert "You sent a location" in kari.text
+    assert "What name should we register?" in kari.text
+
+
+async def test_a_contact_where_text_was_wanted_gets_a_hint_naming_it(
+    kari: TelegramUser, fake_telegram: FakeTelegram
+) -> None:
+    await kari.say("/survey")
+    await kari.press("Resident")
+    await fake_telegram.settle(fake_telegram.send_contact(kari.id), kari.id)
+    assert "You sent a contact" in kari.text
+    assert "Which municipality" in kari.text
+
+
 async def test_long_texts_are_split_under_the_limit(
     telegram: TelegramHandler, fake_telegram: FakeTelegram
 ) -> None:
@@ -163,9 +231,7 @@ async def test_a_reply_that_failed_after_the_commit_goes_out_without_a_restart(
 ) -> None:
     # Telegram was told the update is done (the next offset) once it was committed, so it
     # never delivers it again: the reply must be tried again by this process.
-    handler = TelegramHandler(
-        engine, build_bot(fake_telegram.token, fake_telegram.base_url), retry_interval=0.2
-    )
+    handler = telegram_handler(engine, fake_telegram, retry_interval=0.2)
     await handler.start()
     polling = asyncio.create_task(handler.poll())
     try:
@@ -200,7 +266,7 @@ async def test_a_user_who_blocked_the_bot_is_marked_unreachable(
 async def test_webhook_rejects_a_wrong_secret_and_accepts_the_right_one(
     engine: Engine, fake_telegram: FakeTelegram, db: Database
 ) -> None:
-    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    handler = telegram_handler(engine, fake_telegram)
     await handler.start()
     secret = webhook_secret(fake_telegram.token)
     update = {
@@ -235,7 +301,7 @@ async def test_moved_up_from_the_waiting_list_is_told_in_telegram(
         data["meetings"][0]["capacity"] = 1
 
     engine = Engine(make_campaign(full), db, clock)
-    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    handler = telegram_handler(engine, fake_telegram)
     await handler.start()
     polling = asyncio.create_task(handler.poll())
     first, second = TelegramUser(fake_telegram, 1), TelegramUser(fake_telegram, 2)
@@ -289,7 +355,7 @@ async def test_a_broadcast_reaches_telegram_people_in_their_language_at_the_limi
     from bot.broadcast import Segment, send
     from storage.outbox import batch_progress
 
-    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    handler = telegram_handler(engine, fake_telegram)
     await handler.start()
     polling = asyncio.create_task(handler.poll())
     try:
@@ -353,7 +419,7 @@ async def test_the_whole_survey_in_telegram_in_every_shipped_language(
     """Every message and button in every language within Telegram's limits (the fake
     refuses what Telegram would), from the language menu to the thanks, answers stored."""
     engine = Engine(load_campaign(None), db, clock)
-    handler = TelegramHandler(engine, build_bot(fake_telegram.token, fake_telegram.base_url))
+    handler = telegram_handler(engine, fake_telegram)
     await handler.start()
     polling = asyncio.create_task(handler.poll())
     fake, user = fake_telegram, 2002

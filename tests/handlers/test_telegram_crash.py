@@ -47,6 +47,7 @@ async def test_killed_mid_survey_the_person_continues_and_no_confirmed_answer_is
 ) -> None:
     database = tmp_path / "bot.sqlite3"
     fake = fake_telegram
+    fake.settle_quiet = 1.2  # the shipped bot paces each chat at one call a second
     user = TelegramUser(fake, 7)
     bot = await start_bot(fake, database)
     try:
