@@ -27,7 +27,7 @@ from bot.campaign import (
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.errors import CampaignError
 from bot.settings import Settings
-from storage.database import SqliteDatabase
+from storage.open import open_database
 
 log = logging.getLogger("bot")
 
@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
             "--campaign",
             help="campaign TOML file (default: CAMPAIGN_FILE or the shipped Viken 2021 campaign)",
         )
-        p.add_argument("--database", help="SQLite file (default: DATABASE_PATH)")
+        p.add_argument(
+            "--database", help="SQLite file (default: DATABASE_URL, else DATABASE_PATH)"
+        )
         p.add_argument(
             "--now",
             help="pretend it is this time (ISO, campaign time zone unless an offset is given) "
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None, *, serve: Serve | None = None) -> int:
     except ValueError as exc:
         print(f"participation-bot: {exc}", file=sys.stderr)
         return 2
-    database = args.database or settings.database_path
+    database = args.database or settings.database_url or settings.database_path
     if args.command == "purge":
         return asyncio.run(_purge_once(campaign, clock, database))
     if args.command == "export":
@@ -260,7 +262,7 @@ async def _reload(
     from bot.campaign import changed_meetings
     from storage.campaign import campaign_in_use
 
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         in_use = await db.transact(campaign_in_use)
         old = Campaign.model_validate_json(in_use) if in_use else None
         changes = changed_meetings(old, campaign) if old is not None else []
@@ -319,7 +321,7 @@ async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
     if clock.now().astimezone(campaign.tz).date() <= privacy.retention_until:
         print(f"not yet: personal data is kept until {privacy.retention_until}")
         return 0
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         erased = await db.transact(lambda tx: purge(tx, campaign, clock.now()))
     print(f"erased {erased} participant(s)")
     return 0
@@ -341,7 +343,7 @@ async def _export(
             file=sys.stderr,
         )
         return 2
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
         )
@@ -394,7 +396,7 @@ async def _broadcast(
         segment = broadcast.Segment.parse(
             args.segment, campaign, platform=args.platform, language=args.only_language
         )
-        async with await SqliteDatabase.open(database) as db:
+        async with await open_database(database) as db:
             plan = await broadcast.plan(db, campaign, segment, messages)
             languages = ", ".join(f"{k}: {v}" for k, v in sorted(plan.by_language.items()))
             print(f"{plan.recipients} recipient(s) ({languages or 'none'})")
@@ -419,7 +421,7 @@ async def _broadcast(
 async def _broadcast_status(batch: str, database: str) -> int:
     from storage.outbox import batch_progress
 
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         progress = await db.transact(lambda tx: batch_progress(tx, batch))
     if not progress:
         print(f"{batch}: no such broadcast or reminder")
@@ -439,7 +441,7 @@ def parse_who(who: str) -> tuple[str, str, str]:
 async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign: Campaign) -> int:
     from storage.staff import grant_staff, list_staff, revoke_staff
 
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         if args.action == "list":
             for platform, workspace, user in await db.transact(list_staff):
                 print(":".join(p for p in (platform, workspace, user) if p))
