@@ -6,7 +6,13 @@ each event's replies as a handler does. The baseline, measured in the same run o
 kind of file and settings (WAL, synchronous=NORMAL): a bare aiosqlite loop committing one
 answer row per transaction. Prints events/s for both, the ratio, and one JSON line.
 
+With ``--database-url postgresql://...`` both run on that PostgreSQL server instead, in a
+throwaway database created there for the run and dropped after (the role needs CREATEDB):
+the engine on ``PostgresDatabase``, the baseline a bare asyncpg loop committing one answer
+row per transaction.
+
     python benchmarks/engine.py [--participants 1000] [--baseline-rows 20000]
+                                [--database-url postgresql://user@host/db]
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -22,12 +29,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiosqlite
+import asyncpg
 
 from bot.campaign import load_campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
-from storage.database import Database
+from storage.open import open_database
 
 # Labels pressed, in order; text answers are typed. English, so it reads as a script.
 SIGNUP = [
@@ -116,10 +124,10 @@ class Participant:
         return self.counter
 
 
-async def measure_engine(path: Path, participants: int) -> tuple[int, float]:
+async def measure_engine(where: str | Path, participants: int) -> tuple[int, float]:
     campaign = load_campaign()
     clock = FixedClock(datetime(2021, 5, 25, 10, 0, tzinfo=ZoneInfo("Europe/Oslo")))
-    db = await Database.open(path)
+    db = await open_database(where)
     engine = Engine(campaign, db, clock)
     people = [Participant(engine, i) for i in range(participants)]
     started = time.perf_counter()
@@ -150,14 +158,58 @@ async def measure_baseline(path: Path, rows: int) -> float:
     return elapsed
 
 
+async def measure_postgres_baseline(url: str, rows: int) -> float:
+    conn = await asyncpg.connect(url)
+    await conn.execute(
+        "CREATE TABLE baseline_answers (participant_id BIGINT, question_id TEXT, value TEXT, "
+        "answered_at TEXT, PRIMARY KEY (participant_id, question_id))"
+    )
+    started = time.perf_counter()
+    for i in range(rows):
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO baseline_answers VALUES ($1, $2, $3, $4)",
+                i,
+                "q",
+                json.dumps("answer"),
+                "2021-05-25T08:00:00+00:00",
+            )
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return elapsed
+
+
+async def on_postgres(url: str, participants: int, rows: int) -> tuple[float, int, float]:
+    """Baseline and engine in a database created for the run on ``url``'s server."""
+    name = f"bench_engine_{os.getpid()}"
+    admin = await asyncpg.connect(url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    scratch = url.rsplit("/", 1)[0] + "/" + name
+    try:
+        base_time = await measure_postgres_baseline(scratch, rows)
+        events, engine_time = await measure_engine(scratch, participants)
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+    return base_time, events, engine_time
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=1000)
     parser.add_argument("--baseline-rows", type=int, default=20000)
+    parser.add_argument("--database-url", help="postgresql://...: run both on PostgreSQL")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base_time = await measure_baseline(Path(tmp) / "baseline.sqlite3", args.baseline_rows)
-        events, engine_time = await measure_engine(Path(tmp) / "engine.sqlite3", args.participants)
+    if args.database_url:
+        base_time, events, engine_time = await on_postgres(
+            args.database_url, args.participants, args.baseline_rows
+        )
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            base_time = await measure_baseline(Path(tmp) / "baseline.sqlite3", args.baseline_rows)
+            events, engine_time = await measure_engine(
+                Path(tmp) / "engine.sqlite3", args.participants
+            )
     engine_rate = events / engine_time
     base_rate = args.baseline_rows / base_time
     ratio = engine_rate / base_rate
@@ -178,6 +230,7 @@ async def main() -> None:
                 "ratio": round(ratio, 3),
                 "participants": args.participants,
                 "events": events,
+                "database": "postgresql" if args.database_url else "sqlite",
             }
         )
     )

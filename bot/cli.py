@@ -28,7 +28,7 @@ from bot.clock import Clock, SystemClock
 from bot.database_clock import DatabaseTime, database_time, parse_now
 from bot.errors import CampaignError, ClockRefused
 from bot.settings import Settings
-from storage.database import SqliteDatabase
+from storage.open import open_database
 
 log = logging.getLogger("bot")
 
@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
             "--campaign",
             help="campaign TOML file (default: CAMPAIGN_FILE or the shipped Viken 2021 campaign)",
         )
-        p.add_argument("--database", help="SQLite file (default: DATABASE_PATH)")
+        p.add_argument(
+            "--database", help="SQLite file (default: DATABASE_URL, else DATABASE_PATH)"
+        )
         p.add_argument(
             "--now",
             help="pretend it is this time (ISO, campaign time zone unless an offset is given) "
@@ -172,7 +174,7 @@ def main(
     except ValueError as exc:
         print(f"participation-bot: {exc}", file=sys.stderr)
         return 2
-    database = args.database or settings.database_path
+    database = args.database or settings.database_url or settings.database_path
     try:
         time = asyncio.run(_database_time(database, campaign, requested, wall or SystemClock()))
     except ClockRefused as exc:
@@ -254,7 +256,7 @@ async def _database_time(
     database: str, campaign: Campaign, requested: datetime | None, wall: Clock
 ) -> DatabaseTime:
     """The database's own clock (see ``bot.database_clock``)."""
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         return await database_time(db, campaign, requested, wall)
 
 
@@ -270,7 +272,7 @@ async def _reload(
     from bot.campaign import changed_meetings
     from storage.campaign import campaign_in_use
 
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         in_use = await db.transact(campaign_in_use)
         old = Campaign.model_validate_json(in_use) if in_use else None
         changes = changed_meetings(old, campaign) if old is not None else []
@@ -335,7 +337,7 @@ async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
             f"(by this database's clock it is {today})"
         )
         return 0
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         erased = await db.transact(lambda tx: purge(tx, campaign, now))
     print(f"erased the personal data of {_people(erased)}: {why}")
     return 0
@@ -357,7 +359,7 @@ async def _export(
             file=sys.stderr,
         )
         return 2
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
         )
@@ -419,7 +421,7 @@ async def _broadcast(
         segment = broadcast.Segment.parse(
             args.segment, campaign, platform=args.platform, language=args.only_language
         )
-        async with await SqliteDatabase.open(database) as db:
+        async with await open_database(database) as db:
             plan = await broadcast.plan(db, campaign, segment, messages)
             languages = ", ".join(f"{k}: {v}" for k, v in sorted(plan.by_language.items()))
             print(f"{plan.recipients} recipient(s) ({languages or 'none'})")
@@ -452,7 +454,7 @@ def _preview(messages: dict[str, str], recipients: dict[str, int], default: str)
 async def _broadcast_status(batch: str, database: str) -> int:
     from storage.outbox import batch_progress
 
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         progress = await db.transact(lambda tx: batch_progress(tx, batch))
     if not progress:
         print(f"{batch}: no such broadcast or reminder")
@@ -476,7 +478,7 @@ def parse_who(who: str) -> tuple[str, str, str]:
 async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign: Campaign) -> int:
     from storage.staff import grant_staff, list_staff, revoke_staff
 
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         if args.action == "list":
             for platform, workspace, user in await db.transact(list_staff):
                 print(":".join(p for p in (platform, workspace, user) if p))

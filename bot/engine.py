@@ -329,6 +329,8 @@ class Engine:
         return _decode(stored.replies)
 
     async def _turn(self, tx: Transaction, incoming: Incoming, cached: View | None) -> _Result:
+        # The in-process lock orders this process's events; this orders every process's.
+        await tx.serialize(incoming.ref.key)
         now = self.clock.now()
         ref = incoming.ref
         new_person = False

@@ -29,7 +29,7 @@ from bot.charts import Chart, bar_chart
 from bot.i18n import N_, _, fmt_datetime, ngettext, use_language
 from bot.municipalities import OTHER, municipality_label
 from bot.survey import visible_questions
-from storage.database import Database, Transaction
+from storage.protocols import Database, Transaction
 from storage.results import RegistrationRow, ResponseRow, all_registrations, all_responses
 
 NOT_ASKED = N_("(not asked)")

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from bot.clock import Clock
 from bot.engine import Engine
 from bot.errors import CampaignError
 from bot.outbox import OutboxDispatcher, Send
+from storage.open import is_postgres_url
 from storage.protocols import Transaction
 
 log = logging.getLogger("bot")
@@ -31,7 +34,12 @@ PURGE_INTERVAL = 24 * 3600.0
 
 
 def pid_file(database: str) -> Path:
-    """Where ``run`` writes its process id, beside the database: ``reload`` signals it."""
+    """Where ``run`` writes its process id, beside the database: ``reload`` signals it.
+    For a PostgreSQL URL, a file in the temporary directory named by the URL's hash (the
+    URL may hold a password)."""
+    if is_postgres_url(database):
+        digest = hashlib.sha256(database.encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"participation-bot-{digest}.pid"
     return Path(f"{database}.pid")
 
 

@@ -39,5 +39,8 @@ class Settings(BaseSettings):
     """The chat's public address (``https://chat.example.org``), for QR codes and links;
     default: the address a request came to."""
     database_path: str = "data/participation-bot.sqlite3"
+    database_url: str | None = None
+    """``postgresql://user:password@host/db``: the bot's data in PostgreSQL instead of the
+    SQLite file at ``database_path``."""
     campaign_file: str | None = None
     log_level: str | None = None

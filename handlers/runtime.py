@@ -26,7 +26,7 @@ from bot.clock import Clock
 from bot.engine import Engine
 from bot.settings import Settings
 from handlers.http import HttpServer
-from storage.database import SqliteDatabase
+from storage.open import open_database
 
 if TYPE_CHECKING:
     from handlers.web import WebChat, WebServer
@@ -49,7 +49,7 @@ async def serve(
     campaign_path: Path,
 ) -> int:
     """``run`` (every platform with a token, else the console) or ``console``."""
-    async with await SqliteDatabase.open(database) as db:
+    async with await open_database(database) as db:
         engine = Engine(campaign, db, clock, campaign_path=campaign_path)
         await service.save_campaign_in_use(engine, clock)
         if args.command != "run":

@@ -105,6 +105,10 @@ class SqliteTransaction:
         except sqlite3.Error as exc:
             raise WriteFailed(str(exc)) from exc
 
+    async def serialize(self, key: str) -> None:
+        """Nothing to take: SQLite runs one write transaction at a time, on one connection
+        (``BEGIN IMMEDIATE``), so every transaction is serialised with every other."""
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement now; return the number of rows it changed."""
         await self.flush()

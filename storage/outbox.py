@@ -176,8 +176,8 @@ async def record_broadcast_request(
     again (the same broadcast to a segment that has grown), they get a summary again."""
     await tx.execute(
         "INSERT INTO broadcast_requests (batch, participant_id, language, created_at) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET summary_queued_at = NULL, "
-        "language = excluded.language",
+        "VALUES (?, ?, ?, ?) ON CONFLICT (batch, participant_id) DO UPDATE SET "
+        "summary_queued_at = NULL, language = excluded.language",
         (batch, participant_id, language, to_db(now)),
     )
 

@@ -37,6 +37,11 @@ class Transaction(Protocol):
         another queued write of the same transaction (they may be reordered)."""
         ...
 
+    async def serialize(self, key: str) -> None:
+        """Until this transaction ends, hold back any other transaction, in any process,
+        that serialises on ``key`` (one person's events, handled one at a time)."""
+        ...
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement now; return the number of rows it changed."""
         ...

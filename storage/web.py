@@ -18,7 +18,8 @@ async def find_session(tx: Transaction, token_hash: str) -> str | None:
 async def create_session(tx: Transaction, token_hash: str, user_id: str, now: datetime) -> None:
     """Remember that this token is this web user (a new browser, or a device that joined)."""
     await tx.execute(
-        "INSERT OR IGNORE INTO web_sessions (token_hash, user_id, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO web_sessions (token_hash, user_id, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
         (token_hash, user_id, to_db(now)),
     )
 
@@ -29,7 +30,9 @@ async def issue_code(
     """A one-time code for another device (and forget expired ones)."""
     await tx.execute("DELETE FROM web_codes WHERE expires_at < ?", (to_db(now),))
     await tx.execute(
-        "INSERT OR REPLACE INTO web_codes (code_hash, user_id, expires_at) VALUES (?, ?, ?)",
+        "INSERT INTO web_codes (code_hash, user_id, expires_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (code_hash) DO UPDATE SET user_id = excluded.user_id, "
+        "expires_at = excluded.expires_at",
         (code_hash, user_id, to_db(expires_at)),
     )
 

@@ -1,4 +1,6 @@
-"""Fixtures for the bot's tests: the ``participation-bot`` command run in this process."""
+"""Fixtures for the bot's tests: the ``participation-bot`` command run in this process.
+
+These tests run on SQLite and on PostgreSQL alike (``pytest_generate_tests``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 
 from bot import cli
 from bot.clock import FixedClock
-from tests.conftest import OSLO
+from tests.conftest import OSLO, parametrize_backends
 
 WALL = datetime(2030, 3, 4, 12, 0, tzinfo=OSLO)
 """The real time of ``wall``: long after the campaign's retention date (30 June 2022)."""
@@ -34,3 +36,7 @@ def command(
         return cli.main([*args, "--database", str(db_path)], wall=wall)
 
     return run
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_backends(metafunc)

@@ -16,6 +16,7 @@ from bot.engine import Engine
 from bot.messages import Outgoing, ParticipantRef
 from bot.outbox import DeliveryResult, OutboxDispatcher
 from storage.database import Database
+from storage.open import open_database
 from storage.outbox import batch_progress
 from tests.auxil.chat import Chat
 from tests.bot.conftest import WALL
@@ -113,7 +114,7 @@ async def test_unknown_segment_or_missing_default_text_is_refused(engine: Engine
 
 
 async def test_reminders_fire_once_respect_quiet_hours_and_survive_a_restart(
-    campaign: Campaign, db: Database, db_path, clock: FixedClock
+    campaign: Campaign, db: Database, db_url, clock: FixedClock
 ) -> None:
     engine = Engine(campaign, db, clock)
     await people(engine)
@@ -125,7 +126,7 @@ async def test_reminders_fire_once_respect_quiet_hours_and_survive_a_restart(
     assert await queue_due_reminders(db, campaign, clock.now()) == 2
     assert await queue_due_reminders(db, campaign, clock.now()) == 0  # once each
 
-    restarted = await Database.open(db_path)  # a new process: nothing sent again
+    restarted = await open_database(db_url)  # a new process: nothing sent again
     try:
         assert await queue_due_reminders(restarted, campaign, clock.now()) == 0
     finally:

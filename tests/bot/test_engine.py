@@ -14,6 +14,7 @@ from bot.clock import FixedClock
 from bot.engine import Engine
 from bot.messages import Kind
 from storage.database import Database
+from storage.open import open_database
 from storage.registrations import registrations_for_meeting
 from tests.auxil.chat import Chat
 from tests.bot.test_survey import stored_answers
@@ -44,16 +45,16 @@ async def test_redelivered_event_changes_nothing_and_gets_no_second_reply(
 
 
 async def test_redelivery_after_a_crash_before_sending_sends_the_kept_reply_once(
-    campaign: Campaign, db_path, clock: FixedClock
+    campaign: Campaign, db_url, clock: FixedClock
 ) -> None:
-    db = await Database.open(db_path)
+    db = await open_database(db_url)
     chat = Chat(Engine(campaign, db, clock))
     await chat.command("survey")
     event = chat.incoming(Kind.BUTTON, payload=chat.button("Resident").payload)
     replies = await chat.engine.handle(event)  # committed; the process dies before sending
     await db.close()
 
-    db = await Database.open(db_path)  # a new process, a new engine, the platform redelivers
+    db = await open_database(db_url)  # a new process, a new engine, the platform redelivers
     engine = Engine(campaign, db, clock)
     try:
         pending = await engine.unsent_replies("test")
@@ -232,15 +233,15 @@ async def test_help_from_the_middle_of_a_question_keeps_the_place(chat: Chat) ->
 
 
 async def test_a_kept_reply_with_a_file_comes_back_whole(
-    campaign: Campaign, db_path, clock: FixedClock
+    campaign: Campaign, db_url, clock: FixedClock
 ) -> None:
-    db = await Database.open(db_path)
+    db = await open_database(db_url)
     chat = Chat(Engine(campaign, db, clock))
     await chat.command("start")
     event = chat.incoming(Kind.COMMAND, command="mydata")
     first = await chat.engine.handle(event)  # the process dies before sending
     await db.close()
-    db = await Database.open(db_path)
+    db = await open_database(db_url)
     try:
         again = await Engine(campaign, db, clock).handle(event)
         assert again[0].attachment.data == first[0].attachment.data

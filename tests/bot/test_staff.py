@@ -26,6 +26,7 @@ from bot.outbox import OutboxDispatcher
 from bot.staff_broadcast import BROADCAST_MAX
 from storage.campaign import save_campaign_in_use
 from storage.database import Database, Transaction
+from storage.open import open_database
 from storage.staff import grant_staff, revoke_staff
 from tests.auxil.chat import Chat
 from tests.bot.test_broadcast import Recipients, people
@@ -159,7 +160,7 @@ async def test_a_broadcast_previewed_with_the_exact_count_reaches_exactly_its_se
 
 
 async def test_the_staff_member_gets_one_summary_when_the_broadcast_has_gone_out(
-    engine: Engine, db: Database, db_path: Path, clock: FixedClock
+    engine: Engine, db: Database, db_url: str, clock: FixedClock
 ) -> None:
     await people(engine)
     chat = await staff_chat(engine, clock)
@@ -170,7 +171,7 @@ async def test_the_staff_member_gets_one_summary_when_the_broadcast_has_gone_out
     dispatcher = OutboxDispatcher(db, "test", recipients, clock, rate=1000)
     await dispatcher.run_once()  # the broadcast; then its summary is queued
     await dispatcher.run_once()  # the summary
-    restarted = await Database.open(db_path)  # a new process: no second summary
+    restarted = await open_database(db_url)  # a new process: no second summary
     try:
         again = OutboxDispatcher(restarted, "test", recipients, clock, rate=1000)
         await again.recover()
@@ -210,7 +211,7 @@ async def test_an_overlong_message_is_refused_and_the_text_step_stays(
 
 
 async def test_a_restart_while_writing_a_broadcast_goes_on_where_it_was(
-    campaign: Campaign, db: Database, db_path: Path, clock: FixedClock
+    campaign: Campaign, db: Database, db_url: str, clock: FixedClock
 ) -> None:
     engine = Engine(campaign, db, clock)
     await people(engine)
@@ -220,7 +221,7 @@ async def test_a_restart_while_writing_a_broadcast_goes_on_where_it_was(
     await chat.press("All platforms")
     await chat.press("English")  # only people who use English
 
-    restarted = await Database.open(db_path)  # a new process, nothing in memory
+    restarted = await open_database(db_url)  # a new process, nothing in memory
     try:
         again = Chat(Engine(campaign, restarted, clock), "boss")
         await again.send("Only for English speakers")

@@ -12,6 +12,7 @@ from bot.engine import Engine
 from bot.turn import ConversationState
 from storage.conversations import load_state, save_state
 from storage.database import Database
+from storage.open import open_database
 from storage.participants import find_participant
 from storage.responses import load_response
 from tests.auxil.chat import Chat
@@ -291,13 +292,13 @@ async def test_a_sent_response_keeps_no_answers_to_hidden_questions(
 
 
 async def test_resume_after_restart_continues_where_they_were(
-    campaign: Campaign, db_path, clock: FixedClock
+    campaign: Campaign, db_url, clock: FixedClock
 ) -> None:
-    first = await Database.open(db_path)
+    first = await open_database(db_url)
     await answer_as_young_person(Chat(Engine(campaign, first, clock)))
     await first.close()
 
-    second = await Database.open(db_path)
+    second = await open_database(db_url)
     try:
         chat = Chat(Engine(campaign, second, clock))
         await chat.command("start")

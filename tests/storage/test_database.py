@@ -1,15 +1,20 @@
-"""The database: migrations, group commit, a failing job alone rolled back, erasing a person."""
+"""The database: migrations, group commit, a failing job alone rolled back, erasing a person.
+
+Each test runs on SQLite and on PostgreSQL (tests/storage/conftest.py) unless it is about
+SQLite itself."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from pathlib import Path
 
+import asyncpg
 import pytest
 
+from storage import postgres
 from storage.database import Database, Transaction, migrations
 from storage.events import EventAlreadyRecorded, record_event
+from storage.open import is_postgres_url, open_database
 from storage.participants import create_participant, delete_participant
 from tests.auxil.chat import Chat
 from tests.conftest import oslo
@@ -17,17 +22,25 @@ from tests.conftest import oslo
 NOW = oslo(2021, 5, 25, 10, 0)
 
 
-async def test_migrations_run_once_and_are_recorded(db_path: Path) -> None:
-    first = await Database.open(db_path)
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+"""What breaking a rule of the schema raises, on either database."""
+
+
+async def test_migrations_run_once_and_are_recorded(db_url: str) -> None:
+    first = await open_database(db_url)
     await first.close()
-    second = await Database.open(db_path)  # opening again applies nothing twice
+    second = await open_database(db_url)  # opening again applies nothing twice
     versions = await second.transact(
         lambda tx: tx.fetchall("SELECT version FROM schema_migrations ORDER BY version")
     )
     await second.close()
-    assert [v[0] for v in versions] == [m[0] for m in migrations()]
+    shipped = postgres.migrations() if is_postgres_url(db_url) else migrations()
+    assert [v[0] for v in versions] == [m[0] for m in shipped]
+    # The two databases' schemas move together: the same migrations, by number and name.
+    assert [m[:2] for m in postgres.migrations()] == [m[:2] for m in migrations()]
 
 
+@pytest.mark.sqlite_only
 async def test_wal_and_foreign_keys_are_on(db: Database) -> None:
     mode = await db.transact(lambda tx: tx.fetchone("PRAGMA journal_mode"))
     keys = await db.transact(lambda tx: tx.fetchone("PRAGMA foreign_keys"))
@@ -102,15 +115,8 @@ async def test_deleting_a_participant_removes_every_row_of_theirs(engine, db: Da
     other = Chat(engine, "keep-me")
     await other.command("survey")
 
-    tables = [
-        r[0]
-        for r in await db.transact(
-            lambda tx: tx.fetchall(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT IN ('schema_migrations', 'staff') AND name NOT LIKE 'sqlite_%'"
-            )
-        )
-    ]
+    tables = [t for t in await _tables(db) if t not in ("schema_migrations", "staff")]
+    assert "participants" in tables and "answers" in tables
     pid = (
         await db.transact(
             lambda tx: tx.fetchone("SELECT id FROM participants WHERE user_id = 'erase-me'")
@@ -130,8 +136,21 @@ async def test_deleting_a_participant_removes_every_row_of_theirs(engine, db: Da
     assert answers[0] == 0
 
 
+async def _tables(db: Database) -> list[str]:
+    """Every table of the bot's schema, on either database."""
+    rows = await db.transact(
+        lambda tx: tx.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            if isinstance(db, Database)
+            else "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        )
+    )
+    return sorted(r[0] for r in rows)
+
+
 async def test_integrity_errors_other_than_duplicates_are_not_hidden(db: Database) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await db.transact(
             lambda tx: tx.execute(
                 "INSERT INTO conversation_state (participant_id, state, updated_at) "
@@ -155,7 +174,7 @@ async def test_a_broken_buffered_write_fails_its_job_and_the_writer_goes_on(db: 
         db.transact(breaks_a_rule), db.transact(fine), return_exceptions=True
     )
     # NOT NULL is not a redelivery: the job fails with the real error, not as a duplicate.
-    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert isinstance(results[0], INTEGRITY_ERRORS)
     assert not isinstance(results[0], EventAlreadyRecorded)
     assert results[1] == "ok"
     assert await db.transact(lambda tx: new_person(tx, "b")) > pid
@@ -183,7 +202,7 @@ async def test_a_long_read_holds_up_no_write_and_sees_one_snapshot(db: Database)
 
 
 async def test_a_read_cannot_write(db: Database) -> None:
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises((sqlite3.OperationalError, asyncpg.ReadOnlySQLTransactionError)):
         await db.read(lambda tx: new_person(tx, "sneaky"))
     count = await db.transact(lambda tx: tx.fetchone("SELECT COUNT(*) FROM participants"))
     assert count[0] == 0
