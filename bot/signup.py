@@ -118,6 +118,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
     buttons: list[list[Button]] = []
     expects_text = False
     number_is_text = True
+    max_length: int | None = None
     if step == "signup.waitlist":
         lines.append(
             _(
@@ -143,6 +144,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
                 ]
             )
         expects_text = True
+        max_length = NAME_MAX
     elif step == "signup.role":
         lines.append(_("Which of these describes you best?"))
         buttons = [
@@ -155,6 +157,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
         )
         buttons = [[turn.button(_("None / not relevant"), SignUpAction.NO_ORGANISATION)]]
         expects_text = True
+        max_length = ORGANISATION_MAX
     elif step == "signup.municipality":
         lines.append(_("Which municipality do you live or work in? Type part of the name."))
         for index, name in search_municipalities(turn.campaign, turn.state.search or ""):
@@ -175,7 +178,13 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
     if turn.state.editing and step != "signup.confirm":
         buttons.append([turn.button(_("Back to the summary"), SignUpAction.SUMMARY)])
     buttons.append([turn.button(_("Cancel sign-up"), SignUpAction.CANCEL)])
-    turn.say("\n".join(lines), buttons, expects_text=expects_text, number_is_text=number_is_text)
+    turn.say(
+        "\n".join(lines),
+        buttons,
+        expects_text=expects_text,
+        number_is_text=number_is_text,
+        max_length=max_length,
+    )
 
 
 def _field_change_label(field: str) -> str:
