@@ -1,0 +1,188 @@
+"""The web chat in a real headless Chromium: a person who clicks or uses the keyboard, what
+the page received over its WebSocket, and axe-core's verdict on the page.
+
+A button is found by what the server sent (its payload, language-independent) and pressed
+where the page shows it: the n-th enabled button of the newest message, in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.auxil.browser import Tab
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE_VERSION = "4.14.1"
+AXE_PATHS = [
+    Path(os.environ.get("AXE_CORE_JS", "/nonexistent")),
+    ROOT / ".ci" / "cache" / "node_modules" / "axe-core" / "axe.min.js",
+]
+"""Where axe-core is looked for: ``$AXE_CORE_JS``, else where ``.ci/run`` installs it."""
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BUTTONS = "#log .msg.bot .buttons button:not([disabled])"
+"""The newest message's buttons (the page disables those of older messages)."""
+
+
+def axe_source() -> str:
+    """axe-core's script; skips (or in CI fails) when it is not installed."""
+    for path in AXE_PATHS:
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    install = f"npm install --prefix .ci/cache axe-core@{AXE_VERSION} (as .ci/run does)"
+    if os.environ.get("CI"):
+        pytest.fail(f"axe-core is not installed: {install}")
+    pytest.skip(f"axe-core is not installed: {install}")
+
+
+async def axe_violations(tab: Tab, source: str) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.1 A and AA violations on the page as it is now.
+
+    The script goes in through DevTools (``Runtime.evaluate``): the page's CSP, which stays
+    in force, would refuse it as an inline or foreign script."""
+    if not await tab.evaluate("typeof window.axe === 'object'"):
+        await tab.evaluate(source + "\n;true")
+    found = await tab.evaluate(
+        "axe.run(document, {runOnly: {type: 'tag', values: "
+        + json.dumps(WCAG_21_AA)
+        + "}, resultTypes: ['violations']}).then(r => r.violations.map(v => ({"
+        "id: v.id, impact: v.impact, help: v.help,"
+        "nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)})))"
+    )
+    return list(found)
+
+
+@dataclass
+class ChatTab:
+    """The chat open in a tab, as a person uses it."""
+
+    tab: Tab
+    shots: Path
+
+    # -- what the page was sent and sent ------------------------------------------------
+
+    def frames(self, direction: str = "Received") -> list[dict[str, Any]]:
+        """The chat's WebSocket frames the page received (or ``"Sent"``), oldest first."""
+        found = []
+        for params in self.tab.seen(f"Network.webSocketFrame{direction}"):
+            try:
+                found.append(json.loads(params["response"]["payloadData"]))
+            except ValueError:
+                continue
+        return found
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The bot's messages the page received, oldest first."""
+        return [f for f in self.frames() if f.get("t") == "msg"]
+
+    @property
+    def newest(self) -> dict[str, Any]:
+        return self.messages[-1]
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        """The newest message's buttons, in the page's order."""
+        return [b for row in self.newest.get("buttons", []) for b in row]
+
+    def index(self, wanted: str | Callable[[dict[str, Any]], bool]) -> int:
+        """Where the button is among the newest buttons: a label's beginning, or a test."""
+
+        def test(b: dict[str, Any]) -> bool:
+            return wanted(b) if callable(wanted) else str(b["label"]).startswith(wanted)
+
+        for number, button in enumerate(self.buttons):
+            if test(button):
+                return number
+        raise AssertionError(f"no such button in {[b['label'] for b in self.buttons]}")
+
+    # -- a person ---------------------------------------------------------------------
+
+    async def open(self, url: str) -> None:
+        """Open the chat and wait for the bot's first words."""
+        await self.tab.open(url)
+        await self.tab.wait_for("document.querySelector('#log .msg.bot') !== null")
+        await self.quiet()
+
+    async def quiet(self, still: float = 0.25) -> None:
+        """Wait until the page has been sent nothing for ``still`` seconds (and has moved
+        the focus, which it does a moment after a message)."""
+        seen = -1
+        while seen != len(self.tab.events):
+            seen = len(self.tab.events)
+            await asyncio.sleep(still)
+
+    async def answered(self, sent_before: int) -> None:
+        """Wait until what the person did after ``sent_before`` frames is stored and the
+        bot's answer arrived."""
+        for _ in range(200):
+            acts = [f for f in self.frames("Sent")[sent_before:] if f.get("t") in ("say", "press")]
+            done = {f.get("id") for f in self.frames() if f.get("t") in ("stored", "error")}
+            if acts and all(a["id"] in done for a in acts):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the page's message was not stored")
+        await self.quiet()
+
+    async def press(self, wanted: str | Callable[[dict[str, Any]], bool]) -> None:
+        """Click a button of the newest message with the mouse."""
+        sent = len(self.frames("Sent"))
+        await self.tab.click(BUTTONS, self.index(wanted))
+        await self.answered(sent)
+
+    async def say(self, text: str) -> None:
+        """Click the text box, type, press Enter."""
+        sent = len(self.frames("Sent"))
+        await self.tab.click("#input")
+        await self.tab.type(text)
+        await self.tab.key("Enter")
+        await self.answered(sent)
+
+    async def focused(self) -> str:
+        """What has focus, as a person hears it: an id, or a button's label."""
+        value = await self.tab.evaluate(
+            "(() => { const el = document.activeElement;"
+            " return el.id ? '#' + el.id : el.tagName + ':' + el.textContent; })()"
+        )
+        return str(value)
+
+    async def shot(self, name: str) -> Path:
+        """A screenshot of the window, as the person sees it, under the test's folder."""
+        self.shots.mkdir(parents=True, exist_ok=True)
+        return await self.tab.screenshot(self.shots / f"{name}.png", whole=False)
+
+
+def payload_is(kind: str) -> Callable[[dict[str, Any]], bool]:
+    """A button of a survey step's action ``kind`` (``o``, ``t``, ``d``, ``ok``...)."""
+    return lambda b: str(b["payload"]).split(":")[1:2] == [kind]
+
+
+def at_review(chat: ChatTab) -> bool:
+    """The newest message is the survey's review (it has the Send button)."""
+    return any(str(b["payload"]).endswith(":s") for b in chat.buttons)
+
+
+async def answer_question(chat: ChatTab, text: str = "Lesesirkel") -> str:
+    """Answer the question shown, in any language, as a person could: a tick (then Done),
+    a typed answer (``text``, or a municipality's name where no length is given), or the
+    first option. Its kind."""
+    buttons = chat.buttons
+    if any(b.get("selected") is not None for b in buttons):
+        if not any(b.get("selected") for b in buttons):
+            await chat.press(payload_is("t"))
+        await chat.press(payload_is("d"))
+        return "ticks"
+    if chat.newest.get("expects_text"):
+        limit = chat.newest.get("max_length")
+        await chat.say(text if limit else "Asker")
+        return "text" if limit else "municipality"
+    await chat.press(payload_is("o"))
+    return "buttons"
