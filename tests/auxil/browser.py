@@ -85,12 +85,14 @@ class Tab:
             self.browser.spawn(frame.enable())
 
     async def enable(self) -> None:
-        """Report the page's events: load, dialogs, console, WebSocket frames, frames."""
+        """Report the page's events: load, dialogs, network and WebSocket frames, frames of
+        other sites (each held until its events are reported too)."""
         for domain in ("Page", "Runtime", "Network"):
             await self.send(f"{domain}.enable")
         await self.send(
-            "Target.setAutoAttach", autoAttach=True, waitForDebuggerOnStart=False, flatten=True
+            "Target.setAutoAttach", autoAttach=True, waitForDebuggerOnStart=True, flatten=True
         )
+        await self.send("Runtime.runIfWaitingForDebugger")
 
     def seen(self, method: str) -> list[dict[str, Any]]:
         """The parameters of each event ``method`` seen so far."""

@@ -186,3 +186,70 @@ async def answer_question(chat: ChatTab, text: str = "Lesesirkel") -> str:
         return "text" if limit else "municipality"
     await chat.press(payload_is("o"))
     return "buttons"
+
+
+@dataclass
+class Person:
+    """Someone using the chat with the mouse, or with the keyboard alone (Tab, Shift+Tab,
+    Enter, Space), who checks after each answer that focus went where the next answer is
+    given and can be seen."""
+
+    chat: ChatTab
+    keyboard: bool = False
+    presses: int = 0
+
+    async def press(self, wanted: str | Callable[[dict[str, Any]], bool]) -> None:
+        if not self.keyboard:
+            await self.chat.press(wanted)
+            return
+        tab, target = self.chat.tab, self.chat.index(wanted)
+        sent = len(self.chat.frames("Sent"))
+        buttons = f"[...document.querySelectorAll({json.dumps(BUTTONS)})]"
+        current = await tab.evaluate(f"{buttons}.indexOf(document.activeElement)")
+        if current < 0 and await tab.evaluate("document.activeElement.id === 'input'"):
+            current = len(self.chat.buttons)  # the text box comes right after the buttons
+        if current < 0:  # nothing of the chat has focus yet (the page was just opened)
+            current = -1
+        for _ in range(abs(target - current)):
+            await tab.key("Tab", shift=target < current)
+        label = self.chat.buttons[target]["label"]
+        assert await tab.evaluate("document.activeElement.textContent") == label
+        await self.assert_focus_visible()
+        self.presses += 1
+        await tab.key(" " if self.presses % 2 else "Enter")  # a button takes either
+        await self.chat.answered(sent)
+        await self.assert_focus_moved()
+
+    async def say(self, text: str) -> None:
+        if not self.keyboard:
+            await self.chat.say(text)
+            return
+        tab = self.chat.tab
+        assert await self.chat.focused() == "#input"
+        sent = len(self.chat.frames("Sent"))
+        await tab.type(text)
+        await tab.key("Enter")
+        await self.chat.answered(sent)
+        await self.assert_focus_moved()
+
+    async def assert_focus_visible(self) -> None:
+        """What has focus shows it: ``:focus-visible`` and a real outline."""
+        shown = await self.chat.tab.evaluate(
+            "(() => { const el = document.activeElement, css = getComputedStyle(el);"
+            " return el.matches(':focus-visible') && css.outlineStyle !== 'none'"
+            " && parseFloat(css.outlineWidth) >= 2; })()"
+        )
+        assert shown, await self.chat.focused()
+
+    async def assert_focus_moved(self) -> None:
+        """Focus is on the newest question's first button, or in the text box when it asks
+        for text (or stayed on the tick box just pressed)."""
+        newest = self.chat.newest
+        focused = await self.chat.focused()
+        if newest.get("replaces"):
+            assert focused.startswith("BUTTON:"), focused
+        elif newest.get("expects_text") or not self.chat.buttons:
+            assert focused == "#input", focused
+        else:
+            assert focused == "BUTTON:" + self.chat.buttons[0]["label"], focused
+        await self.assert_focus_visible()

@@ -173,7 +173,8 @@
   }
 
   function renderMe(entry) {
-    var el = bubble("me", entry.lang || lang, entry.dir || null);
+    // What the person wrote is in their language and direction, as every message is.
+    var el = bubble("me", entry.lang || lang, entry.dir || data.dirs[entry.lang || lang] || "ltr");
     el.dataset.event = entry.id;
     if (entry.pending) { el.classList.add("pending"); }
     var p = document.createElement("p");
@@ -282,7 +283,7 @@
     var event = { t: "press", id: newId(), payload: button.payload };
     var toggle = button.selected === true || button.selected === false;
     if (!toggle) {
-      var entry = { kind: "me", id: event.id, text: button.label, pending: true, lang: lang };
+      var entry = { kind: "me", id: event.id, text: button.label, pending: true, lang: lang, dir: data.dirs[lang] };
       showMe(entry);
       remember(entry);
       closeOldButtons();
@@ -295,7 +296,7 @@
   function say(text) {
     interacted = true;
     var event = { t: "say", id: newId(), text: text };
-    var entry = { kind: "me", id: event.id, text: text, pending: true, lang: lang };
+    var entry = { kind: "me", id: event.id, text: text, pending: true, lang: lang, dir: data.dirs[lang] };
     showMe(entry);
     remember(entry);
     queue(event);
@@ -330,9 +331,11 @@
   /* Scrolling and focus keep what they bring into view clear of the composer, which stays
      at the bottom of the window. */
   function clearOfComposer() {
-    document.documentElement.style.scrollPaddingBottom = (composer.offsetHeight + 8) + "px";
+    var sticky = window.getComputedStyle(composer).position === "sticky";
+    document.documentElement.style.scrollPaddingBottom = sticky ? (composer.offsetHeight + 8) + "px" : "0";
   }
   if (window.ResizeObserver) { new ResizeObserver(clearOfComposer).observe(composer); }
+  window.addEventListener("resize", clearOfComposer);
 
   composer.addEventListener("submit", function (e) {
     e.preventDefault();
