@@ -398,6 +398,8 @@ async def test_the_chat_reflows_at_320_px_and_at_200_percent_with_no_sideways_sc
     await chat.tab.type("Ein lang tekst: " + "biblioteket" * 12)  # one long word
     await chat.shot(f"320px-{lang}")
     assert await chat.tab.evaluate(NO_SIDEWAYS_SCROLL)
+    await chat.tab.evaluate("window.scrollTo(0, 0)")
+    await chat.shot(f"320px-header-{lang}")
 
     await chat.tab.viewport(640, 450, scale=2)  # a 1280 x 900 window zoomed to 200 %
     await chat.quiet()
