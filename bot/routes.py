@@ -16,7 +16,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot import meetings, menu, privacy, review, signup, staff, staff_broadcast, survey
+from bot import (
+    meetings,
+    menu,
+    privacy,
+    review,
+    signup,
+    signup_form,
+    staff,
+    staff_broadcast,
+    survey,
+)
 from bot.campaign import sign_up_open, survey_state
 from bot.hints import cannot_use
 from bot.i18n import _
@@ -133,7 +143,7 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     GlobalAction.MEETINGS: Action(_ignoring_arg(meetings.show_meetings)),
     GlobalAction.SIGN_UP: Action(signup.start_signup, gate=_sign_up_open),
     # A filled-in form comes only from a form that SIGN_UP offered after the notice.
-    GlobalAction.SIGN_UP_FORM: Action(signup.submit_form),
+    GlobalAction.SIGN_UP_FORM: Action(signup_form.submit_form),
     GlobalAction.MINE: Action(_ignoring_arg(meetings.show_mine)),
     GlobalAction.CANCEL_REGISTRATION: Action(meetings.ask_cancel),
     GlobalAction.CALENDAR_INVITE: Action(meetings.send_invite),

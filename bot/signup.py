@@ -9,6 +9,7 @@ list first (step ``signup.waitlist``).
 
 from __future__ import annotations
 
+from bot import signup_form
 from bot.campaign import Meeting, sign_up_open, survey_state
 from bot.i18n import _, fmt_day_and_time
 from bot.meetings import (
@@ -18,17 +19,15 @@ from bot.meetings import (
     not_for_this_role,
     say_registration,
     show_meetings,
-    when_and_where,
 )
-from bot.messages import Button, FieldKind, Form, FormField, Option, Outgoing
+from bot.messages import Button
 from bot.municipalities import (
     OTHER,
     find_typed,
     municipality_name,
-    municipality_value,
     search_municipalities,
 )
-from bot.payloads import GlobalAction, SignUpAction, encode_global
+from bot.payloads import GlobalAction, SignUpAction
 from bot.turn import Turn, global_button
 from storage import registrations as store
 from storage.records import RegistrationDetails
@@ -43,7 +42,7 @@ def has_letters(name: str) -> bool:
     return any(ch.isalpha() for ch in name)
 
 
-def _no_letters() -> str:
+def no_letters() -> str:
     return _("A name needs letters: please type the name we should register.")
 
 
@@ -57,7 +56,7 @@ async def start_signup(turn: Turn, meeting_id: str) -> None:
         turn.say(_("I can't find that meeting."))
         await show_meetings(turn)
         return
-    if not await _can_sign_up(turn, meeting):
+    if not await can_sign_up(turn, meeting):
         return
     capacity = meeting.capacity
     if capacity and await store.count_confirmed(turn.tx, meeting.id) >= capacity:
@@ -65,13 +64,13 @@ async def start_signup(turn: Turn, meeting_id: str) -> None:
         await show_step(turn)
         return
     if turn.incoming.forms:
-        _offer_form(turn, meeting)
+        signup_form.offer_form(turn, meeting)
         return
-    turn.goto("signup.form", meeting=meeting.id, draft=_known_details(turn), editing=False)
+    turn.goto("signup.form", meeting=meeting.id, draft=known_details(turn), editing=False)
     await _next_field(turn)
 
 
-async def _can_sign_up(turn: Turn, meeting: Meeting) -> bool:
+async def can_sign_up(turn: Turn, meeting: Meeting) -> bool:
     campaign = turn.campaign
     if not sign_up_open(campaign, meeting, turn.now):
         deadline = campaign.signup_deadline(meeting)
@@ -92,7 +91,7 @@ async def _can_sign_up(turn: Turn, meeting: Meeting) -> bool:
     return True
 
 
-def _known_details(turn: Turn) -> dict[str, str | None]:
+def known_details(turn: Turn) -> dict[str, str | None]:
     """What the person told us last time, to be confirmed rather than asked again."""
     p = turn.participant
     known = {
@@ -104,7 +103,7 @@ def _known_details(turn: Turn) -> dict[str, str | None]:
     return {k: v for k, v in known.items() if v is not None}
 
 
-def _fields(turn: Turn) -> list[str]:
+def detail_fields(turn: Turn) -> list[str]:
     return list(turn.campaign.signup.fields)
 
 
@@ -113,7 +112,7 @@ async def _next_field(turn: Turn) -> None:
     if not await _role_fits(turn):
         return
     role = turn.campaign.role(turn.state.draft.get("role") or "")
-    for field in _fields(turn):
+    for field in detail_fields(turn):
         if field == "organisation" and role is not None and not role.organisation:
             turn.state.draft = {**turn.state.draft, "organisation": None}
             continue
@@ -151,6 +150,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
     buttons: list[list[Button]] = []
     expects_text = False
     number_is_text = True
+    max_length: int | None = None
     if step == "signup.waitlist":
         lines.append(
             _(
@@ -176,6 +176,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
                 ]
             )
         expects_text = True
+        max_length = NAME_MAX
     elif step == "signup.role":
         lines.append(_("Which of these describes you best?"))
         buttons = [
@@ -190,6 +191,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
         )
         buttons = [[turn.button(_("None / not relevant"), SignUpAction.NO_ORGANISATION)]]
         expects_text = True
+        max_length = ORGANISATION_MAX
     elif step == "signup.municipality":
         lines.append(_("Which municipality do you live or work in? Type part of the name."))
         for index, name in search_municipalities(turn.campaign, turn.state.search or ""):
@@ -206,13 +208,19 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
         buttons = [[turn.button(_("Confirm sign-up"), SignUpAction.CONFIRM)]]
         change = [
             turn.button(_field_change_label(field), SignUpAction.CHANGE, field)
-            for field in _fields(turn)
+            for field in detail_fields(turn)
         ]
         buttons.extend(change[i : i + 2] for i in range(0, len(change), 2))
     if turn.state.editing and step != "signup.confirm":
         buttons.append([turn.button(_("Back to the summary"), SignUpAction.SUMMARY)])
     buttons.append([turn.button(_("Cancel sign-up"), SignUpAction.CANCEL)])
-    turn.say("\n".join(lines), buttons, expects_text=expects_text, number_is_text=number_is_text)
+    turn.say(
+        "\n".join(lines),
+        buttons,
+        expects_text=expects_text,
+        number_is_text=number_is_text,
+        max_length=max_length,
+    )
 
 
 def _field_change_label(field: str) -> str:
@@ -226,7 +234,7 @@ def _field_change_label(field: str) -> str:
 
 def _summary_lines(turn: Turn, draft: dict[str, str | None]) -> list[str]:
     lines = []
-    fields = _fields(turn)
+    fields = detail_fields(turn)
     if "name" in fields:
         lines.append(_("Name: {name}").format(name=draft.get("name") or "\u2013"))
     if "role" in fields:
@@ -262,9 +270,9 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
         and turn.incoming.forms
         and meeting
     ):
-        _offer_form(turn, meeting)
+        signup_form.offer_form(turn, meeting)
     elif step == "signup.waitlist" and action == SignUpAction.WAIT:
-        turn.goto("signup.form", draft=_known_details(turn), editing=False)
+        turn.goto("signup.form", draft=known_details(turn), editing=False)
         await _next_field(turn)
     elif (
         step == "signup.name"
@@ -288,14 +296,14 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
             await _set_field(turn, "municipality", names[int(arg)])
         else:
             await show_step(turn)
-    elif step == "signup.confirm" and action == SignUpAction.CHANGE and arg in _fields(turn):
+    elif step == "signup.confirm" and action == SignUpAction.CHANGE and arg in detail_fields(turn):
         turn.goto(f"signup.{arg}", editing=True, search=None)
         await show_step(turn)
     elif action == SignUpAction.SUMMARY and turn.state.editing:
         turn.goto("signup.confirm", editing=False)
         await show_step(turn)
     elif step == "signup.confirm" and action == SignUpAction.CONFIRM:
-        await _confirm(turn)
+        await confirm(turn)
     else:
         await show_step(turn)
 
@@ -308,7 +316,7 @@ async def on_text(turn: Turn, text: str) -> None:
         if not text:
             await show_step(turn, hint=_("Please type your name."))
         elif not has_letters(text):
-            await show_step(turn, hint=_no_letters())
+            await show_step(turn, hint=no_letters())
         elif len(text) > NAME_MAX:
             await show_step(
                 turn,
@@ -342,12 +350,12 @@ async def _set_field(turn: Turn, field: str, value: str | None) -> None:
     await _next_field(turn)
 
 
-async def _confirm(turn: Turn) -> None:
+async def confirm(turn: Turn) -> None:
     meeting = turn.campaign.meeting(turn.state.meeting or "")
     if meeting is None:
         await show_meetings(turn)
         return
-    if not await _can_sign_up(turn, meeting) or not await _role_fits(turn):
+    if not await can_sign_up(turn, meeting) or not await _role_fits(turn):
         return
     draft = turn.state.draft
     details = RegistrationDetails(
@@ -386,128 +394,3 @@ async def _confirm(turn: Turn) -> None:
 
 
 # -- signing up with a form (platforms that have forms: Slack's modals) ------------------
-
-
-def _offer_form(turn: Turn, meeting: Meeting) -> None:
-    """The whole sign-up as one form, filled in with what we know already."""
-    known = _known_details(turn)
-    title = meeting_title(turn, meeting)
-    fields: list[FormField] = []
-    for field in _fields(turn):
-        if field == "name":
-            profile = (turn.incoming.profile_name or "").strip()[:NAME_MAX]
-            fields.append(
-                FormField(
-                    id="name",
-                    label=_("Name"),
-                    initial=known.get("name") or profile or None,
-                    max_length=NAME_MAX,
-                )
-            )
-        elif field == "role":
-            fields.append(
-                FormField(
-                    id="role",
-                    label=_("Which of these describes you best?"),
-                    kind=FieldKind.SELECT,
-                    options=[
-                        Option(label=turn.text(role.label), value=role.id)
-                        for role in turn.campaign.signup.roles
-                    ],
-                    initial=known.get("role"),
-                )
-            )
-        elif field == "organisation":
-            fields.append(
-                FormField(
-                    id="organisation",
-                    label=_("Organisation, school, library or municipality"),
-                    initial=known.get("organisation"),
-                    optional=True,
-                    max_length=ORGANISATION_MAX,
-                )
-            )
-        elif field == "municipality":
-            value = known.get("municipality")
-            fields.append(
-                FormField(
-                    id="municipality",
-                    label=_("Municipality"),
-                    kind=FieldKind.SEARCH,
-                    initial=municipality_value(turn, value) if value else None,
-                    initial_label=municipality_name(turn, value) if value else None,
-                    hint=_("Type part of the name."),
-                )
-            )
-    form = Form(
-        title=_("Sign up"),
-        submit=_("Sign up"),
-        payload=encode_global(GlobalAction.SIGN_UP_FORM, meeting.id),
-        fields=fields,
-        intro="\n".join([title, *when_and_where(turn, meeting)]),
-        language=turn.lang,
-    )
-    turn.goto("menu", meeting=None, draft={})
-    turn.replies.append(
-        Outgoing(
-            text=_("Signing up for: {meeting}").format(meeting=title),
-            buttons=[
-                [global_button(_("Open the sign-up form"), GlobalAction.SIGN_UP, meeting.id)]
-            ],
-            form=form,
-        )
-    )
-
-
-async def submit_form(turn: Turn, meeting_id: str) -> None:
-    """A filled-in sign-up form: register, or say what is wrong and store nothing."""
-    meeting = turn.campaign.meeting(meeting_id)
-    if meeting is None:
-        turn.say(_("I can't find that meeting."))
-        await show_meetings(turn)
-        return
-    if not await _can_sign_up(turn, meeting):
-        return
-    values = turn.incoming.fields
-    draft: dict[str, str | None] = {}
-    errors: dict[str, str] = {}
-    for field in _fields(turn):
-        value = " ".join(values.get(field, "").split())
-        if field == "name":
-            if not value:
-                errors[field] = _("Please type your name.")
-            elif not has_letters(value):
-                errors[field] = _no_letters()
-            elif len(value) > NAME_MAX:
-                errors[field] = _("That is too long for a name (at most {n} characters).").format(
-                    n=NAME_MAX
-                )
-            draft[field] = value
-        elif field == "role":
-            if turn.campaign.role(value) is None:
-                errors[field] = _("Which of these describes you best?")
-            elif not turn.campaign.open_to(meeting, value):
-                errors[field] = not_for_this_role(turn, meeting)
-            draft[field] = value
-        elif field == "organisation":
-            if len(value) > ORGANISATION_MAX:
-                errors[field] = _("That is too long (at most {n} characters).").format(
-                    n=ORGANISATION_MAX
-                )
-            draft[field] = value or None
-        elif field == "municipality":
-            names = turn.campaign.municipalities
-            if value == OTHER:
-                draft[field] = OTHER
-            elif value.isdigit() and int(value) < len(names):
-                draft[field] = names[int(value)]
-            else:
-                errors[field] = _("Choose your municipality:")
-    if errors:
-        turn.replies.append(Outgoing(text="", field_errors=errors))
-        return
-    role = turn.campaign.role(draft.get("role") or "")
-    if role is not None and not role.organisation:
-        draft["organisation"] = None
-    turn.goto("signup.confirm", meeting=meeting.id, draft=draft, editing=False)
-    await _confirm(turn)

@@ -221,6 +221,7 @@ async def show_question(turn: Turn, hint: str | None = None) -> None:
         buttons,
         expects_text=q.type in ("text", "municipality"),
         number_is_text=q.type != "municipality",  # a name is never a bare number
+        max_length=q.max_length if q.type == "text" else None,
     )
 
 

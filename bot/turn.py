@@ -174,14 +174,16 @@ class Turn:
         *,
         expects_text: bool = False,
         number_is_text: bool = True,
+        max_length: int | None = None,
     ) -> None:
-        """Add a message to the replies."""
+        """Add a message to the replies (``max_length``: of the typed answer it expects)."""
         self.replies.append(
             Outgoing(
                 text=text,
                 buttons=buttons or [],
                 expects_text=expects_text,
                 number_is_text=number_is_text,
+                max_length=max_length if expects_text else None,
             )
         )
 

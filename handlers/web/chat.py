@@ -373,6 +373,7 @@ class WebChat:
 
     async def _redeem(self, page: _Page, data: dict[str, Any]) -> None:
         code = str(data.get("code") or "")[:32]
+        page.hint = str(data.get("lang") or "")[:35] or None  # a refusal in their language
         if not self._codes_tried.take(page.address):
             await self._error(page, "sessions", None)
             return

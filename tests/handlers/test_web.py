@@ -68,7 +68,7 @@ async def test_a_whole_sign_up_over_the_websocket(
     await page.press("Sign up: Information meeting")
     await past_notice(page)
     assert "What name should we register?" in page.text
-    assert page.last["expects_text"] is True
+    assert page.last["expects_text"] is True and page.last["max_length"] == 100
     await page.say("Kari Nordmann")
     await page.press("Library employee")
     await page.say("Asker bibliotek")
@@ -115,6 +115,7 @@ async def test_the_whole_survey_over_the_websocket(
     await page.press("4 Quality education")
     await page.press("Done")
     assert page.last["expects_text"] is True
+    assert page.last["max_length"] == 500  # the survey's own limit, for the page's counter
     await page.say("Comics and gaming")
     await page.press("Skip")
     await page.press("Yes")

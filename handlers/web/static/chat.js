@@ -26,7 +26,10 @@
   var status = document.getElementById("status");
   var input = document.getElementById("input");
   var counter = document.getElementById("counter");
+  var counterAlert = document.getElementById("counter-alert");
   var composer = document.getElementById("composer");
+  var texts = 0;
+  var wasOver = false;
 
   function pickStore() {
     try {
@@ -90,18 +93,46 @@
     return el;
   }
 
-  function closeOldButtons() {
+  function answerOf(id) {
+    // A message's id is "<event>:<n>": the replies to one event are one answer.
+    var cut = (id || "").lastIndexOf(":");
+    return cut > 0 ? id.slice(0, cut) : id || "";
+  }
+
+  function closeOldButtons(keep) {
+    // Only the newest answer's buttons stay live (all of its messages: a question and an
+    // offer below it are both answered by pressing).
     Array.prototype.forEach.call(log.querySelectorAll(".msg.bot .buttons"), function (group) {
+      var message = group.closest(".msg");
+      if (keep && message && answerOf(message.dataset.id) === keep) { return; }
       Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) {
         b.disabled = true;
       });
     });
   }
 
+  function lastBot() {
+    var all = log.querySelectorAll(".msg.bot:not(.error)");
+    return all.length ? all[all.length - 1] : null;
+  }
+
+  function setButton(button, b) {
+    button.pbData = b;
+    button.textContent = b.label;
+    if (b.selected === true || b.selected === false) {
+      // A tick box: a toggle button, its state read out by screen readers ("pressed").
+      button.setAttribute("aria-pressed", b.selected ? "true" : "false");
+    } else {
+      button.removeAttribute("aria-pressed");
+    }
+    button.className = b.payload.indexOf("g:") === 0 ? "secondary" : "";
+  }
+
   function renderBot(msg) {
     var el = bubble("bot", msg.lang, msg.dir);
     el.dataset.id = msg.id || "";
     var p = document.createElement("p");
+    p.id = "text-" + (++texts);
     p.textContent = msg.text || "";
     el.appendChild(p);
     if (msg.file) {
@@ -113,29 +144,47 @@
       link.href = URL.createObjectURL(new Blob([bytes], { type: msg.file.type }));
       el.appendChild(link);
     }
-    (msg.buttons || []).forEach(function (row) {
+    if (msg.buttons && msg.buttons.length) {
+      // One group per message, named by the message: a screen reader says which question
+      // the buttons answer when focus enters them, once, not once per row.
       var group = document.createElement("div");
       group.className = "buttons";
       group.setAttribute("role", "group");
-      group.setAttribute("aria-label", (msg.text || "").split("\n")[0].slice(0, 120));
-      row.forEach(function (b) {
-        var button = document.createElement("button");
-        button.type = "button";
-        button.textContent = b.label;
-        if (b.selected === true || b.selected === false) {
-          button.setAttribute("aria-pressed", b.selected ? "true" : "false");
-        }
-        if (b.payload.indexOf("g:") === 0) { button.className = "secondary"; }
-        button.addEventListener("click", function () { press(b, button); });
-        group.appendChild(button);
+      group.setAttribute("aria-labelledby", p.id);
+      msg.buttons.forEach(function (row) {
+        var line = document.createElement("div");
+        line.className = "row";
+        row.forEach(function (b) {
+          var button = document.createElement("button");
+          button.type = "button";
+          setButton(button, b);
+          button.addEventListener("click", function () { press(button.pbData, button); });
+          line.appendChild(button);
+        });
+        group.appendChild(line);
       });
       el.appendChild(group);
-    });
+    }
     return el;
   }
 
+  /* The same question again after a tick: change the buttons where they are, so that the
+     log (a live region) does not read the whole question out again, and focus stays put.
+     A message whose text changed is put in place of the old one (and read out). */
+  function updateInPlace(el, msg) {
+    var p = el.querySelector("p");
+    var buttons = el.querySelectorAll(".buttons button");
+    var wanted = [];
+    (msg.buttons || []).forEach(function (row) { wanted = wanted.concat(row); });
+    if (!p || p.textContent !== (msg.text || "") || buttons.length !== wanted.length) { return false; }
+    wanted.forEach(function (b, i) { setButton(buttons[i], b); });
+    el.dataset.id = msg.id || "";
+    return true;
+  }
+
   function renderMe(entry) {
-    var el = bubble("me", entry.lang || lang, entry.dir || null);
+    // What the person wrote is in their language and direction, as every message is.
+    var el = bubble("me", entry.lang || lang, entry.dir || data.dirs[entry.lang || lang] || "ltr");
     el.dataset.event = entry.id;
     if (entry.pending) { el.classList.add("pending"); }
     var p = document.createElement("p");
@@ -153,21 +202,24 @@
   function showBot(msg, restoring) {
     if (msg.id && seen[msg.id]) { return; }
     if (msg.id) { seen[msg.id] = true; }
-    var el = renderBot(msg);
-    var last = log.querySelector(".msg.bot:last-of-type");
+    var last = lastBot();
     if (msg.replaces && last && last.querySelector(".buttons")) {
-      // The same question changed in place (a tick): replace it, keep focus on the same option.
-      var focused = document.activeElement;
-      var index = focused && last.contains(focused) ? Array.prototype.indexOf.call(last.querySelectorAll("button"), focused) : -1;
-      log.replaceChild(el, last);
-      if (index >= 0) {
-        var again = el.querySelectorAll("button")[index];
-        if (again) { again.focus(); }
+      if (!updateInPlace(last, msg)) {
+        // Changed more than its ticks: replace it, keep focus on the same option.
+        var fresh = renderBot(msg);
+        var focused = document.activeElement;
+        var index = focused && last.contains(focused) ? Array.prototype.indexOf.call(last.querySelectorAll("button"), focused) : -1;
+        log.replaceChild(fresh, last);
+        if (index >= 0) {
+          var again = fresh.querySelectorAll("button")[index];
+          if (again) { again.focus(); }
+        }
       }
       if (!restoring) { replaceInTranscript(msg); }
       return;
     }
-    closeOldButtons();
+    var el = renderBot(msg);
+    closeOldButtons(answerOf(msg.id));
     log.appendChild(el);
     if (!restoring) {
       remember({ kind: "bot", msg: msg });
@@ -191,14 +243,17 @@
     updateCounter();
   }
 
+  /* After an answer, focus goes where the next answer is given: the text box when the
+     newest message asks for text, else its first button. Not before the person did
+     anything: the page does not move focus on its own while they read. Several messages of
+     one reply move it once, for the last of them. */
   var focusTimer = null;
-  function moveFocus(el) {
+  function moveFocus(el, msg) {
     if (!interacted) { return; }
     clearTimeout(focusTimer);
     focusTimer = setTimeout(function () {
-      var newest = log.querySelector(".msg.bot:last-of-type");
-      var first = newest && newest.querySelector(".buttons button:not([disabled])");
-      if (first && !(newest.querySelector(".file"))) { first.focus(); } else { input.focus(); }
+      var first = el.querySelector(".buttons button:not([disabled])");
+      if (msg.expects_text || !first) { input.focus(); } else { first.focus(); }
     }, 60);
   }
 
@@ -238,7 +293,7 @@
     var event = { t: "press", id: newId(), payload: button.payload };
     var toggle = button.selected === true || button.selected === false;
     if (!toggle) {
-      var entry = { kind: "me", id: event.id, text: button.label, pending: true, lang: lang };
+      var entry = { kind: "me", id: event.id, text: button.label, pending: true, lang: lang, dir: data.dirs[lang] };
       showMe(entry);
       remember(entry);
       closeOldButtons();
@@ -251,7 +306,7 @@
   function say(text) {
     interacted = true;
     var event = { t: "say", id: newId(), text: text };
-    var entry = { kind: "me", id: event.id, text: text, pending: true, lang: lang };
+    var entry = { kind: "me", id: event.id, text: text, pending: true, lang: lang, dir: data.dirs[lang] };
     showMe(entry);
     remember(entry);
     queue(event);
@@ -266,22 +321,42 @@
     if (el) { el.classList.remove("pending"); }
   }
 
-  function updateCounter() {
+  /* The counter is read with the text box (aria-describedby), not at every key: only going
+     over the limit, or a message refused for it, is announced (a status region). */
+  function updateCounter(refused) {
     var left = maxLength - input.value.length;
-    counter.classList.toggle("over", left < 0);
-    counter.textContent = left < 0 ? s("over").replace("{n}", String(-left)) : s("left").replace("{n}", String(left));
+    var over = left < 0;
+    counter.classList.toggle("over", over);
+    counter.textContent = over ? s("over").replace("{n}", String(-left)) : s("left").replace("{n}", String(left));
+    if (over) { input.setAttribute("aria-invalid", "true"); } else { input.removeAttribute("aria-invalid"); }
+    if (refused) {
+      counterAlert.textContent = "";
+      setTimeout(function () { counterAlert.textContent = counter.textContent; }, 100);
+    } else if (over !== wasOver) {
+      counterAlert.textContent = over ? counter.textContent : "";
+    }
+    wasOver = over;
   }
+
+  /* Scrolling and focus keep what they bring into view clear of the composer, which stays
+     at the bottom of the window. */
+  function clearOfComposer() {
+    var sticky = window.getComputedStyle(composer).position === "sticky";
+    document.documentElement.style.scrollPaddingBottom = sticky ? (composer.offsetHeight + 8) + "px" : "0";
+  }
+  if (window.ResizeObserver) { new ResizeObserver(clearOfComposer).observe(composer); }
+  window.addEventListener("resize", clearOfComposer);
 
   composer.addEventListener("submit", function (e) {
     e.preventDefault();
     var text = input.value.trim();
     if (!text) { input.focus(); return; }
-    if (text.length > maxLength) { updateCounter(); input.focus(); return; }
+    if (text.length > maxLength) { updateCounter(true); input.focus(); return; }
     input.value = "";
     updateCounter();
     say(text);
   });
-  input.addEventListener("input", updateCounter);
+  input.addEventListener("input", function () { updateCounter(false); });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
@@ -305,7 +380,8 @@
   /* -- the connection ----------------------------------------------------------------- */
 
   function sendHello() {
-    var hello = { t: "hello", token: store.getItem(KEYS.token), lang: navigator.language, shown: transcript.length > 0 };
+    // The page's language: ?lang= (an embed names its page's), else the browser's, as the server chose it.
+    var hello = { t: "hello", token: store.getItem(KEYS.token), lang: lang, shown: transcript.length > 0 };
     var start = document.body.getAttribute("data-start");
     if (start && !transcript.length) { hello.start = start; }
     ws.send(JSON.stringify(hello));
@@ -319,7 +395,7 @@
     ws.addEventListener("open", function () {
       retryDelay = 1000;
       if (redeeming) {
-        ws.send(JSON.stringify({ t: "redeem", code: redeeming, lang: navigator.language }));
+        ws.send(JSON.stringify({ t: "redeem", code: redeeming, lang: lang }));
         return;
       }
       sendHello();
