@@ -118,3 +118,19 @@ def forget_hidden(turn: Turn, response: ResponseRecord, visible: list[Question])
         for qid in hidden:
             del response.answers[qid]
     return [short_name(turn, q) for qid in hidden if (q := survey.question(qid)) is not None]
+
+
+def statuses() -> dict[str, str]:
+    """Registrations' and responses' states in words."""
+    return {
+        "confirmed": _("Confirmed"),
+        "waiting": _("Waiting list"),
+        "cancelled": _("Cancelled"),
+        "in_progress": _("In progress"),
+        "submitted": _("Submitted"),
+    }
+
+
+def status_label(status: str) -> str:
+    """A registration's or response's state in words, in the current language."""
+    return statuses().get(status, status)

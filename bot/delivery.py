@@ -33,13 +33,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.messages import Incoming, Outgoing, ParticipantRef
 
 if TYPE_CHECKING:
-    from bot.engine import Engine, PendingReplies
+    from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,15 @@ RETRY_INTERVAL = 30.0
 """Seconds between tries of replies that could not be sent."""
 FAILED_MAX = 100_000
 """Events with failed replies remembered at most (the oldest are left to the next start)."""
+
+
+@dataclass(frozen=True)
+class PendingReplies:
+    """Replies of a committed event that have not gone out yet."""
+
+    ref: ParticipantRef
+    event_id: str
+    replies: list[Outgoing]
 
 
 class DeliveryResult(StrEnum):

@@ -31,6 +31,7 @@ from pydantic import TypeAdapter
 from bot import menu, payloads, routes
 from bot.campaign import Campaign, MeetingChange, changed_meetings, load_campaign
 from bot.clock import Clock
+from bot.delivery import PendingReplies
 from bot.errors import CampaignError, CampaignProblem
 from bot.i18n import (
     SOURCE_LANGUAGE,
@@ -65,15 +66,6 @@ HANDED_OUT_MAX = 100_000
 
 RECENT_EVENTS = 8
 """Event ids remembered per participant in memory, to answer quick redeliveries cheaply."""
-
-
-@dataclass(frozen=True)
-class PendingReplies:
-    """Replies of a committed event that have not gone out yet."""
-
-    ref: ParticipantRef
-    event_id: str
-    replies: list[Outgoing]
 
 
 @dataclass

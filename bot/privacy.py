@@ -12,13 +12,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.answers import answer_values, describe_answer
+from bot.answers import answer_values, describe_answer, status_label
 from bot.campaign import Campaign
 from bot.i18n import _, fmt_date, language_name, ngettext
 from bot.messages import Attachment, Outgoing
 from bot.municipalities import municipality_label
 from bot.payloads import DeleteAction, GlobalAction, NoticeAction
-from bot.results import status_label
 from bot.turn import Turn, global_button
 from storage import outbox as outbox_store
 from storage import registrations as registration_store

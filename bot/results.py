@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from bot.answers import statuses as status_words
 from bot.campaign import Campaign, Question
 from bot.charts import Chart, bar_chart
 from bot.i18n import N_, _, fmt_datetime, ngettext, use_language
@@ -201,22 +202,6 @@ def shape_results(
             keep_anonymous_answers=privacy.keep_anonymous_answers if privacy else True,
             retention_until=privacy.retention_until if privacy else None,
         )
-
-
-def _statuses() -> dict[str, str]:
-    """Registrations' and responses' states in words."""
-    return {
-        "confirmed": _("Confirmed"),
-        "waiting": _("Waiting list"),
-        "cancelled": _("Cancelled"),
-        "in_progress": _("In progress"),
-        "submitted": _("Submitted"),
-    }
-
-
-def status_label(status: str) -> str:
-    """A registration's or response's state in words, in the current language."""
-    return _statuses().get(status, status)
 
 
 def _when(value: str | None, tz: tzinfo) -> datetime | None:
@@ -426,7 +411,7 @@ class _Shaper:
 
     def registration_tables(self, with_contacts: bool) -> list[Table]:
         tables = []
-        statuses = _statuses()
+        statuses = status_words()
         for meeting in self.campaign.meetings:
             mine = [r for r in self.registrations if r.meeting_id == meeting.id]
             confirmed = sum(r.status == "confirmed" for r in mine)
@@ -472,7 +457,7 @@ class _Shaper:
             else:
                 header.append(short)
         table = Table(_("Responses"), header)
-        not_asked, skipped, statuses = _(NOT_ASKED), _(SKIPPED), _statuses()
+        not_asked, skipped, statuses = _(NOT_ASKED), _(SKIPPED), status_words()
         for row in self.all:
             values, shown = row.values, self.shown[row.response_id]
             cells: list[Any] = [

@@ -211,3 +211,29 @@ def form_values(view: dict[str, Any]) -> dict[str, str]:
             else:
                 values[block_id] = str(value.get("value") or "")
     return values
+
+
+def options_of(message: dict[str, Any], action_id: str) -> list[str]:
+    """The values of a tick box group's options, as the message shows them."""
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action_id:
+                return [str(o["value"]) for o in element.get("options") or []]
+    return []
+
+
+def chosen_label(body: dict[str, Any], action: dict[str, Any]) -> str | None:
+    """What a press chose, as the person read it: the ticked options when a multi-select is
+    confirmed (as Slack shows them: the payload's state, since ticks are not redrawn), else
+    the pressed button's text."""
+    label = str((action.get("text") or {}).get("text") or "") or None
+    ticked = [
+        str(o["text"]["text"])
+        for actions in ((body.get("state") or {}).get("values") or {}).values()
+        for value in actions.values()
+        if value.get("type") == "checkboxes"
+        for o in value.get("selected_options") or []
+    ]
+    if ticked and label is not None and not label.startswith(CHOSEN_MARK):
+        return ", ".join(ticked)
+    return label.removeprefix(CHOSEN_MARK) if label else None

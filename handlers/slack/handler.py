@@ -44,7 +44,14 @@ from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
 from bot.municipalities import municipality_options
 from bot.payloads import GlobalAction, encode_global
 from bot.turn import Speaker
-from handlers.slack.blocks import CHOSEN_MARK, FORM_CALLBACK, TICK, _option, form_values
+from handlers.slack.blocks import (
+    FORM_CALLBACK,
+    TICK,
+    _option,
+    chosen_label,
+    form_values,
+    options_of,
+)
 from handlers.slack.installations import SqliteInstallationStore, SqliteOAuthStateStore
 from handlers.slack.sender import (
     PEOPLE_CACHE_MAX,
@@ -331,7 +338,7 @@ class SlackHandler:
         if action.get("type") == "checkboxes":
             # The whole selection as the person sees it, not a difference against the
             # message (which may be stale): the engine takes it as it is.
-            group = _options_of(message, str(action.get("action_id") or TICK))
+            group = options_of(message, str(action.get("action_id") or TICK))
             fields["payload"] = group[0] if group else ""
             fields["ticked"] = [str(o["value"]) for o in action.get("selected_options") or []]
         elif action.get("type") == "button":
@@ -339,7 +346,7 @@ class SlackHandler:
             fields["fresh"] = (
                 container.get("type") == "view" and (body.get("view") or {}).get("type") == "home"
             )
-            chosen = _chosen_label(body, action)
+            chosen = chosen_label(body, action)
         if not fields.get("payload"):
             await ack()
             return
@@ -463,32 +470,6 @@ def _team_of(body: dict[str, Any], event: dict[str, Any]) -> str:
     team = body.get("team_id") or (body.get("team") or {}).get("id")
     team = team or (body.get("user") or {}).get("team_id") or event.get("team")
     return str(team or "")
-
-
-def _options_of(message: dict[str, Any], action_id: str) -> list[str]:
-    """The values of a tick box group's options, as the message shows them."""
-    for block in message.get("blocks") or []:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == action_id:
-                return [str(o["value"]) for o in element.get("options") or []]
-    return []
-
-
-def _chosen_label(body: dict[str, Any], action: dict[str, Any]) -> str | None:
-    """What a press chose, as the person read it: the ticked options when a multi-select is
-    confirmed (as Slack shows them: the payload's state, since ticks are not redrawn), else
-    the pressed button's text."""
-    label = str((action.get("text") or {}).get("text") or "") or None
-    ticked = [
-        str(o["text"]["text"])
-        for actions in ((body.get("state") or {}).get("values") or {}).values()
-        for value in actions.values()
-        if value.get("type") == "checkboxes"
-        for o in value.get("selected_options") or []
-    ]
-    if ticked and label is not None and not label.startswith(CHOSEN_MARK):
-        return ", ".join(ticked)
-    return label.removeprefix(CHOSEN_MARK) if label else None
 
 
 def _bolt_app(**options: Any) -> AsyncApp:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from telegram import (
 )
 from telegram.constants import MessageLimit
 
+from bot.i18n import _
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef, Shared
 
 PLATFORM = "telegram"
@@ -24,6 +26,17 @@ CAPTION_LIMIT = MessageLimit.CAPTION_LENGTH
 
 
 # -- Update -> Incoming ------------------------------------------------------------------
+
+
+COMMANDS: dict[str, Callable[[], str]] = {
+    "start": lambda: _("Start and main menu"),
+    "survey": lambda: _("The survey"),
+    "meetings": lambda: _("Meetings and sign-up"),
+    "mine": lambda: _("My registrations"),
+    "language": lambda: _("Language"),
+    "help": lambda: _("Help"),
+}
+"""The command menu Telegram shows, each described in the person's language."""
 
 
 def to_incoming(update: Update) -> Incoming | None:

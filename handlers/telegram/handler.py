@@ -40,6 +40,7 @@ from handlers.telegram.api import retry_seconds
 from handlers.telegram.convert import (
     CAPTION_LIMIT,
     CHOSEN_MARK,
+    COMMANDS,
     PLATFORM,
     TEXT_LIMIT,
     Origin,
@@ -66,15 +67,6 @@ STOP_GRACE = 2.0
 """Seconds ``stop`` lets replies go out before leaving the rest for the next start."""
 
 T = TypeVar("T")
-
-COMMANDS: dict[str, Callable[[], str]] = {
-    "start": lambda: _("Start and main menu"),
-    "survey": lambda: _("The survey"),
-    "meetings": lambda: _("Meetings and sign-up"),
-    "mine": lambda: _("My registrations"),
-    "language": lambda: _("Language"),
-    "help": lambda: _("Help"),
-}
 
 
 class TelegramHandler:
