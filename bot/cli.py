@@ -29,7 +29,7 @@ from bot.clock import Clock, SystemClock
 from bot.database_clock import DatabaseTime, database_time, parse_now
 from bot.errors import CampaignError, ClockRefused
 from bot.settings import Settings
-from storage.open import open_database
+from storage.open import is_postgres_url, open_database
 
 log = logging.getLogger("bot")
 
@@ -64,6 +64,17 @@ def main(
 
         print(campaign_template(load_campaign(args.campaign), args.language))
         return 0
+    if args.command == "copy-database":
+        source, target = args.database or settings.database_path, args.to or settings.database_url
+        if not target or not is_postgres_url(target):
+            print("participation-bot: copy-database needs --to postgresql://...", file=sys.stderr)
+            return 2
+        if is_postgres_url(source) or not Path(source).exists():
+            print(
+                f"participation-bot: no SQLite file at {source} (give --database)", file=sys.stderr
+            )
+            return 2
+        return asyncio.run(_copy_database(source, target))
     try:
         campaign = load_campaign(args.campaign or settings.campaign_file)
         requested = parse_now(args.now, campaign) if args.now else None
@@ -102,6 +113,32 @@ def main(
         return asyncio.run(_until_stopped(serve(args, settings, campaign, clock, database, path)))
     except KeyboardInterrupt:
         return 0
+
+
+async def _copy_database(source: str, target: str) -> int:
+    """``copy-database``: the SQLite file into an empty PostgreSQL database, counted."""
+    from storage.copy import copy_database
+    from storage.database import SqliteDatabase
+    from storage.errors import StorageError
+    from storage.postgres import PostgresDatabase
+
+    async with (
+        await SqliteDatabase.open(source) as sqlite,
+        await PostgresDatabase.open(target) as postgres,
+    ):
+        try:
+            copied = await copy_database(sqlite, postgres)
+        except StorageError as exc:
+            print(f"participation-bot: nothing copied: {exc}", file=sys.stderr)
+            return 1
+    for table in copied:
+        print(f"{table.table:24} {table.target_rows:>8} rows")
+    total = sum(t.target_rows for t in copied)
+    print(
+        f"copied {total} rows in {len(copied)} tables; the counts match. "
+        "Set DATABASE_URL to this database to use it."
+    )
+    return 0
 
 
 async def _until_stopped(serving: Any) -> int:
