@@ -105,9 +105,7 @@ def arguments() -> argparse.ArgumentParser:
         "copy-database",
         help="copy the SQLite database into an empty PostgreSQL one (stop the bot first)",
     )
-    copy.add_argument(
-        "--database", help="the SQLite file to copy (default: DATABASE_PATH)"
-    )
+    copy.add_argument("--database", help="the SQLite file to copy (default: DATABASE_PATH)")
     copy.add_argument(
         "--to", help="postgresql://... URL of an empty database (default: DATABASE_URL)"
     )
