@@ -25,6 +25,7 @@ import functools
 import hashlib
 import logging
 import random
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,43 @@ def postgres_sql(sql: str) -> str:
     return "".join(out)
 
 
+_PLAIN_WRITE = re.compile(r"(?:INSERT INTO (\w+) \(|UPDATE (\w+) SET )")
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_write_table(sql: str) -> str | None:
+    match = _PLAIN_WRITE.match(sql)
+    if match is None or "SELECT" in sql.upper() or "RETURNING" in sql.upper():
+        return None
+    return match.group(1) or match.group(2)
+
+
+def _writes_to(write: _Write) -> str | None:
+    """The table of an ``INSERT INTO t (...) VALUES ...`` or ``UPDATE t SET ...`` that reads
+    no other table; else None."""
+    return _plain_write_table(write.sql)
+
+
+def _together(writes: list[_Write]) -> list[list[_Write]]:
+    """Queued writes in groups sent as one statement (data-modifying WITH clauses), one
+    round trip instead of one each: consecutive plain INSERTs and UPDATEs of different
+    tables (a turn's state, its event, an answer, the response's time). Such a group does
+    what the statements one after the other do: none reads another table (so none depends
+    on another's rows), no table is touched twice, nothing is deleted (no cascades), and
+    foreign keys are checked at the statement's end. Anything else goes alone."""
+    groups: list[list[_Write]] = []
+    tables: set[str] = set()
+    for write in writes:
+        table = _writes_to(write)
+        if groups and table is not None and tables and table not in tables:
+            groups[-1].append(write)
+            tables.add(table)
+        else:
+            groups.append([write])
+            tables = {table} if table is not None else set()
+    return groups
+
+
 def lock_id(key: str) -> int:
     """The advisory lock of ``key``: a 64-bit hash, the same in every process and version
     (written into the statement as a number, so no text of a key reaches the SQL)."""
@@ -111,14 +149,22 @@ class PostgresTransaction:
         self._buffer.append(_Write(sql, params, conflict))
 
     async def flush(self) -> None:
-        """Send the queued writes."""
+        """Send the queued writes: in one statement where they can be (``_together``)."""
         buffer, self._buffer = self._buffer, []
-        for w in buffer:
+        for group in _together(buffer):
+            if len(group) == 1:
+                sql, params = group[0].sql, group[0].params
+            else:
+                sql = "WITH " + ", ".join(f"w{i} AS ({w.sql})" for i, w in enumerate(group[:-1]))
+                sql += " " + group[-1].sql
+                params = [p for w in group for p in w.params]
             try:
-                await self._conn.execute(postgres_sql(w.sql), *w.params)
+                await self._conn.execute(postgres_sql(sql), *params)
             except asyncpg.UniqueViolationError as exc:
-                if w.conflict is not None:
-                    raise w.conflict from exc
+                table = getattr(exc, "table_name", None)
+                for w in group:
+                    if w.conflict is not None and (len(group) == 1 or _writes_to(w) == table):
+                        raise w.conflict from exc
                 raise
 
     async def serialize(self, key: str) -> None:
