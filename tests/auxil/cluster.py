@@ -89,6 +89,8 @@ class LoadBalancer:
         self.worker_ports = worker_ports
         self.port = free_port()
         self.log: list[str] = []
+        self.log_level = "info"
+        """HAProxy's log level: info has a line per request (``served_by``), notice not."""
         self._process: asyncio.subprocess.Process | None = None
         self._reading: asyncio.Task[None] | None = None
 
@@ -114,7 +116,7 @@ class LoadBalancer:
             LB_BIND=f"127.0.0.1:{self.port}",
             LB_CERTIFICATE=str(self._certificate()),
             LB_LOG="stdout",
-            LB_LOG_LEVEL="info",
+            LB_LOG_LEVEL=self.log_level,
         )
         for slot, port in enumerate(self.worker_ports, start=1):
             env[f"BOT_WORKER_{slot}"] = f"127.0.0.1:{port}"
