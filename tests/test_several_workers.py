@@ -10,8 +10,9 @@ to a worker picked at random, so every person's updates are spread over the work
 that got no 2xx (a worker killed under it: 502, or its connection refused) is delivered again
 as the platforms do (Telegram retries a webhook call; Slack sends ``X-Slack-Retry-Num``).
 
-Half the people are in Telegram (sign-up for a meeting, then the survey), half in Slack (the
-survey in their DM, then the sign-up form in a modal). Needs PostgreSQL and HAProxy: where
+Every person is in Telegram: sign-up for a meeting, then the whole survey. (Slack people
+beside them are still to come: the workers serve Slack over HTTP through the same proxy, but
+this test does not drive it yet.) Needs PostgreSQL and HAProxy: where
 either is missing the test skips and says so, except under CI (``CI_REQUIRE_POSTGRES=1``),
 where it fails.
 """
@@ -56,7 +57,7 @@ pytestmark = [
 ]
 
 PEOPLE = int(os.environ.get("SEVERAL_WORKERS_PEOPLE", "200"))
-"""People in all, half in Telegram and half in Slack."""
+"""People in all (``SEVERAL_WORKERS_PEOPLE`` for a quicker try)."""
 SECRET = "several-workers-signing-secret"
 TEAM = "T1"
 QUIET = 1.3
@@ -273,9 +274,8 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
         await lb.start()
         await workers[0].start()  # gives the database its clock
         await asyncio.gather(workers[1].start(), workers[2].start())
-        half = PEOPLE // 2
-        people = [TelegramPerson(run, telegram, 10_000 + i) for i in range(half)]
-        run.kill_after = half * 23 // 3  # about a third of the way
+        people = [TelegramPerson(run, telegram, 10_000 + i) for i in range(PEOPLE)]
+        run.kill_after = PEOPLE * 23 // 3  # about a third of the way
         tasks = [
             asyncio.ensure_future(_staggered(p.sign_up_and_answer(), i))
             for i, p in enumerate(people)
