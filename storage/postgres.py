@@ -22,6 +22,7 @@ import asyncio
 import functools
 import logging
 import random
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,9 @@ _RETRY = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 @functools.lru_cache(maxsize=1024)
 def postgres_sql(sql: str) -> str:
-    """A storage query in PostgreSQL's dialect: ``?`` placeholders become ``$1, $2, ...``.
+    """A storage query in PostgreSQL's dialect: ``?`` placeholders become ``$1, $2, ...``,
+    and a ``/*postgres: ...*/`` comment becomes its text (a clause SQLite has no use for,
+    such as ``FOR UPDATE SKIP LOCKED``: SQLite has one writer; no placeholder in it).
 
     The one place where the shared SQL is adapted; the queries themselves keep to what both
     databases understand. A ``?`` inside a quoted string or identifier is left alone.
@@ -68,7 +71,10 @@ def postgres_sql(sql: str) -> str:
             out.append(f"${number}")
             continue
         out.append(char)
-    return "".join(out)
+    return _POSTGRES_ONLY.sub(r" \1", "".join(out))
+
+
+_POSTGRES_ONLY = re.compile(r"/\*postgres:\s*(.*?)\*/", re.DOTALL)
 
 
 def _rowcount(status: str) -> int:
