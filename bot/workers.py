@@ -92,7 +92,7 @@ class Worker:
         """How many other workers were alive when this one registered."""
         self.ready = asyncio.Event()
         """Set once this worker may send at its share (see ``settle``)."""
-        self.watchers: list[Callable[[], Awaitable[None]]] = []
+        self.watchers: list[Callable[[], Awaitable[object]]] = []
         """Run after each heartbeat (the campaign's revision is read so)."""
         self._shared: list[tuple[Divisible, float]] = []
         self._task: asyncio.Task[None] | None = None
