@@ -328,12 +328,11 @@ class Engine:
         now = self.clock.now()
         ref = incoming.ref
         new_person = False
-        if cached is not None and (
-            await participant_revision(tx, cached.participant.id) != cached.participant.revision
-        ):
-            # Another worker (or a command) changed this person since: what is in memory
-            # is stale, and saving over it would undo their change. Load it afresh.
-            cached = None
+        if cached is not None and tx.others_wrote:
+            # Another worker (or a command) may have changed this person: what is in memory
+            # is trusted only at the stored revision (saving over a newer one would undo it).
+            stored_revision = await participant_revision(tx, cached.participant.id)
+            cached = cached if stored_revision == cached.participant.revision else None
         if cached is None:
             # Nothing in memory: perhaps a new process, and the platform redelivering.
             stored = await events.stored_replies(tx, incoming.scoped_event_id)

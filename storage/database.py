@@ -63,11 +63,20 @@ class SqliteTransaction:
     reordered); it may depend on anything done through the immediate methods.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, *, isolated: bool = False) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, *, isolated: bool = False, others_wrote: bool = True
+    ) -> None:
         self._conn = conn
         self._buffer: list[_Write] = []
         self._isolated = isolated
+        self._others_wrote = others_wrote
         self.truncate_wal = False
+
+    @property
+    def others_wrote(self) -> bool:
+        """Whether another connection committed since the previous transaction (SQLite's
+        ``data_version`` moved: another process, such as a command, wrote)."""
+        return self._others_wrote
 
     def truncate_wal_after_commit(self) -> None:
         """After this transaction, empty the WAL file: erased data must not linger there."""
@@ -166,6 +175,7 @@ class SqliteDatabase:
         self._wake = asyncio.Event()
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
+        self._data_version: int | None = None
         self._reader: aiosqlite.Connection | None = None
         self._read_lock = asyncio.Lock()
 
@@ -275,10 +285,10 @@ class SqliteDatabase:
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         deferred, self._deferred = self._deferred, _Deferred()
-        tx = SqliteTransaction(self._conn)
         results: list[Any] = []
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTransaction(self._conn, others_wrote=await self._others_wrote())
             for sql, rows in deferred.statements.items():
                 await tx.executemany(sql, rows)
             for index, pending in enumerate(batch):
@@ -314,9 +324,11 @@ class SqliteDatabase:
 
     async def _run_isolated(self, pending: _Pending) -> None:
         """Run one job in a transaction of its own."""
-        tx = SqliteTransaction(self._conn, isolated=True)
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTransaction(
+                self._conn, isolated=True, others_wrote=await self._others_wrote()
+            )
             result = await pending.job(tx)
             await tx.flush()
             await self._conn.execute("COMMIT")
@@ -327,6 +339,16 @@ class SqliteDatabase:
             return
         if not pending.future.done():
             pending.future.set_result(result)
+
+    async def _others_wrote(self) -> bool:
+        """Whether another connection committed since this one last looked: one PRAGMA per
+        transaction (a batch of many jobs), read under the write lock, so none can commit
+        until this transaction ends."""
+        row = await (await self._conn.execute("PRAGMA data_version")).fetchone()
+        version = int(row[0]) if row else -1
+        changed = version != self._data_version
+        self._data_version = version
+        return changed
 
     async def _after_commit(self, tx: SqliteTransaction) -> None:
         if tx.truncate_wal:

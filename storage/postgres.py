@@ -113,6 +113,11 @@ class PostgresTransaction:
                     raise w.conflict from exc
                 raise
 
+    @property
+    def others_wrote(self) -> bool:
+        """Always: other processes write at any moment."""
+        return True
+
     async def serialize(self, key: str) -> None:
         """Until this transaction ends, hold back any other (in any process) that serialises
         on ``key``: a transaction advisory lock on the key's hash."""

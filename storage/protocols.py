@@ -37,6 +37,14 @@ class Transaction(Protocol):
         another queued write of the same transaction (they may be reordered)."""
         ...
 
+    @property
+    def others_wrote(self) -> bool:
+        """Whether another connection (another process) may have committed since this
+        database's previous transaction, so that what a process keeps in memory must be
+        checked against the stored data. SQLite knows (its ``data_version``, read once per
+        group commit); PostgreSQL, with many writers, always says True."""
+        ...
+
     async def serialize(self, key: str) -> None:
         """Until this transaction ends, hold back any other transaction, in any process,
         that serialises on ``key`` (one person's events, handled one at a time)."""

@@ -371,7 +371,6 @@ async def test_a_reload_reaches_a_second_worker_without_a_pid_file(
             await engine.db.close()  # type: ignore[attr-defined]
 
 
-@pytest.mark.postgres_only
 async def test_two_engines_taking_one_persons_events_by_turns_lose_and_reorder_nothing(
     db: Database, db_url: str, campaign: Campaign, clock: FixedClock
 ) -> None:
