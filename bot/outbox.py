@@ -201,8 +201,9 @@ class OutboxDispatcher:
             else:
                 async with self._chat_limiter(delivery.user_id), self._limiter:
                     result = await self._claim_and_send(row, ref, message)
-        if result is not None:
-            await self.db.transact(partial(self._record, row=row, result=result))
+            # Within the slot: no more rows are 'sending' at once than there are slots.
+            if result is not None:
+                await self.db.transact(partial(self._record, row=row, result=result))
 
     async def _claim_and_send(
         self, row: OutboxRecord, ref: ParticipantRef, message: Outgoing
