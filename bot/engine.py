@@ -328,7 +328,7 @@ class Engine:
         now = self.clock.now()
         ref = incoming.ref
         new_person = False
-        if cached is not None and tx.others_wrote:
+        if cached is not None and cached.outside_writes != tx.outside_writes:
             # Another worker (or a command) may have changed this person: what is in memory
             # is trusted only at the stored revision (saving over a newer one would undo it).
             stored_revision = await participant_revision(tx, cached.participant.id)
@@ -426,6 +426,7 @@ class Engine:
             state=state,
             response=turn._response if turn.response_touched else view.response,
             recent_events=(*view.recent_events, incoming.scoped_event_id)[-RECENT_EVENTS:],
+            outside_writes=tx.outside_writes,
         )
         return _Result(new_view, turn.replies)
 

@@ -64,19 +64,19 @@ class SqliteTransaction:
     """
 
     def __init__(
-        self, conn: aiosqlite.Connection, *, isolated: bool = False, others_wrote: bool = True
+        self, conn: aiosqlite.Connection, *, isolated: bool = False, outside_writes: int = -1
     ) -> None:
         self._conn = conn
         self._buffer: list[_Write] = []
         self._isolated = isolated
-        self._others_wrote = others_wrote
+        self._outside_writes = outside_writes
         self.truncate_wal = False
 
     @property
-    def others_wrote(self) -> bool:
-        """Whether another connection committed since the previous transaction (SQLite's
-        ``data_version`` moved: another process, such as a command, wrote)."""
-        return self._others_wrote
+    def outside_writes(self) -> int:
+        """How many times another connection (another process, such as a command) was seen
+        to have committed, as of this transaction's start (-1: not counted)."""
+        return self._outside_writes
 
     def truncate_wal_after_commit(self) -> None:
         """After this transaction, empty the WAL file: erased data must not linger there."""
@@ -176,6 +176,7 @@ class SqliteDatabase:
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
         self._data_version: int | None = None
+        self._seen_outside = 0
         self._reader: aiosqlite.Connection | None = None
         self._read_lock = asyncio.Lock()
 
@@ -288,7 +289,7 @@ class SqliteDatabase:
         results: list[Any] = []
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
-            tx = SqliteTransaction(self._conn, others_wrote=await self._others_wrote())
+            tx = SqliteTransaction(self._conn, outside_writes=await self._outside_writes())
             for sql, rows in deferred.statements.items():
                 await tx.executemany(sql, rows)
             for index, pending in enumerate(batch):
@@ -327,7 +328,7 @@ class SqliteDatabase:
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
             tx = SqliteTransaction(
-                self._conn, isolated=True, others_wrote=await self._others_wrote()
+                self._conn, isolated=True, outside_writes=await self._outside_writes()
             )
             result = await pending.job(tx)
             await tx.flush()
@@ -340,15 +341,16 @@ class SqliteDatabase:
         if not pending.future.done():
             pending.future.set_result(result)
 
-    async def _others_wrote(self) -> bool:
-        """Whether another connection committed since this one last looked: one PRAGMA per
-        transaction (a batch of many jobs), read under the write lock, so none can commit
-        until this transaction ends."""
+    async def _outside_writes(self) -> int:
+        """Counts the commits of other connections seen so far: one PRAGMA per transaction
+        (a batch of many jobs), read under the write lock, so none can commit until this
+        transaction ends."""
         row = await (await self._conn.execute("PRAGMA data_version")).fetchone()
         version = int(row[0]) if row else -1
-        changed = version != self._data_version
-        self._data_version = version
-        return changed
+        if version != self._data_version:
+            self._data_version = version
+            self._seen_outside += 1
+        return self._seen_outside
 
     async def _after_commit(self, tx: SqliteTransaction) -> None:
         if tx.truncate_wal:

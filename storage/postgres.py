@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import random
 import re
@@ -46,6 +47,7 @@ POOL_SIZE = 10
 
 _MIGRATION_LOCK = 0x70627374  # any constant: processes starting together migrate one by one
 _RETRY = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+_TRANSACTIONS = itertools.count(1)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -96,6 +98,7 @@ class PostgresTransaction:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self._buffer: list[_Write] = []
+        self._number = next(_TRANSACTIONS)
 
     def write(self, sql: str, params: Sequence[Any], *, conflict: Exception | None = None) -> None:
         """Queue a write, sent before the next read and at commit; ``conflict`` is raised
@@ -114,9 +117,9 @@ class PostgresTransaction:
                 raise
 
     @property
-    def others_wrote(self) -> bool:
-        """Always: other processes write at any moment."""
-        return True
+    def outside_writes(self) -> int:
+        """A new number for every transaction: other processes write at any moment."""
+        return self._number
 
     async def serialize(self, key: str) -> None:
         """Until this transaction ends, hold back any other (in any process) that serialises

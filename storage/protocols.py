@@ -38,11 +38,11 @@ class Transaction(Protocol):
         ...
 
     @property
-    def others_wrote(self) -> bool:
-        """Whether another connection (another process) may have committed since this
-        database's previous transaction, so that what a process keeps in memory must be
-        checked against the stored data. SQLite knows (its ``data_version``, read once per
-        group commit); PostgreSQL, with many writers, always says True."""
+    def outside_writes(self) -> int:
+        """A number that changes whenever another connection (another process) may have
+        committed: what a process kept in memory from a transaction with the same number
+        is still what is stored. SQLite counts the moves of its ``data_version`` (read once
+        per group commit); PostgreSQL, with many writers, numbers every transaction anew."""
         ...
 
     async def serialize(self, key: str) -> None:
