@@ -46,6 +46,7 @@ from storage.outbox import release_reserved
 from storage.protocols import Database, Transaction
 from storage.workers import (
     expire_worker_at,
+    forget_gone_workers,
     heartbeat,
     live_workers,
     register_worker,
@@ -128,10 +129,11 @@ class Worker:
         """Register, learn how many workers there are, and keep beating."""
 
         async def job(tx: Transaction) -> list[str]:
-            replaced = await register_worker(tx, self.id, self.name, self.clock.now())
-            if replaced:
+            now = self.clock.now()
+            await forget_gone_workers(tx, now, self.lease)  # their rows are judged alike
+            if await register_worker(tx, self.id, self.name, now):
                 log.info("worker %s restarted: its earlier run is gone", self.name)
-            return await live_workers(tx, self.clock.now(), self.lease)
+            return await live_workers(tx, now, self.lease)
 
         alive = await self.db.transact(job)
         self._beaten_at = time.monotonic()
@@ -147,6 +149,7 @@ class Worker:
             )
             asyncio.get_running_loop().call_later(self.settle, self.ready.set)
         else:
+            log.info("worker %s: the only worker on this database", self.name)
             self.ready.set()
 
     async def stop(self) -> None:
