@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli, service
+from bot.budget import Budget, Priority
 from bot.campaign import Campaign, load_campaign
 from bot.clock import FixedClock, SystemClock
 from bot.engine import Engine
@@ -408,3 +409,32 @@ async def test_two_engines_taking_one_persons_events_by_turns_lose_and_reorder_n
         return str(row[0]) if row else ""
 
     assert "borrow" in await db.transact(ticked) and "study" in await db.transact(ticked)
+
+
+async def test_a_workers_budget_is_its_share_of_the_platforms_limit(db: Database) -> None:
+    clock = FixedClock(oslo(2021, 5, 25, 10, 0))
+    one, two = Worker(db, clock, "one"), Worker(db, clock, "two")
+    await one.start()
+    await two.start()
+    await one.beat()
+    budget = Budget(rate=30, per_key_interval=0, window=0.2, margin=0)
+    one.divide(budget, 6)  # a platform allowing 6 calls a window to the bot
+    assert budget.rate == 3
+
+    answered: list[float] = []
+
+    async def call(key: int) -> None:
+        async with budget.call(str(key), Priority.OUTBOX):
+            answered.append(time.monotonic())
+
+    await asyncio.gather(*(call(i) for i in range(9)))
+    for index in range(len(answered) - 3):  # never more than its 3 in a window
+        assert answered[index + 3] - answered[index] >= 0.2
+
+    await two.stop()  # it leaves: counted one more rate window, then gone
+    await one.beat()
+    assert budget.rate == 3
+    clock.advance(timedelta(seconds=2))
+    await one.beat()
+    assert budget.rate == 6
+    await one.stop()
