@@ -28,7 +28,7 @@ from bot.engine import Engine
 from bot.settings import Settings
 from bot.workers import Worker
 from handlers.http import HttpServer
-from storage.open import open_database
+from storage.open import is_postgres_url, open_database
 
 if TYPE_CHECKING:
     from handlers.web import WebChat, WebServer
@@ -60,6 +60,11 @@ async def serve(
             db, clock, settings.worker_name or f"{socket.gethostname()}:{settings.port}"
         )
         await worker.start()
+        if worker.others_at_start and not is_postgres_url(database):
+            log.warning(
+                "another worker is running on this SQLite file: SQLite has one writer, so "
+                "several workers belong on PostgreSQL (DATABASE_URL)"
+            )
         try:
             return await _run(engine, args, settings, clock, database, worker)
         finally:
