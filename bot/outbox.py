@@ -67,9 +67,10 @@ class OutboxDispatcher:
     Every row is claimed ('sending') in a committed transaction before its send and marked
     after it, so a row is never sent twice by itself: rows a crash left 'sending' become
     'in doubt' at the next start (``recover``) for staff to judge. Sends keep to ``rate`` a
-    second in all (never more in any second) and ``per_chat`` a second to each person
-    (aiolimiter), with up to ``concurrency`` on the way at once, so a round trip
-    of tens of milliseconds does not slow the rate.
+    second in all (never more in any second, paced by aiolimiter and held strictly by a
+    window ``Budget`` whatever the claim's round trip) and ``per_chat`` a second to each
+    person, with up to ``concurrency`` on the way at once, so a round trip of tens of
+    milliseconds does not slow the rate.
 
     Given a ``budget`` (``bot.budget.Budget``, shared with the platform's replies), it
     spends that instead, at the outbox's priority: it uses what people leave, and slows
@@ -110,6 +111,11 @@ class OutboxDispatcher:
         self.recover_every = recover_every
         self._live = 1
         self._limiter = self._make_limiter(rate)
+        # The limiter paces the grants; the claim's round trip to the database between a
+        # grant and its send varies, and could bunch sends up beyond the rate in some
+        # second. A window budget holds each grant's place until a second after its send's
+        # answer: however the sends shift, no second holds more than the rate.
+        self._window = Budget(rate, per_key_interval=0)
         self._per_chat = per_chat
         self._chat_limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
         self._slots = asyncio.Semaphore(concurrency)
@@ -133,6 +139,7 @@ class OutboxDispatcher:
         if live != self._live:
             self._live = live
             self._limiter = self._make_limiter(self.worker.share(self.rate))
+            self._window.set_rate(self.worker.share(self.rate))
         return min(self.batch, max(10, math.ceil(self.worker.share(self.rate) * 2)))
 
     async def recover(self) -> int:
@@ -199,7 +206,11 @@ class OutboxDispatcher:
                 except BudgetClosed:
                     return  # stopping: the row stays pending
             else:
-                async with self._chat_limiter(delivery.user_id), self._limiter:
+                async with (
+                    self._chat_limiter(delivery.user_id),
+                    self._limiter,
+                    self._window.call(delivery.user_id, Priority.OUTBOX),
+                ):
                     result = await self._claim_and_send(row, ref, message)
             # Within the slot: no more rows are 'sending' at once than there are slots.
             if result is not None:
