@@ -23,6 +23,7 @@ from bot.messages import (
 from bot.payloads import GlobalAction
 from bot.settings import Settings
 from bot.turn import Turn
+from bot.workers import Worker
 
 __all__ = [
     "Attachment",
@@ -44,5 +45,6 @@ __all__ = [
     "Settings",
     "SystemClock",
     "Turn",
+    "Worker",
     "load_campaign",
 ]

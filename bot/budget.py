@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
 import time
 from collections import deque
@@ -123,6 +124,14 @@ class Budget:
         finally:
             _prepaid.reset(token)
             self._release(key)
+
+    def set_rate(self, rate: float | None) -> None:
+        """Hand out ``rate`` calls a window from now on (a worker's share of the platform's
+        limit changes as workers come and go: ``bot.workers``)."""
+        self.rate = rate
+        if self._waiters:
+            with contextlib.suppress(RuntimeError):  # no loop running: nobody waits
+                self._pump()
 
     def hold(self, key: str, seconds: float) -> None:
         """The platform answered a call to ``key`` with 429 (``retry_after``): nothing more

@@ -228,7 +228,10 @@ async def _reload(
                         queue_meeting_update, campaign=campaign, meeting=meeting, now=clock.now()
                     )
                 )
-    print(_signal_running(database))
+        workers = await _tell_workers(db, campaign, clock)
+    print(workers or _signal_running(database))
+    if workers and service.pid_file(database).exists():
+        print(_signal_running(database))  # this machine's bot reads its file at once too
     for change in changes:
         meeting_id = change.meeting.id
         if meeting_id in told:
@@ -245,6 +248,32 @@ async def _reload(
                 f"--message 'nb=...' --yes"
             )
     return 0
+
+
+async def _tell_workers(db: Any, campaign: Campaign, clock: Clock) -> str | None:
+    """Store the campaign as the one in use when workers are running: each takes it over
+    at its next heartbeat, on whatever machine (no file, no signal needed). None when no
+    worker is running (``run`` uses its file when it starts)."""
+    from bot.workers import HEARTBEAT, LEASE
+    from storage.campaign import save_campaign_in_use
+    from storage.protocols import Transaction
+    from storage.workers import live_workers
+
+    data = campaign.model_dump_json()
+
+    async def job(tx: Transaction) -> int:
+        alive = await live_workers(tx, clock.now(), LEASE)
+        if alive:
+            save_campaign_in_use(tx, data, clock.now())
+        return len(alive)
+
+    alive = await db.transact(job)
+    if not alive:
+        return None
+    return (
+        f"the running bot ({alive} worker(s)) takes the campaign over within "
+        f"{2 * HEARTBEAT:.0f} seconds"
+    )
 
 
 def _signal_running(database: str) -> str:

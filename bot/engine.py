@@ -52,7 +52,9 @@ from storage.participants import (
     create_participant,
     find_participant,
     participant_by_id,
+    participant_revision,
     save_participant,
+    set_revision,
     set_unreachable,
 )
 from storage.protocols import Database, Transaction
@@ -326,21 +328,18 @@ class Engine:
         now = self.clock.now()
         ref = incoming.ref
         new_person = False
+        if cached is not None and cached.outside_writes != tx.outside_writes:
+            # Another worker (or a command) may have changed this person: what is in memory
+            # is trusted only at the stored revision (saving over a newer one would undo it).
+            stored_revision = await participant_revision(tx, cached.participant.id)
+            cached = cached if stored_revision == cached.participant.revision else None
         if cached is None:
             # Nothing in memory: perhaps a new process, and the platform redelivering.
             stored = await events.stored_replies(tx, incoming.scoped_event_id)
             if stored is not None:
                 return _Result(None, [], duplicate=stored)
             participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
-            if (
-                participant is None
-                and not incoming.fresh
-                and incoming.kind
-                in (
-                    Kind.BUTTON,
-                    Kind.FORM,
-                )
-            ):
+            if participant is None and not incoming.fresh and incoming.kind in _PRESSES:
                 # A button from before this person was erased (or from another database):
                 # answer with the menu and store nothing about them.
                 return await self._stranger(tx, incoming, now)
@@ -360,7 +359,7 @@ class Engine:
         else:
             view = cached
 
-        participant = replace(view.participant)
+        participant = replace(view.participant, revision=view.participant.revision + 1)
         state = view.state.copy_for_turn()
         lang = self._language_for(participant, incoming)
         reachable_again = participant.unreachable  # they wrote: they no longer block the bot
@@ -412,7 +411,9 @@ class Engine:
             if state != view.state or new_person:
                 save_state(tx, participant.id, state.model_dump_json(), now)
             if turn.participant_changed:
-                save_participant(tx, participant)
+                save_participant(tx, participant)  # with the new revision
+            else:
+                set_revision(tx, participant.id, participant.revision)
         for recipient, kind, key, message in turn.outbox:
             await enqueue_message(tx, recipient, kind, key, message.model_dump_json(), now)
         replies = _REPLIES.dump_json(turn.replies).decode()
@@ -425,6 +426,7 @@ class Engine:
             state=state,
             response=turn._response if turn.response_touched else view.response,
             recent_events=(*view.recent_events, incoming.scoped_event_id)[-RECENT_EVENTS:],
+            outside_writes=tx.outside_writes,
         )
         return _Result(new_view, turn.replies)
 
@@ -489,6 +491,7 @@ class Engine:
 
 
 _REPLIES = TypeAdapter(list[Outgoing])
+_PRESSES = (Kind.BUTTON, Kind.FORM)
 
 
 def _decode(replies: str) -> list[Outgoing]:

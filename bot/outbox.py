@@ -5,6 +5,16 @@ function, and records what happened: sent, unreachable (blocked: never again), o
 failure (tried again later, with backoff, a few times, then failed). Every row ends sent,
 failed, unreachable, or in doubt (a crash while it was on its way): never sent twice.
 
+Any number of dispatchers, in any number of workers (``bot/workers.py``), share one outbox
+through leases: a dispatcher reserves a few due rows for its worker (``claimed_by``; on
+PostgreSQL ``FOR UPDATE SKIP LOCKED``, so dispatchers reserving at once take different rows
+without waiting for each other), claims each ('sending') just before its send, and marks it
+after. Recovery, at start and every ``recover_every`` seconds, touches only rows whose
+worker is gone (its heartbeat expired, or a dispatcher with no registered worker): their
+'sending' rows become 'in doubt', their reserved rows free again. A live worker's sends are
+never judged. The platform's rate is this worker's share (``Worker.share``); a worker that
+lost touch with the database (``Worker.alive`` false) claims nothing more.
+
 Some kinds of row hold a request rather than the message (a results file staff asked for):
 the dispatcher's ``prepare`` for that kind makes the message, before the row is claimed, so a
 crash while a file is being made leaves the row pending, to be made and sent once later.
@@ -14,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -26,13 +38,14 @@ from bot.budget import Budget, BudgetClosed, Priority
 from bot.clock import Clock
 from bot.delivery import DeliveryResult
 from bot.messages import Outgoing, ParticipantRef
+from bot.workers import LEASE, Worker
 from storage.outbox import (
     claim_message,
-    due_deliveries,
-    mark_in_doubt,
     mark_message_in_doubt,
     mark_message_sent,
     mark_message_unreachable,
+    recover_abandoned,
+    reserve_due,
     retry_message_later,
 )
 from storage.protocols import Database, Transaction
@@ -54,9 +67,10 @@ class OutboxDispatcher:
     Every row is claimed ('sending') in a committed transaction before its send and marked
     after it, so a row is never sent twice by itself: rows a crash left 'sending' become
     'in doubt' at the next start (``recover``) for staff to judge. Sends keep to ``rate`` a
-    second in all (never more in any second) and ``per_chat`` a second to each person
-    (aiolimiter), with up to ``concurrency`` on the way at once, so a round trip
-    of tens of milliseconds does not slow the rate.
+    second in all (never more in any second, paced by aiolimiter and held strictly by a
+    window ``Budget`` whatever the claim's round trip) and ``per_chat`` a second to each
+    person, with up to ``concurrency`` on the way at once, so a round trip of tens of
+    milliseconds does not slow the rate.
 
     Given a ``budget`` (``bot.budget.Budget``, shared with the platform's replies), it
     spends that instead, at the outbox's priority: it uses what people leave, and slows
@@ -78,6 +92,8 @@ class OutboxDispatcher:
         batch: int = 500,
         prepare: Mapping[str, Prepare] | None = None,
         budget: Budget | None = None,
+        worker: Worker | None = None,
+        recover_every: float = 10.0,
     ) -> None:
         self.db = db
         self.platform = platform
@@ -87,21 +103,56 @@ class OutboxDispatcher:
         self.interval = interval
         self.batch = batch
         self.budget = budget
+        self.worker = worker
+        self.worker_id = worker.id if worker is not None else uuid.uuid4().hex
+        """Whose rows this dispatcher's are (a dispatcher with no worker: its own, never
+        counted alive by another's recovery, as one process alone)."""
+        self.rate = rate
+        self.recover_every = recover_every
+        self._live = 1
+        self._limiter = self._make_limiter(rate)
+        # The limiter paces the grants; the claim's round trip to the database between a
+        # grant and its send varies, and could bunch sends up beyond the rate in some
+        # second. A window budget holds each grant's place until a second after its send's
+        # answer: however the sends shift, no second holds more than the rate.
+        self._window = Budget(rate, per_key_interval=0)
+        self._per_chat = per_chat
+        self._chat_limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._reserved = batch
+
+    @staticmethod
+    def _make_limiter(rate: float) -> AsyncLimiter:
         # Paced just under the limit, so that no second, however it is cut, holds more than
         # the limit, also on a platform that counts strictly: a bucket of one at low rates
         # (1 + 0.99 * 30 < 31), of two from 100/s (2 + 0.98 * rate <= rate), where timers
         # lag enough to cost a bucket of one some 10% of the rate.
         burst = 2 if rate >= 100 else 1
-        self._limiter = AsyncLimiter(burst, burst / (rate * (0.98 if burst == 2 else 0.99)))
-        self._per_chat = per_chat
-        self._chat_limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
-        self._slots = asyncio.Semaphore(concurrency)
+        return AsyncLimiter(burst, burst / (rate * (0.98 if burst == 2 else 0.99)))
+
+    def _limits(self) -> int:
+        """Follow this worker's share of the rate; return how many rows to reserve at once
+        (what the share sends in a couple of seconds: the rest stays for the others)."""
+        if self.worker is None:
+            return self.batch
+        live = self.worker.live
+        if live != self._live:
+            self._live = live
+            self._limiter = self._make_limiter(self.worker.share(self.rate))
+            self._window.set_rate(self.worker.share(self.rate))
+        return min(self.batch, max(10, math.ceil(self.worker.share(self.rate) * 2)))
 
     async def recover(self) -> int:
-        """At start: rows left 'sending' by a crash become 'in doubt'; returns how many."""
-        count = await self.db.transact(lambda tx: mark_in_doubt(tx, self.platform))
+        """Rows held by a worker that is gone (a crash): those being sent become 'in doubt',
+        those reserved free again; returns how many became 'in doubt'. At start and every
+        ``recover_every`` seconds; never a live worker's rows, nor this one's."""
+        lease = self.worker.lease if self.worker is not None else LEASE
+        alive_since = self.clock.now() - lease
+        count = await self.db.transact(
+            lambda tx: recover_abandoned(tx, self.platform, alive_since, self.worker_id)
+        )
         if count:
-            log.warning("%d outbox rows were being sent when the bot stopped: in doubt", count)
+            log.warning("%d outbox rows were being sent by a worker that stopped: in doubt", count)
         await self._summarise()
         return count
 
@@ -114,10 +165,16 @@ class OutboxDispatcher:
 
     async def run_once(self) -> int:
         """Send what is due now; return how many rows were handled."""
+        if self.worker is not None and not self.worker.alive:
+            return 0  # out of touch with the database: others may hold our rows by now
+        limit = self._limits()
         now = self.clock.now()
-        due = await self.db.transact(lambda tx: due_deliveries(tx, self.platform, now, self.batch))
+        due = await self.db.transact(
+            lambda tx: reserve_due(tx, self.platform, self.worker_id, now, limit)
+        )
         await asyncio.gather(*(self._deliver(d) for d in due))
         await self._summarise()
+        self._reserved = limit
         return len(due)
 
     async def _summarise(self) -> None:
@@ -149,17 +206,26 @@ class OutboxDispatcher:
                 except BudgetClosed:
                     return  # stopping: the row stays pending
             else:
-                async with self._chat_limiter(delivery.user_id), self._limiter:
+                async with (
+                    self._chat_limiter(delivery.user_id),
+                    self._limiter,
+                    self._window.call(delivery.user_id, Priority.OUTBOX),
+                ):
                     result = await self._claim_and_send(row, ref, message)
-        if result is not None:
-            await self.db.transact(partial(self._record, row=row, result=result))
+            # Within the slot: no more rows are 'sending' at once than there are slots.
+            if result is not None:
+                await self.db.transact(partial(self._record, row=row, result=result))
 
     async def _claim_and_send(
         self, row: OutboxRecord, ref: ParticipantRef, message: Outgoing
     ) -> DeliveryResult | None:
         """Claim the row and send it; None when it was claimed by another meanwhile."""
         claimed_at = self.clock.now()
-        if not await self.db.transact(lambda tx: claim_message(tx, row.id, claimed_at)):
+        if self.worker is not None and not self.worker.alive:
+            return None  # cut off: the row may be released to another worker meanwhile
+        if not await self.db.transact(
+            lambda tx: claim_message(tx, row.id, claimed_at, self.worker_id)
+        ):
             return None
         try:
             return await self.send(ref, message)
@@ -181,15 +247,23 @@ class OutboxDispatcher:
             await retry_message_later(tx, row.id, later, "retry", MAX_ATTEMPTS)
 
     async def run_forever(self) -> None:
-        """Recover, then keep sending what becomes due."""
+        """Recover, then keep sending what becomes due (a joining worker first waits until
+        the others have made room for its share), recovering now and then."""
         await self.recover()
+        if self.worker is not None:
+            await self.worker.ready.wait()
+        loop = asyncio.get_running_loop()
+        recovered_at = loop.time()
         while True:
             try:
+                if loop.time() - recovered_at >= self.recover_every:
+                    recovered_at = loop.time()
+                    await self.recover()
                 handled = await self.run_once()
             except Exception as exc:
                 log.error("outbox dispatcher (%s): %s", self.platform, type(exc).__name__)
                 handled = 0
-            if handled < self.batch:
+            if handled < self._reserved:
                 await asyncio.sleep(self.interval)
 
 

@@ -1,9 +1,17 @@
 """What ``run`` does besides serving platforms: the jobs that keep a consultation going.
 
-The daily purge after the retention date, the reminders as they fall due, reading the
-campaign file again on SIGHUP (``participation-bot reload``), and the outbox dispatcher of a
-platform (which also makes the results files staff ask for). No platform is named here:
+The daily purge after the retention date, the reminders as they fall due, the campaign in
+use (read again on SIGHUP, and taken over from the database when another worker or
+``participation-bot reload`` changed it), and the outbox dispatcher of a platform (which
+also makes the results files staff ask for). No platform is named here:
 ``handlers/runtime.py`` wires these to the platforms.
+
+With several workers on one database (``bot/workers.py``) every job is still done once:
+the purge at a worker's start is serialised in the database (a second finds nobody left to
+erase), the daily purge and the minute's look for reminders are claimed in ``job_runs`` by
+whichever worker comes first (and reminders are keyed per person, so a row is never queued
+twice anyway). The campaign in use has a revision, read at every heartbeat: a reload on any
+worker reaches all of them within a heartbeat or two.
 """
 
 from __future__ import annotations
@@ -16,21 +24,28 @@ import os
 import signal
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.engine import Engine
 from bot.errors import CampaignError
 from bot.outbox import OutboxDispatcher, Send
+from bot.workers import Worker
 from storage.open import is_postgres_url
 from storage.protocols import Transaction
 
 log = logging.getLogger("bot")
 
 REMINDER_CHECK = 60.0
-"""Seconds between looks for reminders that fell due."""
+"""Seconds between looks for reminders that fell due (by any worker)."""
 PURGE_INTERVAL = 24 * 3600.0
+"""Seconds between purges (by any worker)."""
+PURGE_CHECK = 3600.0
+"""Seconds between a worker's looks whether the day's purge is due."""
 
 
 def pid_file(database: str) -> Path:
@@ -43,24 +58,58 @@ def pid_file(database: str) -> Path:
     return Path(f"{database}.pid")
 
 
-async def save_campaign_in_use(engine: Engine, clock: Clock) -> None:
-    """Record the campaign ``run`` uses now (``reload`` compares a new file with it)."""
+async def save_campaign_in_use(engine: Engine, clock: Clock) -> int:
+    """Record the campaign ``run`` uses now (``reload`` compares a new file with it; the
+    other workers take it over); returns its revision."""
+    from storage.campaign import campaign_revision
     from storage.campaign import save_campaign_in_use as save
 
     data = engine.campaign.model_dump_json()
 
-    async def job(tx: Transaction) -> None:
+    async def job(tx: Transaction) -> int:
         save(tx, data, clock.now())
+        return await campaign_revision(tx)
 
-    await engine.db.transact(job)
+    return await engine.db.transact(job)
+
+
+class CampaignWatch:
+    """Takes over the campaign in use when its stored revision changed (another worker
+    reloaded it, or ``participation-bot reload`` stored a new one): checked at every
+    heartbeat of the worker."""
+
+    def __init__(self, engine: Engine, revision: int) -> None:
+        self.engine = engine
+        self.revision = revision
+
+    async def check(self) -> bool:
+        """Look once; True if the campaign was taken over."""
+        from storage.campaign import campaign_in_use, campaign_revision
+
+        revision = await self.engine.db.read(campaign_revision)
+        if revision == self.revision:
+            return False
+        stored = await self.engine.db.read(campaign_in_use)
+        self.revision = revision
+        if stored is None or stored == self.engine.campaign.model_dump_json():
+            return False  # this worker's own reload
+        self.engine.reload(Campaign.model_validate_json(stored))
+        log.warning("campaign reloaded: another worker or the reload command changed it")
+        return True
 
 
 @contextlib.asynccontextmanager
-async def background(engine: Engine, clock: Clock, database: str) -> AsyncIterator[None]:
+async def background(
+    engine: Engine, clock: Clock, database: str, worker: Worker | None = None
+) -> AsyncIterator[None]:
     """``run``'s own jobs while the block runs: the daily purge, the reminders, and a reload
-    of the campaign file on SIGHUP (its process id is kept beside the database). The first
-    purge is done before the block starts, so that what it says comes before the chat."""
+    of the campaign file on SIGHUP (its process id is kept beside the database) or when
+    the stored campaign changed (``worker``'s heartbeat looks). The first purge is done
+    before the block starts, so that what it says comes before the chat."""
     await purge_now(engine, clock)
+    if worker is not None:
+        revision = await save_campaign_in_use(engine, clock)
+        worker.watchers.append(CampaignWatch(engine, revision).check)
     jobs = asyncio.gather(purge_daily(engine, clock), remind(engine, clock))
     _listen_for_reload(engine, clock, database)
     try:
@@ -104,24 +153,49 @@ def dispatcher(
 
 
 async def remind(engine: Engine, clock: Clock) -> None:
-    """Queue the campaign's reminders as they fall due (checked every minute)."""
-    from bot.broadcast import queue_due_reminders
-
+    """Queue the campaign's reminders as they fall due: every minute, one worker looks."""
     while True:
-        try:
-            queued = await queue_due_reminders(engine.db, engine.campaign, clock.now())
-            if queued:
-                log.info("queued %d reminders", queued)
-        except Exception as exc:
-            log.error("reminders failed: %s", type(exc).__name__)
+        await remind_once(engine, clock)
         await asyncio.sleep(REMINDER_CHECK)
 
 
+async def remind_once(engine: Engine, clock: Clock) -> int:
+    """Queue what fell due, unless another worker looked within the minute; returns how
+    many rows were queued."""
+    from bot.broadcast import queue_due_reminders
+    from storage.workers import claim_job_run
+
+    every = timedelta(seconds=REMINDER_CHECK * 0.9)  # a worker's minute is not exact
+    try:
+        now = clock.now()
+        if not await engine.db.transact(lambda tx: claim_job_run(tx, "reminders", now, every)):
+            return 0
+        queued = await queue_due_reminders(engine.db, engine.campaign, now)
+        if queued:
+            log.info("queued %d reminders", queued)
+        return queued
+    except Exception as exc:
+        log.error("reminders failed: %s", type(exc).__name__)
+        return 0
+
+
 async def purge_daily(engine: Engine, clock: Clock) -> None:
-    """Purge by itself once a day (``background`` did it at start)."""
+    """Purge once a day, on whichever worker finds the day's purge due first (every
+    worker purged at its start too)."""
+    from storage.workers import claim_job_run
+
+    every = timedelta(seconds=PURGE_INTERVAL)
     while True:
-        await asyncio.sleep(PURGE_INTERVAL)
-        await purge_now(engine, clock)
+        await asyncio.sleep(PURGE_CHECK)
+        try:
+            due = await engine.db.transact(
+                partial(claim_job_run, name="purge", now=clock.now(), every=every)
+            )
+        except Exception as exc:
+            log.error("purge failed: %s", type(exc).__name__)
+            continue
+        if due:
+            await purge_now(engine, clock)
 
 
 async def purge_now(engine: Engine, clock: Clock) -> int:
@@ -130,11 +204,18 @@ async def purge_now(engine: Engine, clock: Clock) -> int:
     log of a served bot both show it. Returns how many were erased."""
     from bot.privacy import purge, retention_passed
     from storage.events import EVENT_MEMORY, prune_events
+    from storage.workers import record_job_run
+
+    async def job(tx: Transaction) -> int:
+        # One purge at a time on the database: a second worker's finds nobody left.
+        await tx.serialize("job:purge")
+        record_job_run(tx, "purge", now)
+        return await purge(tx, engine.campaign, now)
 
     erased = 0
     try:
         now = clock.now()
-        erased = await engine.db.transact(lambda tx: purge(tx, engine.campaign, now))
+        erased = await engine.db.transact(job)
         if erased:
             engine.forget_all()
             log.warning(

@@ -42,5 +42,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """``postgresql://user:password@host/db``: the bot's data in PostgreSQL instead of the
     SQLite file at ``database_path``."""
+    workers: int = 1
+    """How many ``run`` workers share the database (at least): more than one refuses
+    Telegram's long polling (one consumer); the webhook is needed."""
+    worker_name: str | None = None
+    """This worker's name among them (default: the host and ``PORT``): a worker restarted
+    under its name replaces its earlier run at once."""
     campaign_file: str | None = None
     log_level: str | None = None

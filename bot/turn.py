@@ -102,6 +102,9 @@ class View:
     state: ConversationState
     response: ResponseRecord | None = _UNLOADED
     recent_events: tuple[str, ...] = ()
+    outside_writes: int = -1
+    """``Transaction.outside_writes`` when this was stored: the same number later means no
+    other process can have changed the person since."""
 
     @property
     def response_loaded(self) -> bool:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,8 +26,9 @@ from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.engine import Engine
 from bot.settings import Settings
+from bot.workers import Worker
 from handlers.http import HttpServer
-from storage.open import open_database
+from storage.open import is_postgres_url, open_database
 
 if TYPE_CHECKING:
     from handlers.web import WebChat, WebServer
@@ -54,37 +56,62 @@ async def serve(
         await service.save_campaign_in_use(engine, clock)
         if args.command != "run":
             return await _console(engine, args, clock)
-        http = HttpServer(host=settings.host, port=settings.port, db=engine.db)
-        platforms: list[Callable[[Callable[[], None]], Awaitable[None]]] = []
-        if settings.web_chat:
-            platforms.append(lambda ready: _web(engine, settings, clock, http, ready))
-        if settings.slack_bot_token is not None or settings.slack_client_id is not None:
-            platforms.append(lambda ready: _slack(engine, settings, clock, http, ready))
-        if settings.telegram_bot_token is not None:
-            platforms.append(lambda ready: _telegram(engine, settings, clock, http, ready))
-        console = settings.telegram_bot_token is None and settings.slack_bot_token is None
-        console = console and settings.slack_client_id is None
-        async with service.background(engine, clock, database):
-            waiting = [asyncio.Event() for _ in platforms]
-            tasks = [
-                asyncio.ensure_future(serve_one(event.set))
-                for serve_one, event in zip(platforms, waiting, strict=True)
-            ]
-            try:
-                await _all_ready(waiting, tasks)
-                if platforms:
-                    await _listen(http, console, web_chat=settings.web_chat)
-                heap.settle()
-                if console:
-                    await _console(engine, args, clock)
-                else:
-                    log.info("serving %d platform(s)", len(platforms))
-                    await asyncio.gather(*tasks)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await http.stop()
+        worker = Worker(
+            db, clock, settings.worker_name or f"{socket.gethostname()}:{settings.port}"
+        )
+        await worker.start()
+        if worker.others_at_start and not is_postgres_url(database):
+            log.warning(
+                "another worker is running on this SQLite file: SQLite has one writer, so "
+                "several workers belong on PostgreSQL (DATABASE_URL)"
+            )
+        try:
+            return await _run(engine, args, settings, clock, database, worker)
+        finally:
+            await worker.stop()
+
+
+async def _run(
+    engine: Engine,
+    args: argparse.Namespace,
+    settings: Settings,
+    clock: Clock,
+    database: str,
+    worker: Worker,
+) -> int:
+    """``run`` as one worker on the database: the platforms, the console if none."""
+    http = HttpServer(host=settings.host, port=settings.port, db=engine.db)
+    platforms: list[Callable[[Callable[[], None]], Awaitable[None]]] = []
+    if settings.web_chat:
+        platforms.append(lambda ready: _web(engine, settings, clock, http, ready, worker))
+    if settings.slack_bot_token is not None or settings.slack_client_id is not None:
+        platforms.append(lambda ready: _slack(engine, settings, clock, http, ready, worker))
+    if settings.telegram_bot_token is not None:
+        _one_poller(settings, worker)
+        platforms.append(lambda ready: _telegram(engine, settings, clock, http, ready, worker))
+    console = settings.telegram_bot_token is None and settings.slack_bot_token is None
+    console = console and settings.slack_client_id is None
+    async with service.background(engine, clock, database, worker):
+        waiting = [asyncio.Event() for _ in platforms]
+        tasks = [
+            asyncio.ensure_future(serve_one(event.set))
+            for serve_one, event in zip(platforms, waiting, strict=True)
+        ]
+        try:
+            await _all_ready(waiting, tasks)
+            if platforms:
+                await _listen(http, console, web_chat=settings.web_chat)
+            heap.settle()
+            if console:
+                await _console(engine, args, clock)
+            else:
+                log.info("serving %d platform(s)", len(platforms))
+                await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await http.stop()
     return 0
 
 
@@ -117,14 +144,18 @@ async def _listen(http: HttpServer, console: bool, *, web_chat: bool) -> None:
     print(f"Web chat: http://{host}:{port}/", file=sys.stderr if console else sys.stdout)
 
 
-async def _console(engine: Engine, args: argparse.Namespace, clock: Clock) -> int:
+async def _console(
+    engine: Engine, args: argparse.Namespace, clock: Clock, worker: Worker | None = None
+) -> int:
     from handlers.console import PLATFORM, Console
 
     user = getattr(args, "user", None) or _login_name()
     # Staff are granted by this name (`participation-bot staff add console:<name>`).
     print(f"(you are console:{user} here; --user NAME to be someone else)", file=sys.stderr)
     console = Console(engine, user=user, language=getattr(args, "language", None))
-    outbox = service.dispatcher(engine, PLATFORM, console.deliver_outbox, clock, interval=2.0)
+    outbox = service.dispatcher(
+        engine, PLATFORM, console.deliver_outbox, clock, interval=2.0, worker=worker
+    )
     delivering = asyncio.ensure_future(outbox.run_forever())
     try:
         await console.run()
@@ -150,14 +181,19 @@ def web_chat(engine: Engine, settings: Settings, clock: Clock) -> tuple[WebChat,
 
 
 async def _web(
-    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
+    engine: Engine,
+    settings: Settings,
+    clock: Clock,
+    http: HttpServer,
+    ready: Callable[[], None],
+    worker: Worker,
 ) -> None:
     from handlers.web import PLATFORM
 
     chat, server = web_chat(engine, settings, clock)
     await chat.start()
     http.add_routes(server.routes())
-    dispatcher = service.dispatcher(engine, PLATFORM, chat.delivery.deliver, clock)
+    dispatcher = service.dispatcher(engine, PLATFORM, chat.delivery.deliver, clock, worker=worker)
     outbox = asyncio.ensure_future(dispatcher.run_forever())
     ready()
     try:
@@ -172,17 +208,52 @@ def _listed(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _one_poller(settings: Settings, worker: Worker) -> None:
+    """Telegram's long polling has one consumer: with several workers, the webhook."""
+    if settings.telegram_webhook_url:
+        return
+    others = worker.others_at_start
+    if settings.workers > 1 or others:
+        why = (
+            f"WORKERS={settings.workers}"
+            if settings.workers > 1
+            else f"{others} other worker(s) alive on this database"
+        )
+        raise SystemExit(
+            f"participation-bot: Telegram long polling has one consumer, and this is one of "
+            f"several workers ({why}): set TELEGRAM_WEBHOOK_URL so that every worker takes "
+            f"webhook calls behind the load balancer"
+        )
+    log.info("Telegram by long polling: one worker only (WORKERS=1)")
+
+
 async def _telegram(
-    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
+    engine: Engine,
+    settings: Settings,
+    clock: Clock,
+    http: HttpServer,
+    ready: Callable[[], None],
+    worker: Worker,
 ) -> None:
+    from bot.budget import Budget
     from handlers import telegram
+    from handlers.telegram.handler import TELEGRAM_LIMITS
 
     assert settings.telegram_bot_token is not None
+    # One budget for the replies and the outbox (people first, broadcasts with the rest),
+    # at this worker's share of Telegram's limit for the bot.
+    budget = Budget(*TELEGRAM_LIMITS)
+    worker.divide(budget, TELEGRAM_LIMITS[0])
 
     async def outbox(handler: telegram.TelegramHandler) -> None:
-        # One budget for the replies and the outbox: people first, broadcasts with the rest.
         dispatcher = service.dispatcher(
-            engine, telegram.PLATFORM, handler.deliver_outbox, clock, budget=handler.budget
+            engine,
+            telegram.PLATFORM,
+            handler.deliver_outbox,
+            clock,
+            budget=handler.budget,
+            worker=worker,
+            rate=TELEGRAM_LIMITS[0] or 30.0,
         )
         await dispatcher.run_forever()
 
@@ -193,13 +264,19 @@ async def _telegram(
         webhook_url=settings.telegram_webhook_url,
         port=settings.port,
         outbox=outbox,
+        budget=budget,
         ready=ready,
         http=http,
     )
 
 
 async def _slack(
-    engine: Engine, settings: Settings, clock: Clock, http: HttpServer, ready: Callable[[], None]
+    engine: Engine,
+    settings: Settings,
+    clock: Clock,
+    http: HttpServer,
+    ready: Callable[[], None],
+    worker: Worker,
 ) -> None:
     from handlers import slack
 
@@ -224,7 +301,9 @@ async def _slack(
     async def outbox(handler: slack.SlackHandler) -> None:
         # chat.postMessage allows about one message a second per channel, and bursts beyond
         # that briefly; the whole app stays well under Slack's per-workspace limits.
-        dispatcher = service.dispatcher(engine, slack.PLATFORM, handler.deliver_outbox, clock)
+        dispatcher = service.dispatcher(
+            engine, slack.PLATFORM, handler.deliver_outbox, clock, worker=worker
+        )
         await dispatcher.run_forever()
 
     await slack.serve(

@@ -9,13 +9,21 @@ from storage.timestamps import to_db
 
 
 def save_campaign_in_use(tx: Transaction, campaign: str, now: datetime) -> None:
-    """Store the campaign (as JSON) the bot has just started using."""
+    """Store the campaign (as JSON) the bot has just started using; a different one than
+    before gets the next revision (every worker polls it and takes the campaign over)."""
     tx.write(
-        "INSERT INTO campaign_in_use (id, campaign, loaded_at) VALUES (1, ?, ?) "
+        "INSERT INTO campaign_in_use (id, campaign, loaded_at, revision) VALUES (1, ?, ?, 1) "
         "ON CONFLICT (id) DO UPDATE SET campaign = excluded.campaign, "
-        "loaded_at = excluded.loaded_at",
+        "loaded_at = excluded.loaded_at, revision = campaign_in_use.revision + "
+        "CASE WHEN campaign_in_use.campaign = excluded.campaign THEN 0 ELSE 1 END",
         (campaign, to_db(now)),
     )
+
+
+async def campaign_revision(tx: Transaction) -> int:
+    """The revision of the campaign in use (0: none recorded): one small read."""
+    row = await tx.fetchone("SELECT revision FROM campaign_in_use WHERE id = 1")
+    return int(row[0]) if row else 0
 
 
 async def campaign_in_use(tx: Transaction) -> str | None:

@@ -19,8 +19,9 @@ from storage.errors import StorageError
 from storage.postgres import PostgresDatabase
 from storage.protocols import Transaction
 
-_BOOKKEEPING = {"schema_migrations"}
-"""Tables each database keeps of its own (which migrations ran): never copied."""
+_BOOKKEEPING = {"schema_migrations", "workers"}
+"""Tables each database keeps of its own (which migrations ran, the processes running on
+it now): never copied."""
 
 
 class TargetNotEmpty(StorageError):

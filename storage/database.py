@@ -63,11 +63,20 @@ class SqliteTransaction:
     reordered); it may depend on anything done through the immediate methods.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, *, isolated: bool = False) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, *, isolated: bool = False, outside_writes: int = -1
+    ) -> None:
         self._conn = conn
         self._buffer: list[_Write] = []
         self._isolated = isolated
+        self._outside_writes = outside_writes
         self.truncate_wal = False
+
+    @property
+    def outside_writes(self) -> int:
+        """How many times another connection (another process, such as a command) was seen
+        to have committed, as of this transaction's start (-1: not counted)."""
+        return self._outside_writes
 
     def truncate_wal_after_commit(self) -> None:
         """After this transaction, empty the WAL file: erased data must not linger there."""
@@ -166,6 +175,8 @@ class SqliteDatabase:
         self._wake = asyncio.Event()
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
+        self._data_version: int | None = None
+        self._seen_outside = 0
         self._reader: aiosqlite.Connection | None = None
         self._read_lock = asyncio.Lock()
 
@@ -276,10 +287,10 @@ class SqliteDatabase:
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         deferred, self._deferred = self._deferred, _Deferred()
-        tx = SqliteTransaction(self._conn)
         results: list[Any] = []
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTransaction(self._conn, outside_writes=await self._outside_writes())
             for sql, rows in deferred.statements.items():
                 await tx.executemany(sql, rows)
             for index, pending in enumerate(batch):
@@ -315,9 +326,11 @@ class SqliteDatabase:
 
     async def _run_isolated(self, pending: _Pending) -> None:
         """Run one job in a transaction of its own."""
-        tx = SqliteTransaction(self._conn, isolated=True)
         try:
             await self._conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTransaction(
+                self._conn, isolated=True, outside_writes=await self._outside_writes()
+            )
             result = await pending.job(tx)
             await tx.flush()
             await self._conn.execute("COMMIT")
@@ -328,6 +341,17 @@ class SqliteDatabase:
             return
         if not pending.future.done():
             pending.future.set_result(result)
+
+    async def _outside_writes(self) -> int:
+        """Counts the commits of other connections seen so far: one PRAGMA per transaction
+        (a batch of many jobs), read under the write lock, so none can commit until this
+        transaction ends."""
+        row = await (await self._conn.execute("PRAGMA data_version")).fetchone()
+        version = int(row[0]) if row else -1
+        if version != self._data_version:
+            self._data_version = version
+            self._seen_outside += 1
+        return self._seen_outside
 
     async def _after_commit(self, tx: SqliteTransaction) -> None:
         if tx.truncate_wal:

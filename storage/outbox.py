@@ -76,23 +76,53 @@ async def outbox_for(tx: Transaction, participant_id: int) -> list[OutboxRecord]
     return [_record(r) for r in rows]
 
 
-async def claim_message(tx: Transaction, message_id: int, now: datetime) -> bool:
-    """Mark a pending row 'sending', just before its send; False if another took it. A crash
-    after this leaves it 'sending', never silently pending again."""
+async def claim_message(tx: Transaction, message_id: int, now: datetime, worker: str) -> bool:
+    """Mark a row ``worker`` reserved 'sending', just before its send; False if it is no
+    longer the worker's (released meanwhile: the worker was judged gone). A crash after this
+    leaves it 'sending', never silently pending again."""
     changed = await tx.execute(
-        "UPDATE outbox SET status = 'sending', claimed_at = ? WHERE id = ? AND status = 'pending'",
-        (to_db(now), message_id),
+        "UPDATE outbox SET status = 'sending', claimed_at = ? "
+        "WHERE id = ? AND status = 'pending' AND claimed_by = ?",
+        (to_db(now), message_id, worker),
     )
     return changed > 0
 
 
-async def mark_in_doubt(tx: Transaction, platform: str) -> int:
-    """After a crash: rows that were being sent may or may not have arrived. They are not
-    sent again by themselves; staff see them as 'in doubt'."""
-    return await tx.execute(
-        "UPDATE outbox SET status = 'in_doubt' WHERE status = 'sending' AND participant_id IN "
-        "(SELECT id FROM participants WHERE platform = ?)",
-        (platform,),
+_GONE = (
+    "(claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM workers WHERE seen_at >= ?)) "
+    "AND (claimed_by IS NULL OR claimed_by != ?)"
+)
+"""A row claimed by no live worker (nor by the asking one): its worker crashed or left."""
+
+
+async def recover_abandoned(
+    tx: Transaction, platform: str, alive_since: datetime, worker: str
+) -> int:
+    """Rows of ``platform`` held by a worker that is gone (no heartbeat since
+    ``alive_since``, or none at all): those it was sending may or may not have arrived, so
+    they become 'in_doubt' (not sent again by themselves; staff see them); those it had
+    only reserved are free again. Rows of a live worker, and ``worker``'s own, are left
+    alone. Returns how many rows became 'in_doubt'."""
+    of_platform = "participant_id IN (SELECT id FROM participants WHERE platform = ?)"
+    since = to_db(alive_since)
+    in_doubt = await tx.execute(
+        f"UPDATE outbox SET status = 'in_doubt', claimed_by = NULL, last_error = 'worker gone' "
+        f"WHERE status = 'sending' AND {_GONE} AND {of_platform}",
+        (since, worker, platform),
+    )
+    await tx.execute(
+        f"UPDATE outbox SET claimed_by = NULL WHERE status = 'pending' "
+        f"AND claimed_by IS NOT NULL AND {_GONE} AND {of_platform}",
+        (since, worker, platform),
+    )
+    return in_doubt
+
+
+async def release_reserved(tx: Transaction, worker: str) -> None:
+    """The worker stops: the rows it reserved and did not send are free for the others."""
+    await tx.execute(
+        "UPDATE outbox SET claimed_by = NULL WHERE status = 'pending' AND claimed_by = ?",
+        (worker,),
     )
 
 
@@ -104,17 +134,29 @@ async def batch_progress(tx: Transaction, batch: str) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-async def due_deliveries(
-    tx: Transaction, platform: str, now: datetime, limit: int
+async def reserve_due(
+    tx: Transaction, platform: str, worker: str, now: datetime, limit: int
 ) -> list[Delivery]:
-    """Pending rows for ``platform`` whose next attempt is due, oldest first."""
+    """Reserve for ``worker`` up to ``limit`` pending rows of ``platform`` that are due and
+    held by nobody, oldest first, and return the due rows it holds (with any it reserved
+    before). Other workers reserving at the same moment skip the rows being reserved here
+    rather than wait for them (PostgreSQL's ``SKIP LOCKED``; SQLite has one writer)."""
+    stamp = to_db(now)
+    await tx.execute(
+        "UPDATE outbox SET claimed_by = ? WHERE id IN (SELECT o.id FROM outbox o "
+        "JOIN participants p ON p.id = o.participant_id "
+        "WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND p.platform = ? "
+        "AND o.claimed_by IS NULL ORDER BY o.id LIMIT ? "
+        "/*postgres: FOR UPDATE OF o SKIP LOCKED*/)",
+        (worker, stamp, platform, limit),
+    )
     columns = ", ".join("o." + c.strip() for c in _COLUMNS.split(","))
     rows = await tx.fetchall(
         f"SELECT {columns}, p.platform, p.workspace, p.user_id "
         "FROM outbox o JOIN participants p ON p.id = o.participant_id "
-        "WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND p.platform = ? "
+        "WHERE o.claimed_by = ? AND o.status = 'pending' AND o.next_attempt_at <= ? "
         "ORDER BY o.id LIMIT ?",
-        (to_db(now), platform, limit),
+        (worker, stamp, limit),
     )
     return [Delivery(_record(r), r["platform"], r["workspace"], r["user_id"]) for r in rows]
 
@@ -152,7 +194,8 @@ async def retry_message_later(
     ``max_attempts``."""
     await tx.execute(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
-        "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END WHERE id = ?",
+        "claimed_by = NULL, status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' "
+        "END WHERE id = ?",
         (to_db(at), error, max_attempts, message_id),
     )
 

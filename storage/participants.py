@@ -10,7 +10,7 @@ from storage.timestamps import from_db, maybe_from_db, to_db
 
 _COLUMNS = (
     "id, platform, workspace, user_id, language, language_chosen, name, role, organisation, "
-    "municipality, unreachable, created_at, privacy_version, privacy_accepted_at"
+    "municipality, unreachable, created_at, privacy_version, privacy_accepted_at, revision"
 )
 
 
@@ -30,6 +30,7 @@ def _record(row: Row) -> ParticipantRecord:
         created_at=from_db(row["created_at"]),
         privacy_version=row["privacy_version"],
         privacy_accepted_at=maybe_from_db(row["privacy_accepted_at"]),
+        revision=row["revision"],
     )
 
 
@@ -68,12 +69,25 @@ async def create_participant(
     return ParticipantRecord.fresh(pid, platform, workspace, user_id, language, now)
 
 
+async def participant_revision(tx: Transaction, participant_id: int) -> int | None:
+    """The participant's revision now (None: erased): one read by the primary key."""
+    row = await tx.fetchone("SELECT revision FROM participants WHERE id = ?", (participant_id,))
+    return int(row[0]) if row else None
+
+
+def set_revision(tx: Transaction, participant_id: int, revision: int) -> None:
+    """Record that the participant changed (their state, answers...): ``revision`` is the
+    one after what the writer read, under the participant's serialisation."""
+    tx.write("UPDATE participants SET revision = ? WHERE id = ?", (revision, participant_id))
+
+
 def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
-    """Write a participant's changeable fields (language, details, reachability)."""
+    """Write a participant's changeable fields (language, details, reachability) and their
+    revision."""
     tx.write(
         "UPDATE participants SET language = ?, language_chosen = ?, name = ?, role = ?, "
         "organisation = ?, municipality = ?, unreachable = ?, privacy_version = ?, "
-        "privacy_accepted_at = ? WHERE id = ?",
+        "privacy_accepted_at = ?, revision = ? WHERE id = ?",
         (
             p.language,
             int(p.language_chosen),
@@ -84,6 +98,7 @@ def save_participant(tx: Transaction, p: ParticipantRecord) -> None:
             int(p.unreachable),
             p.privacy_version,
             None if p.privacy_accepted_at is None else to_db(p.privacy_accepted_at),
+            p.revision,
             p.id,
         ),
     )
@@ -158,7 +173,7 @@ async def set_unreachable(
 ) -> None:
     """Note that a person blocked the bot (or unblocked it by writing again)."""
     await tx.execute(
-        "UPDATE participants SET unreachable = ? "
+        "UPDATE participants SET unreachable = ?, revision = revision + 1 "
         "WHERE platform = ? AND workspace = ? AND user_id = ?",
         (int(unreachable), platform, workspace, user_id),
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import itertools
 import logging
 import random
 import re
@@ -50,11 +51,14 @@ POOL_SIZE = 10
 
 _MIGRATION_LOCK = 0x70627374  # any constant: processes starting together migrate one by one
 _RETRY = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+_TRANSACTIONS = itertools.count(1)
 
 
 @functools.lru_cache(maxsize=1024)
 def postgres_sql(sql: str) -> str:
-    """A storage query in PostgreSQL's dialect: ``?`` placeholders become ``$1, $2, ...``.
+    """A storage query in PostgreSQL's dialect: ``?`` placeholders become ``$1, $2, ...``,
+    and a ``/*postgres: ...*/`` comment becomes its text (a clause SQLite has no use for,
+    such as ``FOR UPDATE SKIP LOCKED``: SQLite has one writer; no placeholder in it).
 
     The one place where the shared SQL is adapted; the queries themselves keep to what both
     databases understand. A ``?`` inside a quoted string or identifier is left alone.
@@ -73,7 +77,10 @@ def postgres_sql(sql: str) -> str:
             out.append(f"${number}")
             continue
         out.append(char)
-    return "".join(out)
+    return _POSTGRES_ONLY.sub(r" \1", "".join(out))
+
+
+_POSTGRES_ONLY = re.compile(r"/\*postgres:\s*(.*?)\*/", re.DOTALL)
 
 
 _PLAIN_WRITE = re.compile(r"(?:INSERT INTO (\w+) \(|UPDATE (\w+) SET )")
@@ -142,6 +149,7 @@ class PostgresTransaction:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self._buffer: list[_Write] = []
+        self._number = next(_TRANSACTIONS)
 
     def write(self, sql: str, params: Sequence[Any], *, conflict: Exception | None = None) -> None:
         """Queue a write, sent before the next read and at commit; ``conflict`` is raised
@@ -166,6 +174,11 @@ class PostgresTransaction:
                     if w.conflict is not None and (len(group) == 1 or _writes_to(w) == table):
                         raise w.conflict from exc
                 raise
+
+    @property
+    def outside_writes(self) -> int:
+        """A new number for every transaction: other processes write at any moment."""
+        return self._number
 
     async def serialize(self, key: str) -> None:
         """Until this transaction ends, hold back any other (in any process) that serialises

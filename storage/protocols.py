@@ -37,6 +37,14 @@ class Transaction(Protocol):
         another queued write of the same transaction (they may be reordered)."""
         ...
 
+    @property
+    def outside_writes(self) -> int:
+        """A number that changes whenever another connection (another process) may have
+        committed: what a process kept in memory from a transaction with the same number
+        is still what is stored. SQLite counts the moves of its ``data_version`` (read once
+        per group commit); PostgreSQL, with many writers, numbers every transaction anew."""
+        ...
+
     async def serialize(self, key: str) -> None:
         """Until this transaction ends, hold back any other transaction, in any process,
         that serialises on ``key`` (one person's events, handled one at a time)."""

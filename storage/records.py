@@ -27,6 +27,9 @@ class ParticipantRecord:
     created_at: datetime
     privacy_version: str | None = None
     privacy_accepted_at: datetime | None = None
+    revision: int = 0
+    """Bumped by every change to the person (``storage.participants``): a copy kept in
+    memory is trusted only while the stored revision is the same."""
 
     @classmethod
     def fresh(

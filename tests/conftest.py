@@ -78,13 +78,16 @@ BACKENDS = ("sqlite", "postgres")
 def parametrize_backends(metafunc: pytest.Metafunc) -> None:
     """Run each test that uses the database once per backend, as aiogram runs one storage
     suite over every storage; except tests about SQLite itself (``db_path``, its file, or
-    marked ``sqlite_only``)."""
+    marked ``sqlite_only``) and tests of several processes' pools on one server (marked
+    ``postgres_only``: SQLite has one writer)."""
     if "backend" not in metafunc.fixturenames:
         return
     sqlite_only = "db_path" in metafunc.fixturenames or metafunc.definition.get_closest_marker(
         "sqlite_only"
     )
-    metafunc.parametrize("backend", ["sqlite"] if sqlite_only else BACKENDS, indirect=True)
+    postgres_only = metafunc.definition.get_closest_marker("postgres_only")
+    backends = ["sqlite"] if sqlite_only else ["postgres"] if postgres_only else BACKENDS
+    metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture

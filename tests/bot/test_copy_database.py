@@ -23,6 +23,7 @@ from storage.protocols import Transaction
 from storage.slack import SlackInstallation, issue_oauth_state, save_installation
 from storage.staff import grant_staff
 from storage.web import create_session, issue_code
+from storage.workers import record_job_run, register_worker
 from tests.auxil.chat import Chat
 from tests.auxil.consultation import SENT, fill_consultation
 from tests.auxil.postgres import PostgresServer
@@ -58,6 +59,8 @@ async def _every_kind_of_row(db: SqliteDatabase, campaign: Campaign, clock: Fixe
         await issue_code(tx, "code1", "w1", now, now + timedelta(minutes=10))
         await store_clock(tx, StoredClock(clock_at=now, wall_at=now))
         save_campaign_in_use(tx, campaign.model_dump_json(), now)
+        record_job_run(tx, "purge", now)
+        await register_worker(tx, "w-1", "old", now)  # the processes of the file: not copied
 
     await db.transact(rest)
 
@@ -80,7 +83,7 @@ async def test_copy_then_carry_on_on_postgres(
                 r[0]
                 for r in await tx.fetchall(
                     "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations'"
+                    "AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'workers')"
                 )
             ]
             return {
@@ -137,7 +140,8 @@ async def counts_pg(tx: Transaction) -> dict[str, int]:
         r[0]
         for r in await tx.fetchall(
             "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name != 'schema_migrations'"
+            "WHERE table_schema = current_schema() "
+            "AND table_name NOT IN ('schema_migrations', 'workers')"
         )
     ]
     return {

@@ -74,3 +74,36 @@ def test_run_on_a_real_database_after_retention_erases_and_warns_how_many_and_wh
         "erased the personal data of 1 person: the campaign's retention date (2022-06-30) "
         "has passed: by this database's clock it is 2030-03-04"
     )
+
+
+def test_telegram_long_polling_is_refused_when_this_is_one_of_several_workers(
+    run: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.delenv("TELEGRAM_WEBHOOK_URL", raising=False)
+    monkeypatch.setenv("WORKERS", "2")
+    with pytest.raises(SystemExit) as stopped:
+        run()
+    assert "Telegram long polling has one consumer" in str(stopped.value)
+    assert "WORKERS=2" in str(stopped.value)
+    assert "set TELEGRAM_WEBHOOK_URL" in str(stopped.value)
+
+
+def test_telegram_long_polling_is_refused_while_another_worker_is_alive(
+    run: Callable[..., int], db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from bot.workers import Worker
+    from storage.open import open_database
+
+    async def another() -> None:  # a worker elsewhere, started with WORKERS unset
+        async with await open_database(str(db_path)) as db:
+            await Worker(db, FixedClock(WALL), "elsewhere:8080").start()
+
+    asyncio.run(another())
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.delenv("TELEGRAM_WEBHOOK_URL", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        run()
+    assert "1 other worker(s) alive on this database" in str(stopped.value)
