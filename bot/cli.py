@@ -20,7 +20,7 @@ from bot import service
 from bot.arguments import arguments
 from bot.campaign import (
     Campaign,
-    default_campaign_path,
+    campaign_files,
     load_campaign,
     long_button_texts,
     missing_translations,
@@ -28,17 +28,15 @@ from bot.campaign import (
 from bot.clock import Clock, SystemClock
 from bot.database_clock import DatabaseTime, database_time, parse_now
 from bot.errors import CampaignError, ClockRefused
+from bot.registry import Campaigns, load_campaigns, shipped_campaign_files
 from bot.settings import Settings
 from storage.open import open_database
 
 log = logging.getLogger("bot")
 
 
-Serve = Callable[
-    [argparse.Namespace, Settings, Campaign, Clock, str, Path], Coroutine[Any, Any, int]
-]
-"""Runs ``run`` or ``console``: arguments, settings, campaign, clock, database, campaign
-file."""
+Serve = Callable[[argparse.Namespace, Settings, Campaigns, Clock, str], Coroutine[Any, Any, int]]
+"""Runs ``run`` or ``console``: arguments, settings, campaigns, clock, database."""
 
 
 def main(
@@ -58,14 +56,22 @@ def main(
     level = settings.log_level or ("INFO" if serving else "WARNING")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "check-campaign":
-        return check_campaign(args.files or [None])
+        return check_campaign(args.files)
     if args.command == "translation-template":
         from bot.translations import campaign_template
 
         print(campaign_template(load_campaign(args.campaign), args.language))
         return 0
     try:
-        campaign = load_campaign(args.campaign or settings.campaign_file)
+        campaigns = load_campaigns(_campaign_paths(args, settings))
+        campaign = campaigns.get(args.consultation) if args.consultation else campaigns.default
+        if campaign is None:
+            print(
+                f"participation-bot: no campaign '{args.consultation}' "
+                f"(one of {', '.join(campaigns.by_id)})",
+                file=sys.stderr,
+            )
+            return 2
         requested = parse_now(args.now, campaign) if args.now else None
     except CampaignError as exc:
         print(exc, file=sys.stderr)
@@ -87,7 +93,7 @@ def main(
     if args.command == "export":
         return asyncio.run(_export(args, campaign, clock, database))
     if args.command == "staff":
-        return asyncio.run(_staff(args, clock, database, campaign))
+        return asyncio.run(_staff(args, clock, database, campaigns))
     if args.command == "broadcast":
         return asyncio.run(_broadcast(args, campaign, clock, database))
     if args.command == "reload":
@@ -98,8 +104,7 @@ def main(
         if serve is None:
             print("participation-bot: no platforms to serve here", file=sys.stderr)
             return 2
-        path = _campaign_path(args, settings)
-        return asyncio.run(_until_stopped(serve(args, settings, campaign, clock, database, path)))
+        return asyncio.run(_until_stopped(serve(args, settings, campaigns, clock, database)))
     except KeyboardInterrupt:
         return 0
 
@@ -118,13 +123,15 @@ async def _until_stopped(serving: Any) -> int:
         return 0
 
 
-def check_campaign(files: list[str | None]) -> int:
-    """Validate each file and its languages; print what is wrong; 0 when all is well."""
+def check_campaign(files: list[str]) -> int:
+    """Validate each file and its languages, then the references between them (shared
+    meetings, ids); print what is wrong; 0 when all is well. No file: the shipped set."""
     from bot.i18n import SOURCE_LANGUAGE
     from bot.translations import catalog_problems
 
+    paths = [Path(f) for f in files] if files else shipped_campaign_files()
     failed = False
-    for path in files:
+    for path in paths:
         try:
             campaign = load_campaign(path)
         except CampaignError as exc:
@@ -143,10 +150,22 @@ def check_campaign(files: list[str | None]) -> int:
             print(f"{name}: {len(problems)} translation problem(s)", file=sys.stderr)
             continue
         survey = campaign.survey
+        shared = len(campaign.shared_meetings)
         print(
-            f"{path or 'default campaign'}: ok ({len(campaign.meetings)} meetings, "
-            f"{len(survey.questions) if survey else 0} questions, "
+            f"{path}: ok ({len(campaign.meetings)} meetings, "
+            + (f"{shared} shared, " if shared else "")
+            + f"{len(survey.questions) if survey else 0} questions, "
             f"languages {', '.join(campaign.campaign.languages)})"
+        )
+    if not failed and len(paths) > 1:
+        try:
+            together = load_campaigns(paths)
+        except CampaignError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(
+            f"together: ok ({len(together)} campaigns, default '{together.default_id}', "
+            "shared meetings found)"
         )
     return 1 if failed else 0
 
@@ -159,8 +178,16 @@ async def _database_time(
         return await database_time(db, campaign, requested, wall)
 
 
-def _campaign_path(args: argparse.Namespace, settings: Settings) -> Path:
-    return Path(args.campaign or settings.campaign_file or default_campaign_path())
+def _campaign_paths(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    """The campaign files to serve: ``--campaign`` (repeated), else CAMPAIGNS_DIR, else
+    CAMPAIGN_FILE, else the shipped Viken 2021 set."""
+    if args.campaign:
+        return [Path(p) for p in args.campaign]
+    if settings.campaigns_dir:
+        return campaign_files(settings.campaigns_dir)
+    if settings.campaign_file:
+        return [Path(settings.campaign_file)]
+    return shipped_campaign_files()
 
 
 async def _reload(
@@ -169,10 +196,14 @@ async def _reload(
     """The file is valid (``main`` checked it): say what it changes, signal ``run``."""
     from bot.broadcast import Segment, members, queue_meeting_update
     from bot.campaign import changed_meetings
-    from storage.campaign import campaign_in_use
+    from storage.campaign import campaign_in_use, campaigns_in_use
 
     async with await open_database(database) as db:
-        in_use = await db.transact(campaign_in_use)
+        in_use = (await db.transact(campaigns_in_use)).get(campaign.id)
+        if in_use is None:  # recorded before there were several
+            legacy = await db.transact(campaign_in_use)
+            if legacy and Campaign.model_validate_json(legacy).id == campaign.id:
+                in_use = legacy
         old = Campaign.model_validate_json(in_use) if in_use else None
         changes = changed_meetings(old, campaign) if old is not None else []
         if old is None:
@@ -374,15 +405,20 @@ def parse_who(who: str) -> tuple[str, str, str]:
     return parse_person(who)
 
 
-async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign: Campaign) -> int:
-    from storage.staff import grant_staff, list_staff, revoke_staff
+async def _staff(
+    args: argparse.Namespace, clock: Clock, database: str, campaigns: Campaigns
+) -> int:
+    from storage.staff import EVERY_CAMPAIGN, grant_staff, list_staff, revoke_staff
 
+    scope = args.consultation or EVERY_CAMPAIGN
     async with await open_database(database) as db:
         if args.action == "list":
-            for platform, workspace, user in await db.transact(list_staff):
-                print(":".join(p for p in (platform, workspace, user) if p))
-            for who in campaign.staff:
-                print(f"{who} (in the campaign file)")
+            for platform, workspace, user, of in await db.transact(list_staff):
+                who = ":".join(p for p in (platform, workspace, user) if p)
+                print(f"{who} ({of})" if of else who)
+            for campaign in campaigns:
+                for who in campaign.staff:
+                    print(f"{who} (in the campaign file of {campaign.id})")
             return 0
         if not args.who:
             print("participation-bot staff: say who", file=sys.stderr)
@@ -394,10 +430,11 @@ async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign
             return 2
         if args.action == "add":
             done = await db.transact(
-                lambda tx: grant_staff(tx, platform, workspace, user, clock.now())
+                lambda tx: grant_staff(tx, platform, workspace, user, scope, clock.now())
             )
-            print(f"{args.who} is staff" + ("" if done else " (already)"))
+            where = f" of {scope}" if scope else ""
+            print(f"{args.who} is staff{where}" + ("" if done else " (already)"))
         else:
-            done = await db.transact(lambda tx: revoke_staff(tx, platform, workspace, user))
+            done = await db.transact(lambda tx: revoke_staff(tx, platform, workspace, user, scope))
             print(f"{args.who} is no longer staff" if done else f"{args.who} was not staff")
     return 0

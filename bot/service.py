@@ -44,13 +44,18 @@ def pid_file(database: str) -> Path:
 
 
 async def save_campaign_in_use(engine: Engine, clock: Clock) -> None:
-    """Record the campaign ``run`` uses now (``reload`` compares a new file with it)."""
+    """Record the campaigns ``run`` uses now (``reload`` compares a new file with them);
+    rows of a one-campaign database that no campaign claimed yet go to the default one."""
+    from storage.campaign import attribute_unowned, save_campaigns_in_use
     from storage.campaign import save_campaign_in_use as save
 
     data = engine.campaign.model_dump_json()
+    each = {c.id: c.model_dump_json() for c in engine.campaigns}
 
     async def job(tx: Transaction) -> None:
         save(tx, data, clock.now())
+        save_campaigns_in_use(tx, each, clock.now())
+        await attribute_unowned(tx, engine.campaign.id)
 
     await engine.db.transact(job)
 
@@ -99,7 +104,7 @@ def dispatcher(
     """A platform's outbox dispatcher, which also makes the results files staff ask for."""
     from bot.staff import ResultsFiles
 
-    files = ResultsFiles(engine.db, lambda: engine.campaign, clock)
+    files = ResultsFiles(engine.db, lambda campaign: engine.campaigns.of(campaign), clock)
     return OutboxDispatcher(engine.db, platform, send, clock, prepare=files.preparers(), **options)
 
 
@@ -109,7 +114,9 @@ async def remind(engine: Engine, clock: Clock) -> None:
 
     while True:
         try:
-            queued = await queue_due_reminders(engine.db, engine.campaign, clock.now())
+            queued = 0
+            for campaign in engine.campaigns:
+                queued += await queue_due_reminders(engine.db, campaign, clock.now())
             if queued:
                 log.info("queued %d reminders", queued)
         except Exception as exc:

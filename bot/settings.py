@@ -43,4 +43,7 @@ class Settings(BaseSettings):
     """``postgresql://user:password@host/db``: the bot's data in PostgreSQL instead of the
     SQLite file at ``database_path``."""
     campaign_file: str | None = None
+    campaigns_dir: str | None = None
+    """A folder of campaign files, all served by one bot (the one with ``default = true``,
+    else the first by name, is where people start)."""
     log_level: str | None = None

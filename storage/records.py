@@ -77,6 +77,8 @@ class RegistrationRecord:
     details: RegistrationDetails
     created_at: datetime
     updated_at: datetime
+    campaign: str = ""
+    """The campaign that declares the meeting (a shared meeting: its one owner)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class ResponseRecord:
     submitted_at: datetime | None
     updated_at: datetime
     answers: dict[str, AnswerRecord]
+    campaign: str = ""
+    """The campaign whose survey this answers."""
 
 
 @dataclass(frozen=True)

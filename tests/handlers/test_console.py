@@ -215,7 +215,7 @@ async def test_a_broadcast_to_console_people_not_at_this_terminal_ends_with_a_su
 ) -> None:
     for user in ("a", "b"):
         await sign_up(Chat(engine, user, platform="console"))
-    await engine.db.transact(lambda tx: grant_staff(tx, "console", "", "boss", clock.now()))
+    await engine.db.transact(lambda tx: grant_staff(tx, "console", "", "boss", "", clock.now()))
     boss = Chat(engine, "boss", platform="console")
     await boss.command("staff")
     await draft_to_info_registrants(boss)

@@ -244,7 +244,7 @@ async def stored_answers(engine: Engine, team: str, user: str) -> dict[str, obje
     async def job(tx: Any) -> dict[str, object]:
         p = await find_participant(tx, "slack", team, user)
         assert p is not None
-        response = await load_response(tx, p.id, "strategy")
+        response = await load_response(tx, p.id, "viken-2021", "strategy")
         assert response is not None
         return {
             qid: (None if a.value is None else json.loads(a.value))
@@ -559,7 +559,9 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
     await world.settle()
     assert refused.status == 200 and "only for the consultation's staff" in per.text
 
-    await world.engine.db.transact(lambda tx: grant_staff(tx, "slack", "T1", "U100", clock.now()))
+    await world.engine.db.transact(
+        lambda tx: grant_staff(tx, "slack", "T1", "U100", "", clock.now())
+    )
     await world.driver.command("T1", "U100", "/consultation", "staff")
     await world.settle()
     await kari.press("New broadcast")
@@ -569,7 +571,7 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
     await kari.say("The Zoom link is ready")
     assert "The Zoom link is ready" in kari.texts[-2] and "2 recipients" in kari.text
     await kari.press("Send it to 2 people")
-    files = ResultsFiles(world.engine.db, lambda: world.engine.campaign, clock)
+    files = ResultsFiles(world.engine.db, lambda _c: world.engine.campaign, clock)
     dispatcher = OutboxDispatcher(
         world.engine.db,
         "slack",
