@@ -218,7 +218,9 @@ def resolve(loaded: list[tuple[Path, Campaign]]) -> Campaigns:
         campaign._default = campaign_id == default_id
     if problems:
         raise _joined(problems)
-    return Campaigns(resolved, default_id, paths)
+    # The default first (the list of consultations starts with it), the others by file.
+    ordered = {default_id: resolved[default_id], **resolved}
+    return Campaigns(ordered, default_id, paths)
 
 
 def _signing_up_as(campaign: Campaign, owner: Campaign) -> Campaign:
