@@ -220,6 +220,13 @@ class Engine(StoredRepliesMixin):
             else:
                 lang = self._language_for(participant, incoming)
                 turn = self._read_only_turn(tx, incoming, now, participant, lang)
+                # The consultation they are in (several): its home.
+                view = self._cache.get(ref.key)
+                raw = None if view is not None else await load_state(tx, participant.id)
+                state = view.state if view is not None else None
+                if state is None and raw:
+                    state = ConversationState.model_validate_json(raw)
+                turn.campaign = self.campaigns.of(state.campaign if state else None)
             with self._speaking(turn.lang, ref.platform):
                 await menu.show_home(turn)
             return turn.replies

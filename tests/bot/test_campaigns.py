@@ -393,3 +393,39 @@ async def test_a_reload_of_one_file_leaves_the_others_and_the_data(
     assert engine.campaigns.of(CULTURE).survey.deadline.day == 20  # type: ignore[union-attr]
     await person.command("start", "survey-culture")
     assert "Choose up to three" in person.text  # the answer and the place are kept
+
+
+async def test_delete_leaves_no_trace_in_the_database_file_or_its_wal(
+    campaigns: Campaigns, db: Database, db_path: Path, clock: FixedClock
+) -> None:
+    from tests.bot.test_privacy import everything_in, raw_bytes
+
+    engine = Engine(campaigns, db, clock)
+    person = Chat(engine, "trace-user-93")
+    await person.command("start", "consultation-volunteering")
+    await person.press("Meetings and sign-up")
+    await person.press("Sign up: Information meeting")
+    await person.send("Trace Name Qx")
+    await person.press("Resident")
+    await person.send("Moss")
+    await person.press("Confirm sign-up")
+    await person.command("start", "survey-culture")
+    await person.press("Resident")
+    await person.press("Diversity and inclusion")
+    await person.press("Done")
+    await person.press("5")
+    await person.send("Trace idea Zy in culture")
+    await person.command("start", "survey-volunteering")
+    await person.press("Volunteer")
+    await person.press("Yes")
+    await person.press("Done")
+    await person.send("Trace idea Wv in volunteering")
+
+    await person.command("delete")
+    await person.press("Yes, delete my data")
+
+    traces = ("trace-user-93", "Trace Name Qx", "Trace idea Zy", "Trace idea Wv")
+    everything = everything_in(db_path)
+    assert [t for t in traces if t in everything] == []
+    raw = raw_bytes(db_path)
+    assert [t for t in traces if t.encode() in raw] == []

@@ -849,3 +849,33 @@ async def _whole_survey_in(world: World, language: str) -> None:
         return await tx.fetchone("SELECT count(*) FROM responses WHERE status = 'submitted'")
 
     assert (await world.engine.db.transact(sent))[0] == 1
+
+
+async def test_app_home_and_the_dm_offer_every_open_consultation(
+    tmp_path: Any, clock: FixedClock
+) -> None:
+    from bot.registry import load_campaigns
+
+    world, close = await _world(tmp_path, load_campaigns(), clock)  # type: ignore[arg-type]
+    try:
+        world.fake.add_user("T1", "U300", "Lise", "en-US")
+        lise = Person(world, "T1", "U300")
+        await world.driver.home_opened("T1", "U300")
+        await world.settle()
+        home = world.fake.home("T1", "U300")
+        assert home is not None
+        assert "Viken's strategy for library development" in home.all_text
+        assert "Open consultations." in home.all_text
+        assert {"Art and culture", "Volunteering"} <= set(home.labels)
+
+        await lise.say("hei")
+        await lise.press("Other consultations")
+        assert "Open consultations." in lise.text
+        await lise.press("Art and culture")
+        assert "Consultation: Viken's strategy for art and culture" in lise.text
+        await world.driver.home_opened("T1", "U300")
+        await world.settle()
+        home = world.fake.home("T1", "U300")
+        assert home is not None and "Viken's strategy for art and culture" in home.all_text
+    finally:
+        await close()
