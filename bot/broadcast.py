@@ -341,7 +341,15 @@ async def queue_reminder(
                         "Reminder: the survey closes {when}. You have started it; finishing "
                         "takes a few minutes."
                     ).format(when=fmt_day_and_time(target, campaign.tz)),
-                    buttons=[[global_button(_("Continue the survey"), GlobalAction.SURVEY)]],
+                    buttons=[
+                        [
+                            global_button(
+                                _("Continue the survey"),
+                                GlobalAction.SURVEY,
+                                campaign.id if campaign.several else None,
+                            )
+                        ]
+                    ],
                 )
             rows.append(
                 (

@@ -136,14 +136,17 @@ class Engine(StoredRepliesMixin):
         )
         """The campaign's languages that have a catalog (the source language always has)."""
 
-    def reload_file(self) -> tuple[Campaign, list[MeetingChange]]:
+    def reload_file(self, campaign_id: str | None = None) -> tuple[Campaign, list[MeetingChange]]:
         """Read the campaign files again and use them from the next event on; return the
-        default campaign and the meetings (of any campaign) whose facts changed. A broken
-        file raises ``CampaignError`` and the campaigns in use stay. A file left as it was
-        gives the same campaign: its people and their data are untouched."""
+        campaign ``campaign_id`` (None: the default) as it is now and the meetings whose
+        facts changed (of that campaign; None: of any). A broken file raises
+        ``CampaignError`` and the campaigns in use stay. A file left as it was gives the same
+        campaign: its people and their data are untouched."""
         fresh, changes = reread(self.campaigns)
         self.reload(fresh)
-        return self.campaign, changes
+        return self.campaigns.of(campaign_id), [
+            change for owner, change in changes if campaign_id in (None, owner)
+        ]
 
     # -- the one entry point ---------------------------------------------------------------
 

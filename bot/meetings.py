@@ -436,7 +436,12 @@ def meeting_message(
             buttons=[
                 [
                     global_button(
-                        _("Cancel this registration"), GlobalAction.CANCEL_REGISTRATION, meeting.id
+                        _("Cancel this registration"),
+                        GlobalAction.CANCEL_REGISTRATION,
+                        # Pressed later, wherever the person is: the meeting's campaign too.
+                        "/".join(speaker.campaign.meeting_key(meeting.id))
+                        if speaker.campaign.several
+                        else meeting.id,
                     )
                 ],
                 [global_button(_("My registrations"), GlobalAction.MINE)],

@@ -101,10 +101,10 @@ def load_campaigns(files: list[Path] | None = None) -> Campaigns:
     return resolve(loaded)
 
 
-def reread(campaigns: Campaigns) -> tuple[Campaigns, list[MeetingChange]]:
-    """The campaigns read again from their files, and the meetings (of any campaign) whose
-    facts changed; a shared meeting's change is told by the campaign that declares it. A
-    broken file raises ``CampaignError`` (nothing changes)."""
+def reread(campaigns: Campaigns) -> tuple[Campaigns, list[tuple[str, MeetingChange]]]:
+    """The campaigns read again from their files, and the meetings whose facts changed,
+    each with its campaign's id; a shared meeting's change is told by the campaign that
+    declares it. A broken file raises ``CampaignError`` (nothing changes)."""
     paths = [campaigns.paths.get(c.id) for c in campaigns]
     if not paths or any(p is None for p in paths):
         raise CampaignError("(none)", [CampaignProblem("", "no campaign file to reload")])
@@ -114,7 +114,7 @@ def reread(campaigns: Campaigns) -> tuple[Campaigns, list[MeetingChange]]:
         old = campaigns.get(campaign.id)
         if old is not None:
             changes += [
-                change
+                (campaign.id, change)
                 for change in changed_meetings(old, campaign)
                 if not campaign.shares(change.meeting.id)
             ]

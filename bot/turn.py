@@ -94,9 +94,10 @@ class ConversationState(BaseModel):
         )
 
 
-Reloader = Callable[[], tuple[Campaign, list[MeetingChange]]]
-"""Reads the campaign file again and starts using it; raises ``CampaignError`` (the old
-campaign stays) when the file is broken."""
+Reloader = Callable[[str | None], tuple[Campaign, list[MeetingChange]]]
+"""Reads the campaign files again and starts using them; returns the campaign of the id
+given and its changed meetings; raises ``CampaignError`` (the old campaigns stay) when a
+file is broken."""
 
 _UNLOADED: Any = object()
 

@@ -15,6 +15,7 @@ from bot.campaign import load_campaign, parse_campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
 from bot.errors import CampaignError
+from bot.messages import Outgoing
 from bot.registry import Campaigns, load_campaigns, resolve, shipped_campaign_files
 from storage.outbox import outbox_for
 from storage.participants import find_participant
@@ -23,6 +24,7 @@ from storage.registrations import registrations_for_meeting
 from storage.responses import load_response
 from storage.staff import grant_staff
 from tests.auxil.chat import Chat
+from tests.conftest import oslo
 
 LIBRARY, CULTURE, VOLUNTEERING = "viken-2021", "culture", "volunteering"
 
@@ -429,3 +431,41 @@ async def test_delete_leaves_no_trace_in_the_database_file_or_its_wal(
     assert [t for t in traces if t in everything] == []
     raw = raw_bytes(db_path)
     assert [t for t in traces if t.encode() in raw] == []
+
+
+async def test_one_reminder_for_the_shared_meeting_and_its_cancel_works_from_anywhere(
+    engine: Engine, db: Database
+) -> None:
+    from bot.broadcast import queue_due_reminders
+
+    person = Chat(engine, "remind-me")
+    await person.command("start", "consultation-culture")
+    await sign_up_for_info(person)
+
+    day_before = oslo(2021, 5, 31, 14, 30)  # 23.5 hours before the meeting
+    queued = 0
+    for campaign in engine.campaigns:  # as run's reminder loop does, every campaign
+        queued += await queue_due_reminders(db, campaign, day_before)
+    for campaign in engine.campaigns:  # the next tick adds nobody twice
+        queued += await queue_due_reminders(db, campaign, day_before)
+    assert queued == 1
+
+    async def reminders():  # type: ignore[no-untyped-def]
+        async def job(tx):  # type: ignore[no-untyped-def]
+            p = await find_participant(tx, "test", "", "remind-me")
+            return [m for m in await outbox_for(tx, p.id) if m.kind == "reminder"]
+
+        return await db.transact(job)
+
+    (row,) = await reminders()
+    message = Outgoing.model_validate_json(row.message)
+    assert "Reminder: Information meeting on the three strategies" in message.text
+    cancel = message.buttons[0][0]
+    assert cancel.payload == "g:cx:viken-2021/info"
+
+    await person.command("start", "consultation-volunteering")
+    await person.press_button(cancel)  # pressed in the chat later, wherever they are
+    await person.press(person.labels[0])  # yes, cancel
+    assert "is cancelled" in person.text
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, LIBRARY, "info"))
+    assert [r.status for r in rows] == ["cancelled"]
