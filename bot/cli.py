@@ -157,16 +157,17 @@ def check_campaign(files: list[str]) -> int:
             + f"{len(survey.questions) if survey else 0} questions, "
             f"languages {', '.join(campaign.campaign.languages)})"
         )
-    if not failed and len(paths) > 1:
+    if not failed:  # the references between them (a file sharing a meeting of another)
         try:
             together = load_campaigns(paths)
         except CampaignError as exc:
             print(exc, file=sys.stderr)
             return 1
-        print(
-            f"together: ok ({len(together)} campaigns, default '{together.default_id}', "
-            "shared meetings found)"
-        )
+        if len(paths) > 1:
+            print(
+                f"together: ok ({len(together)} campaigns, default '{together.default_id}', "
+                "shared meetings found)"
+            )
     return 1 if failed else 0
 
 
@@ -293,11 +294,13 @@ async def _export(
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
         )
+    # With several campaigns, each campaign's results have a name of their own.
+    name = f"results-{campaign.id}" if campaign.several else "results"
     default = {
-        "xlsx": "results.xlsx",
-        "csv": "results-csv",
-        "html": "results.html",
-        "pdf": "results.pdf",
+        "xlsx": f"{name}.xlsx",
+        "csv": f"{name}-csv",
+        "html": f"{name}.html",
+        "pdf": f"{name}.pdf",
     }
     output = Path(args.output or default[args.format])
     if args.format == "csv":

@@ -469,3 +469,48 @@ async def test_one_reminder_for_the_shared_meeting_and_its_cancel_works_from_any
     assert "is cancelled" in person.text
     rows = await db.transact(lambda tx: registrations_for_meeting(tx, LIBRARY, "info"))
     assert [r.status for r in rows] == ["cancelled"]
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_check_campaign_checks_the_set_and_a_file_alone_naming_what_it_lacks(
+    tmp_path: Path,
+) -> None:
+    from tests.bot.test_campaign import run_cli
+
+    result = run_cli("check-campaign")
+    assert result.returncode == 0, result.stderr
+    assert "viken-2021-culture.toml: ok (0 meetings, 1 shared, 4 questions" in result.stdout
+    assert "together: ok (3 campaigns, default 'viken-2021'" in result.stdout
+
+    alone = run_cli("check-campaign", str(shipped_campaign_files()[1]))
+    assert alone.returncode == 1
+    assert "no campaign 'viken-2021' is loaded" in alone.stderr
+
+
+def test_staff_per_campaign_and_exports_per_campaign_from_the_command_line(
+    command: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    assert command("staff", "add", "telegram:555", "--consultation", CULTURE) == 0
+    assert command("staff", "add", "telegram:777") == 0
+    assert command("staff", "list") == 0
+    listed = capsys.readouterr().out
+    assert "telegram:555 (culture)" in listed
+    assert "telegram:777\n" in listed  # every campaign
+    assert command("staff", "add", "telegram:555", "--consultation", "nonesuch") == 2
+
+    for campaign in (LIBRARY, VOLUNTEERING):
+        assert (
+            command("export", "--format", "csv", "--language", "en", "--consultation", campaign)
+            == 0
+        )
+    out = capsys.readouterr().out
+    assert f"results-{LIBRARY}-csv/" in out and f"results-{VOLUNTEERING}-csv/" in out
+    volunteering = "".join(
+        p.read_text("utf-8-sig") for p in (tmp_path / f"results-{VOLUNTEERING}-csv").glob("*.csv")
+    )
+    assert "Barriers: Little time" in volunteering and "Volunteers today" in volunteering
+    assert "Library use" not in volunteering

@@ -412,3 +412,13 @@ async def test_the_web_chat_shows_every_open_consultation_and_opens_one_by_link(
         await linked.press("Young person (under 26)")
         assert "Choose up to three" in linked.text
         await linked.close()
+
+        # The poster of one consultation: its title, its link.
+        params = {"start": "survey-culture", "lang": "en"}
+        async with session.get(served.url + "poster", params=params) as r:
+            poster = await r.text()
+        assert "Viken&#x27;s strategy for art and culture" in poster
+        assert f"{served.url}?start=survey-culture" in poster
+        async with session.get(served.url, params=params) as r:
+            page_html = await r.text()
+        assert "<title>Viken&#x27;s strategy for art and culture" in page_html
