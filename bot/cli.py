@@ -97,7 +97,7 @@ def main(
     if args.command == "broadcast":
         return asyncio.run(_broadcast(args, campaign, clock, database))
     if args.command == "reload":
-        return asyncio.run(_reload(args, campaign, clock, database))
+        return asyncio.run(_reload(args, campaigns, clock, database))
     if args.command == "broadcast-status":
         return asyncio.run(_broadcast_status(args.id, database))
     try:
@@ -192,54 +192,74 @@ def _campaign_paths(args: argparse.Namespace, settings: Settings) -> list[Path]:
 
 
 async def _reload(
-    args: argparse.Namespace, campaign: Campaign, clock: Clock, database: str
+    args: argparse.Namespace, campaigns: Campaigns, clock: Clock, database: str
 ) -> int:
-    """The file is valid (``main`` checked it): say what it changes, signal ``run``."""
+    """The files are valid (``main`` checked them): say what each changes, signal ``run``.
+    With several campaigns, each is compared (``--consultation``: that one), its lines
+    named by its id."""
+    chosen = campaigns.get(args.consultation) if args.consultation else None
+    targets = [chosen] if chosen is not None else list(campaigns)
+    async with await open_database(database) as db:
+        said = [await _reload_one(args, c, campaigns.several, clock, db) for c in targets]
+    print(_signal_running(database))
+    for line in (line for lines in said for line in lines):
+        print(line)
+    return 0
+
+
+async def _reload_one(
+    args: argparse.Namespace, campaign: Campaign, several: bool, clock: Clock, db: Any
+) -> list[str]:
+    """Print what an edited campaign changes (and queue the updates with ``--notify``);
+    return what to say after the running bot was signalled."""
     from bot.broadcast import Segment, members, queue_meeting_update
     from bot.campaign import changed_meetings
     from storage.campaign import campaign_in_use, campaigns_in_use
 
-    async with await open_database(database) as db:
-        in_use = (await db.transact(campaigns_in_use)).get(campaign.id)
-        if in_use is None:  # recorded before there were several
-            legacy = await db.transact(campaign_in_use)
-            if legacy and Campaign.model_validate_json(legacy).id == campaign.id:
-                in_use = legacy
-        old = Campaign.model_validate_json(in_use) if in_use else None
-        changes = changed_meetings(old, campaign) if old is not None else []
-        if old is None:
-            print("no campaign in use recorded in this database: nothing to compare with")
-        elif not changes:
-            print("no meeting's date, time, place or link changed")
-        told = {}
-        for change in changes:
-            meeting = change.meeting
-            segment = Segment("registrants", meeting.id)
-            found = await db.transact(partial(members, campaign=campaign, segment=segment))
-            print(f"{meeting.id}: changed {', '.join(change.changed)}; {len(found)} registered")
-            if args.notify and found:
-                told[meeting.id] = await db.transact(
-                    partial(
-                        queue_meeting_update, campaign=campaign, meeting=meeting, now=clock.now()
-                    )
-                )
-    print(_signal_running(database))
+    name = f"{campaign.id}: " if several else ""
+    in_use = (await db.transact(campaigns_in_use)).get(campaign.id)
+    if in_use is None:  # recorded before there were several
+        legacy = await db.transact(campaign_in_use)
+        if legacy and Campaign.model_validate_json(legacy).id == campaign.id:
+            in_use = legacy
+    old = Campaign.model_validate_json(in_use) if in_use else None
+    changes = [
+        change
+        for change in (changed_meetings(old, campaign) if old is not None else [])
+        if not campaign.shares(change.meeting.id)  # told by the campaign that declares it
+    ]
+    if old is None:
+        print(f"{name}no campaign in use recorded in this database: nothing to compare with")
+    elif not changes:
+        print(f"{name}no meeting's date, time, place or link changed")
+    told = {}
+    for change in changes:
+        meeting = change.meeting
+        segment = Segment("registrants", meeting.id)
+        found = await db.transact(partial(members, campaign=campaign, segment=segment))
+        print(f"{name}{meeting.id}: changed {', '.join(change.changed)}; {len(found)} registered")
+        if args.notify and found:
+            told[meeting.id] = await db.transact(
+                partial(queue_meeting_update, campaign=campaign, meeting=meeting, now=clock.now())
+            )
+    after = []
+    which = f" --consultation {campaign.id}" if several else ""
     for change in changes:
         meeting_id = change.meeting.id
         if meeting_id in told:
             batch, total = told[meeting_id]
-            print(
+            after.append(
                 f"{batch}: told {total} registered people of {meeting_id} the new details "
                 f"(participation-bot broadcast-status {batch})"
             )
         elif not args.notify:
-            print(
+            after.append(
                 f"to tell the registered people of {meeting_id}: participation-bot reload "
-                f"--notify (their meeting's new details, in their language), or "
-                f"participation-bot broadcast --segment registrants:{meeting_id} "
+                f"--notify{which} (their meeting's new details, in their language), or "
+                f"participation-bot broadcast{which} --segment registrants:{meeting_id} "
                 f"--message 'nb=...' --yes"
             )
-    return 0
+    return after
 
 
 def _signal_running(database: str) -> str:

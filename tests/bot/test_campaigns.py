@@ -90,17 +90,14 @@ def test_the_shipped_set_is_three_campaigns_sharing_the_information_meeting() ->
 
 
 def test_a_broken_shared_meeting_names_both_files(tmp_path: Path) -> None:
-    paths = shipped_campaign_files()
-    for path in paths:
-        for file in path.parent.glob(f"{path.stem}*.toml"):
-            (tmp_path / file.name).write_bytes(file.read_bytes())
+    paths = copy_of_the_set(tmp_path)
     culture = tmp_path / "viken-2021-culture.toml"
     culture.write_text(
         culture.read_text(encoding="utf-8").replace('meeting = "info"', 'meeting = "infoo"'),
         encoding="utf-8",
     )
     with pytest.raises(CampaignError) as caught:
-        load_campaigns([tmp_path / p.name for p in paths])
+        load_campaigns(paths)
     message = str(caught.value)
     assert "viken-2021-culture.toml" in message and "viken-2021.toml" in message
     assert "infoo" in message
@@ -372,12 +369,7 @@ async def test_delete_erases_the_person_in_every_campaign(engine: Engine, db: Da
 async def test_a_reload_of_one_file_leaves_the_others_and_the_data(
     tmp_path: Path, db: Database, clock: FixedClock
 ) -> None:
-    paths = []
-    for path in shipped_campaign_files():
-        for file in path.parent.glob(f"{path.stem}*.toml"):
-            (tmp_path / file.name).write_bytes(file.read_bytes())
-        paths.append(tmp_path / path.name)
-    engine = Engine(load_campaigns(paths), db, clock)
+    engine = Engine(load_campaigns(copy_of_the_set(tmp_path)), db, clock)
     person = Chat(engine, "stays")
     await person.command("start", "survey-culture")
     await person.press("Resident")
@@ -514,3 +506,44 @@ def test_staff_per_campaign_and_exports_per_campaign_from_the_command_line(
     )
     assert "Barriers: Little time" in volunteering and "Volunteers today" in volunteering
     assert "Library use" not in volunteering
+
+
+def copy_of_the_set(folder: Path) -> list[Path]:
+    """The shipped set and its translations, copied to ``folder`` (to be edited)."""
+    paths = []
+    for path in shipped_campaign_files():
+        for file in path.parent.glob(f"{path.stem}*.toml"):
+            (folder / file.name).write_bytes(file.read_bytes())
+        paths.append(folder / path.name)
+    return paths
+
+
+async def test_the_reload_command_compares_each_campaign_and_the_shared_meeting_once(
+    db: Database, db_path: Path, clock: FixedClock, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from bot import service
+    from tests.bot.test_staff import cli, edit
+
+    paths = copy_of_the_set(tmp_path)
+    engine = Engine(load_campaigns(paths), db, clock)
+    await service.save_campaign_in_use(engine, clock)  # as run does when it starts
+    person = Chat(engine, "via-culture")
+    await person.command("start", "consultation-culture")
+    await sign_up_for_info(person)
+    edit(
+        tmp_path / "viken-2021.toml",
+        "start = 14:00:00\nend = 15:00:00",
+        "start = 16:00:00\nend = 17:00:00",
+    )
+
+    where = ["--database", str(db_path), "--now", "2021-05-25T10:00"]
+    for path in paths:
+        where += ["--campaign", str(path)]
+    shown = await asyncio.to_thread(cli, "reload", *where)
+    assert shown.returncode == 0, shown.stderr
+    assert "viken-2021: info: changed time; 1 registered" in shown.stdout
+    assert "culture: no meeting's date, time, place or link changed" in shown.stdout
+    assert "volunteering: no meeting's date, time, place or link changed" in shown.stdout
+    assert "reload --notify --consultation viken-2021" in shown.stdout
