@@ -99,8 +99,14 @@ def enter(turn: Turn, campaign_id: str) -> None:
 
 
 def welcome(turn: Turn) -> str:
-    """The first thing a person reads."""
+    """The first thing a person reads (with several consultations, about them all: the
+    menu below names the one they are in)."""
     campaign = turn.campaign
+    if turn.all_campaigns.several:
+        return _(
+            "Hello! This is the chat of {organiser} about its consultations. Here you can "
+            "read about each of them, sign up for meetings and give your input."
+        ).format(organiser=turn.text(campaign.campaign.organiser))
     return _(
         "Hello! This is the chat about {title}, from {organiser}. Here you can read about "
         "the consultation, sign up for meetings and give your input."

@@ -476,8 +476,13 @@ async def test_the_three_consultations_to_choose_from_and_a_deep_link_to_one(
     await handler.start()
     polling = asyncio.create_task(handler.poll())
     try:
+        english = [c["command"] for c in fake_telegram.commands["en"]]
+        assert english[:2] == ["start", "consultations"]
         ola = TelegramUser(fake_telegram, 2002, first_name="Ola")
         await ola.say("/start")
+        assert "chat of Viken County Council – the County Library about its consultations" in (
+            ola.text
+        )
         assert "Consultation: Viken's strategy for library development" in ola.text
         await ola.press("Other consultations")
         assert "Open consultations." in ola.text
