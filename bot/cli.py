@@ -89,7 +89,7 @@ def main(
         print(f"({time.note})", file=sys.stderr)
     clock = time.clock
     if args.command == "purge":
-        return asyncio.run(_purge_once(campaign, clock, database))
+        return asyncio.run(_purge_once(campaigns, clock, database))
     if args.command == "export":
         return asyncio.run(_export(args, campaign, clock, database))
     if args.command == "staff":
@@ -272,9 +272,11 @@ def _signal_running(database: str) -> str:
     return f"the running bot (process {pid}) reloads the campaign file now"
 
 
-async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
-    from bot.privacy import purge, retention_passed
+async def _purge_once(campaigns: Campaigns, clock: Clock, database: str) -> int:
+    from bot.privacy import purge, purge_governed_by, retention_passed
 
+    # Several campaigns: everyone is erased once the last of their dates has passed.
+    campaign = purge_governed_by(campaigns) or campaigns.default
     privacy = campaign.privacy
     if privacy is None or privacy.retention_until is None:
         print("the campaign sets no retention date: nothing to purge")
@@ -289,7 +291,7 @@ async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
         )
         return 0
     async with await open_database(database) as db:
-        erased = await db.transact(lambda tx: purge(tx, campaign, now))
+        erased = await db.transact(lambda tx: purge(tx, campaign, now, also=campaigns))
     print(f"erased the personal data of {_people(erased)}: {why}")
     return 0
 

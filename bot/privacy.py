@@ -9,6 +9,7 @@ with a short summary; ``/delete`` erases it after a confirmation.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -345,18 +346,37 @@ def retention_passed(campaign: Campaign, now: datetime) -> str | None:
     )
 
 
-async def purge(tx: Transaction, campaign: Campaign, now: datetime) -> int:
-    """After the retention date, erase every participant; return how many."""
+def purge_governed_by(campaigns: Iterable[Campaign]) -> Campaign | None:
+    """The campaign whose retention date decides when everyone is erased: of several, the
+    one keeping data longest (its date the latest); None when one keeps it without a date
+    (nothing is erased by itself then)."""
+    dated = []
+    for campaign in campaigns:
+        privacy = campaign.privacy
+        if privacy is None:
+            continue
+        if privacy.retention_until is None:
+            return None
+        dated.append((privacy.retention_until, campaign))
+    return max(dated, key=lambda pair: pair[0])[1] if dated else None
+
+
+async def purge(
+    tx: Transaction, campaign: Campaign, now: datetime, *, also: Iterable[Campaign] = ()
+) -> int:
+    """After the retention date, erase every participant; return how many. ``also``: the
+    other campaigns served (their written answers are erased too)."""
     privacy = campaign.privacy
     if privacy is None or retention_passed(campaign, now) is None:
         return 0
+    written = {q for c in (campaign, *also) for q in written_questions(c)}
     ids = await all_participant_ids(tx)
     for participant_id in ids:
         await delete_participant(
             tx,
             participant_id,
             keep_anonymous_answers=privacy.keep_anonymous_answers,
-            written_questions=written_questions(campaign),
+            written_questions=tuple(sorted(written)),
         )
     await forget_all_events(tx)
     return len(ids)

@@ -135,20 +135,25 @@ async def purge_now(engine: Engine, clock: Clock) -> int:
     """Erase everyone's personal data if the retention date has passed, saying so at
     WARNING (how many people, why, which dates): the terminal of the console chat and the
     log of a served bot both show it. Returns how many were erased."""
-    from bot.privacy import purge, retention_passed
+    from bot.privacy import purge, purge_governed_by, retention_passed
     from storage.events import EVENT_MEMORY, prune_events
 
     erased = 0
     try:
         now = clock.now()
-        erased = await engine.db.transact(lambda tx: purge(tx, engine.campaign, now))
+        # Several campaigns: everyone is erased once the last of their dates has passed.
+        governing = purge_governed_by(engine.campaigns)
+        if governing is not None:
+            erased = await engine.db.transact(
+                lambda tx: purge(tx, governing, now, also=engine.campaigns)
+            )
         if erased:
             engine.forget_all()
             log.warning(
                 "erased the personal data of %d %s: %s",
                 erased,
                 "person" if erased == 1 else "people",
-                retention_passed(engine.campaign, now),
+                retention_passed(governing, now) if governing else "",
             )
         await engine.db.transact(lambda tx: prune_events(tx, clock.now() - EVENT_MEMORY))
     except Exception as exc:

@@ -547,3 +547,56 @@ async def test_the_reload_command_compares_each_campaign_and_the_shared_meeting_
     assert "culture: no meeting's date, time, place or link changed" in shown.stdout
     assert "volunteering: no meeting's date, time, place or link changed" in shown.stdout
     assert "reload --notify --consultation viken-2021" in shown.stdout
+
+
+def culture_with_its_own_notice(campaign_id: str, data: dict[str, Any]) -> None:
+    """The art and culture campaign asks for a notice of its own, kept until 2022's end."""
+    if campaign_id == CULTURE:
+        data["privacy"] = {
+            "version": "culture-1",
+            "notice": {"nb": "Kunst og kultur: egen personvernerklæring.", "en": "Own notice."},
+            "retention_until": "2022-12-31",
+        }
+
+
+async def test_a_campaign_may_require_its_own_notice(db: Database, clock: FixedClock) -> None:
+    engine = Engine(shipped_set(culture_with_its_own_notice), db, clock)
+    person = Chat(engine, "careful", accept_privacy=False)
+
+    def notice_shown() -> bool:
+        return any(
+            b.payload.endswith(":ok") for r in person.replies for row in r.buttons for b in row
+        )
+
+    await person.command("start", "survey-volunteering")
+    assert notice_shown()  # the county's notice
+    await person.press(person.labels[0])
+    await person.command("start", "survey-culture")
+    assert notice_shown() and "Own notice." in person.text  # its own
+    await person.press(person.labels[0])
+    assert "Who are you answering as?" in person.text
+    for campaign in (VOLUNTEERING, LIBRARY, CULTURE):  # both stay accepted
+        await person.command("start", f"survey-{campaign}")
+        assert not notice_shown(), campaign
+
+
+async def test_everyone_is_erased_once_the_last_retention_date_has_passed(
+    db: Database, clock: FixedClock
+) -> None:
+    from bot.privacy import purge, purge_governed_by
+
+    campaigns = shipped_set(culture_with_its_own_notice)
+    engine = Engine(campaigns, db, clock)
+    person = Chat(engine, "kept")
+    await person.command("start", "survey-culture")
+    await person.press("Resident")
+
+    governing = purge_governed_by(campaigns)
+    assert governing is not None and governing.id == CULTURE
+    after_library = oslo(2022, 7, 1, 12, 0)  # the library's date (30 June 2022) has passed
+    erased = await db.transact(lambda tx: purge(tx, governing, after_library, also=campaigns))
+    assert erased == 0
+    after_all = oslo(2023, 1, 1, 12, 0)
+    erased = await db.transact(lambda tx: purge(tx, governing, after_all, also=campaigns))
+    assert erased == 1
+    assert await db.transact(lambda tx: find_participant(tx, "test", "", "kept")) is None
