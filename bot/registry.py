@@ -44,12 +44,14 @@ class Campaigns:
     default_id: str
     paths: dict[str, Path] = field(default_factory=dict)
     """The file each campaign came from (read again by a reload)."""
+    parsed: dict[str, Campaign] = field(default_factory=dict)
+    """Each campaign as its file says, before the shared meetings were resolved."""
 
     @classmethod
     def single(cls, campaign: Campaign, path: Path | None = None) -> Campaigns:
         """One campaign (the setup of one file)."""
         paths = {campaign.id: path} if path is not None else {}
-        return cls({campaign.id: campaign}, campaign.id, paths)
+        return cls({campaign.id: campaign}, campaign.id, paths, {campaign.id: campaign})
 
     @property
     def default(self) -> Campaign:
@@ -79,10 +81,14 @@ class Campaigns:
         return self.get(campaign_id) or self.default
 
     def replaced(self, campaign: Campaign) -> Campaigns:
-        """These campaigns with one of them replaced (an edited file, already resolved)."""
-        by_id = dict(self.by_id)
-        by_id[campaign.id] = campaign
-        return Campaigns(by_id, self.default_id, dict(self.paths))
+        """These campaigns with one of them (by its id; one campaign alone: it) replaced by
+        an edited version as its file says, the shared meetings resolved again."""
+        if not self.several:
+            return Campaigns.single(campaign, self.paths.get(self.default_id))
+        parsed = {**self.parsed, campaign.id: campaign}
+        # In the same order: the same default.
+        ids = [*self.by_id, *([] if campaign.id in self.by_id else [campaign.id])]
+        return resolve([(self.paths.get(c, Path(c)), parsed[c]) for c in ids])
 
 
 def load_campaigns(files: list[Path] | None = None) -> Campaigns:
@@ -118,9 +124,7 @@ def reread(campaigns: Campaigns) -> tuple[Campaigns, list[tuple[str, MeetingChan
                 for change in changed_meetings(old, campaign)
                 if not campaign.shares(change.meeting.id)
             ]
-    if campaigns.default_id in fresh.by_id:
-        fresh.default_id = campaigns.default_id
-    return fresh, changes
+    return fresh, changes  # read in the same order: the same default
 
 
 def resolve(loaded: list[tuple[Path, Campaign]]) -> Campaigns:
@@ -220,7 +224,7 @@ def resolve(loaded: list[tuple[Path, Campaign]]) -> Campaigns:
         raise _joined(problems)
     # The default first (the list of consultations starts with it), the others by file.
     ordered = {default_id: resolved[default_id], **resolved}
-    return Campaigns(ordered, default_id, paths)
+    return Campaigns(ordered, default_id, paths, dict(by_id))
 
 
 def _signing_up_as(campaign: Campaign, owner: Campaign) -> Campaign:

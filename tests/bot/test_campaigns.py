@@ -600,3 +600,17 @@ async def test_everyone_is_erased_once_the_last_retention_date_has_passed(
     erased = await db.transact(lambda tx: purge(tx, governing, after_all, also=campaigns))
     assert erased == 1
     assert await db.transact(lambda tx: find_participant(tx, "test", "", "kept")) is None
+
+
+def test_replacing_one_campaign_resolves_the_set_again() -> None:
+    from datetime import datetime
+
+    campaigns = load_campaigns()
+    parsed = campaigns.parsed[CULTURE]
+    assert parsed.survey is not None and parsed.meeting("info") is None  # as its file says
+    later = parsed.survey.model_copy(update={"deadline": datetime(2021, 6, 20, 12, 0)})
+    again = campaigns.replaced(parsed.model_copy(update={"survey": later}))
+    culture = again.of(CULTURE)
+    assert culture.survey is not None and culture.survey.deadline.day == 20
+    assert culture.meeting_key("info") == (LIBRARY, "info") and culture.several
+    assert again.default_id == LIBRARY and again.of(VOLUNTEERING) == campaigns.of(VOLUNTEERING)
