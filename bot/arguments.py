@@ -109,6 +109,14 @@ def arguments() -> argparse.ArgumentParser:
     staff.add_argument(
         "who", nargs="?", help="telegram:<user id>, slack:<team>:<user> or console:<name>"
     )
+    copy = sub.add_parser(
+        "copy-database",
+        help="copy the SQLite database into an empty PostgreSQL one (stop the bot first)",
+    )
+    copy.add_argument("--database", help="the SQLite file to copy (default: DATABASE_PATH)")
+    copy.add_argument(
+        "--to", help="postgresql://... URL of an empty database (default: DATABASE_URL)"
+    )
     template = sub.add_parser(
         "translation-template",
         help="print the file a translator fills in for a campaign's strings in a language",

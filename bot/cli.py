@@ -20,7 +20,6 @@ from bot import service
 from bot.arguments import arguments
 from bot.campaign import (
     Campaign,
-    campaign_files,
     load_campaign,
     long_button_texts,
     missing_translations,
@@ -28,9 +27,9 @@ from bot.campaign import (
 from bot.clock import Clock, SystemClock
 from bot.database_clock import DatabaseTime, database_time, parse_now
 from bot.errors import CampaignError, ClockRefused
-from bot.registry import Campaigns, load_campaigns, shipped_campaign_files
+from bot.registry import Campaigns, chosen_files, load_campaigns, shipped_campaign_files
 from bot.settings import Settings
-from storage.open import open_database
+from storage.open import is_postgres_url, open_database
 
 log = logging.getLogger("bot")
 
@@ -62,8 +61,21 @@ def main(
 
         print(campaign_template(load_campaign(args.campaign), args.language))
         return 0
+    if args.command == "copy-database":
+        source, target = args.database or settings.database_path, args.to or settings.database_url
+        if not target or not is_postgres_url(target):
+            print("participation-bot: copy-database needs --to postgresql://...", file=sys.stderr)
+            return 2
+        if is_postgres_url(source) or not Path(source).exists():
+            print(
+                f"participation-bot: no SQLite file at {source} (give --database)", file=sys.stderr
+            )
+            return 2
+        return asyncio.run(_copy_database(source, target))
     try:
-        campaigns = load_campaigns(_campaign_paths(args, settings))
+        campaigns = load_campaigns(
+            chosen_files(args.campaign, settings.campaigns_dir, settings.campaign_file)
+        )
         campaign = campaigns.get(args.consultation) if args.consultation else campaigns.default
         if campaign is None:
             print(
@@ -107,6 +119,32 @@ def main(
         return asyncio.run(_until_stopped(serve(args, settings, campaigns, clock, database)))
     except KeyboardInterrupt:
         return 0
+
+
+async def _copy_database(source: str, target: str) -> int:
+    """``copy-database``: the SQLite file into an empty PostgreSQL database, counted."""
+    from storage.copy import copy_database
+    from storage.database import SqliteDatabase
+    from storage.errors import StorageError
+    from storage.postgres import PostgresDatabase
+
+    async with (
+        await SqliteDatabase.open(source) as sqlite,
+        await PostgresDatabase.open(target) as postgres,
+    ):
+        try:
+            copied = await copy_database(sqlite, postgres)
+        except StorageError as exc:
+            print(f"participation-bot: nothing copied: {exc}", file=sys.stderr)
+            return 1
+    for table in copied:
+        print(f"{table.table:24} {table.target_rows:>8} rows")
+    total = sum(t.target_rows for t in copied)
+    print(
+        f"copied {total} rows in {len(copied)} tables; the counts match. "
+        "Set DATABASE_URL to this database to use it."
+    )
+    return 0
 
 
 async def _until_stopped(serving: Any) -> int:
@@ -179,24 +217,11 @@ async def _database_time(
         return await database_time(db, campaign, requested, wall)
 
 
-def _campaign_paths(args: argparse.Namespace, settings: Settings) -> list[Path]:
-    """The campaign files to serve: ``--campaign`` (repeated), else CAMPAIGNS_DIR, else
-    CAMPAIGN_FILE, else the shipped Viken 2021 set."""
-    if args.campaign:
-        return [Path(p) for p in args.campaign]
-    if settings.campaigns_dir:
-        return campaign_files(settings.campaigns_dir)
-    if settings.campaign_file:
-        return [Path(settings.campaign_file)]
-    return shipped_campaign_files()
-
-
 async def _reload(
     args: argparse.Namespace, campaigns: Campaigns, clock: Clock, database: str
 ) -> int:
-    """The files are valid (``main`` checked them): say what each changes, signal ``run``.
-    With several campaigns, each is compared (``--consultation``: that one), its lines
-    named by its id."""
+    """The files are valid (``main`` checked them): say what each campaign's changes (its
+    lines named by its id; ``--consultation``: that one's), signal ``run``."""
     chosen = campaigns.get(args.consultation) if args.consultation else None
     targets = [chosen] if chosen is not None else list(campaigns)
     async with await open_database(database) as db:
@@ -210,8 +235,8 @@ async def _reload(
 async def _reload_one(
     args: argparse.Namespace, campaign: Campaign, several: bool, clock: Clock, db: Any
 ) -> list[str]:
-    """Print what an edited campaign changes (and queue the updates with ``--notify``);
-    return what to say after the running bot was signalled."""
+    """Print what an edited campaign changes (``--notify``: queue the updates); return
+    what to say once the running bot was signalled."""
     from bot.broadcast import Segment, members, queue_meeting_update
     from bot.campaign import changed_meetings
     from storage.campaign import campaign_in_use, campaigns_in_use
@@ -316,8 +341,7 @@ async def _export(
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
         )
-    # With several campaigns, each campaign's results have a name of their own.
-    name = f"results-{campaign.id}" if campaign.several else "results"
+    name = f"results-{campaign.id}" if campaign.several else "results"  # one per campaign
     default = {
         "xlsx": f"{name}.xlsx",
         "csv": f"{name}-csv",

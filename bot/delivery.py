@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.messages import Incoming, Outgoing, ParticipantRef
+from bot.metrics import METRICS
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -173,14 +175,18 @@ class Deliveries:
     async def handle(self, incoming: Incoming, origin: Any | None = None) -> list[Outgoing]:
         """Hand ``incoming`` to the engine; once it is committed, queue its replies for the
         person and return them (they go out after, in order)."""
-        replies = await self.engine.handle(incoming)
+        replies = await self.commit(incoming)
         self.submit(incoming, replies, origin)
         return replies
 
     async def commit(self, incoming: Incoming) -> list[Outgoing]:
         """Hand ``incoming`` to the engine and return its committed replies without sending
         them: the caller then ``submit``s them or says they were ``answered``."""
-        return await self.engine.handle(incoming)
+        started = time.perf_counter()
+        replies = await self.engine.handle(incoming)
+        METRICS.turn_seconds.labels(self.platform.name).observe(time.perf_counter() - started)
+        METRICS.events.labels(self.platform.name).inc()
+        return replies
 
     def submit(self, incoming: Incoming, replies: list[Outgoing], origin: Any | None) -> None:
         """Send committed replies after whatever this person is still being sent."""
@@ -190,6 +196,7 @@ class Deliveries:
             if result is DeliveryResult.RETRY:
                 self._remember_failed(incoming.ref, incoming.event_id)
                 self.engine.replies_failed(incoming)
+                METRICS.replies_failed.labels(self.platform.name).inc()
             else:
                 self.engine.replies_sent(incoming)
 
@@ -243,6 +250,7 @@ class Deliveries:
             log.debug("send failure details", exc_info=True)
             result = DeliveryResult.RETRY
         self.counts[result] += 1
+        METRICS.sends.labels(self.platform.name, "reply", result.value).inc()
         if result is DeliveryResult.UNREACHABLE:
             await self.engine.mark_unreachable(ref)
         elif result is DeliveryResult.IN_DOUBT:
@@ -329,6 +337,7 @@ class Deliveries:
     async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
         """Send one outbox row's message (the dispatcher's send function)."""
         result = await self.platform.deliver(ref, reply)
+        METRICS.sends.labels(self.platform.name, "outbox", result.value).inc()
         if result is DeliveryResult.UNREACHABLE:
             await self.engine.mark_unreachable(ref)
         return result

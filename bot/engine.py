@@ -172,7 +172,7 @@ class Engine(StoredRepliesMixin):
             if view is not None and event_id in view.recent_events:
                 return await self._redelivered(event_id)
             try:
-                result = await self.db.transact(lambda tx: self._turn(tx, incoming, view))
+                result = await self.db.transact(lambda tx: self._turn(tx, incoming, view), key=key)
             except events.EventAlreadyRecorded:
                 self._cache.pop(key, None)
                 return await self._redelivered(event_id)
@@ -278,8 +278,8 @@ class Engine(StoredRepliesMixin):
     # -- inside the transaction ------------------------------------------------------------
 
     async def _turn(self, tx: Transaction, incoming: Incoming, cached: View | None) -> _Result:
-        # The in-process lock orders this process's events; this orders every process's.
-        await tx.serialize(incoming.ref.key)
+        # The in-process lock orders this process's events; the transaction's key (taken at
+        # its start, ``transact(key=)``) orders every process's.
         now = self.clock.now()
         ref = incoming.ref
         new_person = False

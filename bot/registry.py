@@ -27,7 +27,14 @@ from bot.campaign import (
 )
 from bot.errors import CampaignError, CampaignProblem
 
-__all__ = ["Campaigns", "load_campaigns", "reread", "resolve", "shipped_campaign_files"]
+__all__ = [
+    "Campaigns",
+    "chosen_files",
+    "load_campaigns",
+    "reread",
+    "resolve",
+    "shipped_campaign_files",
+]
 
 
 def shipped_campaign_files() -> list[Path]:
@@ -89,6 +96,16 @@ class Campaigns:
         # In the same order: the same default.
         ids = [*self.by_id, *([] if campaign.id in self.by_id else [campaign.id])]
         return resolve([(self.paths.get(c, Path(c)), parsed[c]) for c in ids])
+
+
+def chosen_files(given: list[str] | None, folder: str | None, one: str | None) -> list[Path]:
+    """The campaign files to serve: those given (``--campaign``, repeated), else the
+    folder's (``CAMPAIGNS_DIR``), else one file (``CAMPAIGN_FILE``), else the shipped set."""
+    if given:
+        return [Path(p) for p in given]
+    if folder:
+        return campaign_files(folder)
+    return [Path(one)] if one else shipped_campaign_files()
 
 
 def load_campaigns(files: list[Path] | None = None) -> Campaigns:

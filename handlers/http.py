@@ -1,5 +1,6 @@
 """One HTTP server on ``PORT`` for every platform that needs one: the web chat's page and
-WebSocket, Slack's events and install pages, Telegram's webhook, and ``/healthz``.
+WebSocket, Slack's events and install pages, Telegram's webhook; ``/healthz`` (200 when the
+database answers, else 503, for the load balancer) and ``/metrics`` (Prometheus).
 
 Each platform adds its routes before the server starts listening (aiohttp freezes an app
 once it runs), so ``run`` sets every platform up, then calls ``start``.
@@ -11,18 +12,29 @@ import logging
 
 from aiohttp import web
 
+from bot.metrics import CONTENT_TYPE, METRICS, healthy
+from storage.protocols import Database
+
 log = logging.getLogger("handlers.http")
 
 
 class HttpServer:
     """The routes of every platform, served together on one port."""
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 8080) -> None:  # noqa: S104
+    def __init__(
+        self,
+        host: str = "0.0.0.0",  # noqa: S104
+        port: int = 8080,
+        db: Database | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.db = db
         self.app = web.Application(client_max_size=1024 * 1024)
         self._runner: web.AppRunner | None = None
-        self.app.router.add_get("/healthz", _health)
+        self.app.router.add_get("/healthz", self._health)
+        if db is not None:
+            self.app.router.add_get("/metrics", self._metrics)
 
     def add_routes(self, routes: list[web.RouteDef]) -> None:
         """A platform's routes (before ``start``)."""
@@ -59,6 +71,16 @@ class HttpServer:
             await self._runner.cleanup()
             self._runner = None
 
+    async def _health(self, _request: web.Request) -> web.Response:
+        if self.db is not None and not await healthy(self.db):
+            return web.Response(status=503, text="database unavailable")
+        return web.Response(text="ok")
 
-async def _health(_request: web.Request) -> web.Response:
-    return web.Response(text="ok")
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        assert self.db is not None
+        try:
+            body = await METRICS.render(self.db)
+        except Exception as exc:
+            log.warning("metrics: the database did not answer (%s)", type(exc).__name__)
+            return web.Response(status=503, text="database unavailable")
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -52,7 +52,7 @@ async def serve(
         await service.save_campaign_in_use(engine, clock)
         if args.command != "run":
             return await _console(engine, args, clock)
-        http = HttpServer(host=settings.host, port=settings.port)
+        http = HttpServer(host=settings.host, port=settings.port, db=engine.db)
         platforms: list[Callable[[Callable[[], None]], Awaitable[None]]] = []
         if settings.web_chat:
             platforms.append(lambda ready: _web(engine, settings, clock, http, ready))

@@ -211,8 +211,9 @@ class SqliteDatabase:
 
     # -- transactions ----------------------------------------------------------------------
 
-    async def transact(self, job: Job[T]) -> T:
-        """Run ``job`` in a transaction; return its result once the transaction committed."""
+    async def transact(self, job: Job[T], *, key: str | None = None) -> T:
+        """Run ``job`` in a transaction; return its result once the transaction committed.
+        (``key``: nothing to do, SQLite runs one transaction at a time.)"""
         if self._closed:
             raise RuntimeError("database is closed")
         if self._writer is not None and self._writer.done():

@@ -75,8 +75,14 @@ Job = Callable[[Transaction], Awaitable[T]]
 class Database(Protocol):
     """A database the bot can run jobs on."""
 
-    async def transact(self, job: Job[T]) -> T:
-        """Run ``job`` in a transaction; return its result once the transaction committed."""
+    async def transact(self, job: Job[T], *, key: str | None = None) -> T:
+        """Run ``job`` in a transaction; return its result once the transaction committed.
+
+        ``key`` (one person's turn): the transaction is serialised on ``key`` from its start
+        (as ``Transaction.serialize(key)``), and every rule it keeps across other rows is
+        kept by the locks the storage functions take (``serialize`` on a meeting); so it
+        needs no stronger isolation (PostgreSQL: READ COMMITTED instead of SERIALIZABLE,
+        without the aborts and runs again that unrelated people's turns cause there)."""
         ...
 
     async def read(self, job: Job[T]) -> T:

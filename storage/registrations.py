@@ -95,6 +95,14 @@ async def waitlist_position(tx: Transaction, registration: RegistrationRecord) -
     return int(row[0]) if row else 0
 
 
+async def _one_at_a_time(tx: Transaction, campaign: str, meeting_id: str) -> None:
+    """Changes to one meeting's places are made one at a time (any process): its capacity,
+    and the order of its waiting list, hold without a serialisable transaction. A shared
+    meeting is one meeting (its owning campaign's), whichever campaign a person came
+    through."""
+    await tx.serialize(f"meeting:{campaign}/{meeting_id}")
+
+
 async def register(
     tx: Transaction,
     participant_id: int,
@@ -109,6 +117,7 @@ async def register(
     ``capacity`` 0 means no limit. A cancelled registration is reused and goes to the back
     of the queue.
     """
+    await _one_at_a_time(tx, campaign, meeting_id)
     status = "confirmed"
     if capacity:
         confirmed = await count_confirmed(tx, campaign, meeting_id)
@@ -152,6 +161,7 @@ async def cancel_registration(
     tx: Transaction, participant_id: int, campaign: str, meeting_id: str, now: datetime
 ) -> RegistrationRecord | None:
     """Cancel the participant's registration; return it as it was before, if it was active."""
+    await _one_at_a_time(tx, campaign, meeting_id)
     before = await registration_for(tx, participant_id, campaign, meeting_id)
     if before is None or before.status == "cancelled":
         return None
@@ -166,6 +176,7 @@ async def promote_first_waiting(
     tx: Transaction, campaign: str, meeting_id: str, now: datetime
 ) -> RegistrationRecord | None:
     """Move the first person on the meeting's waiting list to a confirmed place."""
+    await _one_at_a_time(tx, campaign, meeting_id)
     row = await tx.fetchone(
         f"SELECT {_COLUMNS} FROM registrations WHERE campaign = ? AND meeting_id = ? "
         "AND status = 'waiting' ORDER BY queue_seq LIMIT 1",

@@ -342,3 +342,64 @@ async def test_a_name_of_emoji_only_is_refused_with_a_reason(engine: Engine, db:
     assert "What name should we register?" in chat.text
     await chat.send("Åse 😀")  # letters, of any script, with an emoji: a name
     assert "Which of these describes you best?" in chat.text
+
+
+async def sign_up_or_wait(chat: Chat) -> None:
+    """Sign up for the information meeting, taking the waiting list if it is full."""
+    await chat.command("start", "signup-info")
+    if "Yes, put me on the waiting list" in chat.labels:
+        await chat.press("Yes, put me on the waiting list")
+    await chat.send(f"Person {chat.ref.user_id}")
+    await chat.press("Library employee")
+    await chat.send("Asker bibliotek")
+    await chat.send("bær")
+    await chat.press("Bærum")
+    await chat.press(chat.labels[0])  # confirm (a place, or the waiting list)
+
+
+async def test_places_hold_when_people_sign_up_and_cancel_at_once_in_three_processes(
+    make_campaign: Callable[..., Campaign], db_url: str, clock: FixedClock
+) -> None:
+    """Three engines on their own connections (three workers on PostgreSQL; on SQLite, one
+    process's three engines on its one file) take 24 sign-ups for a meeting of 5 places at
+    the same moment: 5 confirmed, 19 waiting in one order; then 3 confirmed people cancel at
+    once, and exactly the first 3 waiting move up."""
+    import asyncio
+
+    from storage.open import is_postgres_url, open_database
+
+    campaign = make_campaign(with_meeting(capacity=5))
+    workers = [await open_database(db_url)]
+    if is_postgres_url(db_url):
+        workers += [await open_database(db_url) for _ in range(2)]
+    try:
+        engines = [Engine(campaign, workers[i % len(workers)], clock) for i in range(3)]
+        people = [Chat(engines[i % 3], f"p{i}") for i in range(24)]
+        await asyncio.gather(*(sign_up_or_wait(p) for p in people))
+        rows = await workers[0].read(lambda tx: registrations_for_meeting(tx, "info"))
+        confirmed = [r for r in rows if r.status == "confirmed"]
+        waiting = sorted((r for r in rows if r.status == "waiting"), key=lambda r: r.queue_seq)
+        assert (len(confirmed), len(waiting)) == (5, 19)
+        assert len({r.queue_seq for r in waiting}) == 19  # one order, no ties
+
+        users = await workers[0].read(
+            lambda tx: tx.fetchall("SELECT id, user_id FROM participants", ())
+        )
+        user_of = {row[0]: row[1] for row in users}
+        holders = {user_of[r.participant_id] for r in confirmed}
+        cancelling = [p for p in people if p.ref.user_id in holders][:3]
+
+        async def cancel(chat: Chat) -> None:
+            await chat.command("mine")
+            await chat.press("Cancel")
+            await chat.press(chat.labels[0])  # yes, cancel
+
+        await asyncio.gather(*(cancel(p) for p in cancelling))
+        after = await workers[0].read(lambda tx: registrations_for_meeting(tx, "info"))
+        now_confirmed = {r.participant_id for r in after if r.status == "confirmed"}
+        assert len(now_confirmed) == 5
+        assert {r.participant_id for r in waiting[:3]} <= now_confirmed
+        assert sum(r.status == "waiting" for r in after) == 16
+    finally:
+        for db in workers:
+            await db.close()

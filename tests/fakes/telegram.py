@@ -475,6 +475,13 @@ class FakeTelegram:
         }
         return self._queue({"callback_query": query})
 
+    def update(self, update_id: int) -> dict[str, Any]:
+        """A queued update as Telegram sends it (to ``getUpdates``, or a webhook)."""
+        for update in reversed(self.updates):
+            if update["update_id"] == update_id:
+                return update
+        raise KeyError(f"no update {update_id}")
+
     # -- looking at what the bot did --------------------------------------------------------
 
     def message(self, chat_id: int, message_id: int) -> Sent:

@@ -49,7 +49,7 @@ async def running_chat(
         limits=limits,
     )
     await chat.start()
-    http = HttpServer(host=host, port=0)
+    http = HttpServer(host=host, port=0, db=engine.db)
     http.add_routes(WebServer(chat).routes())
     port = await http.start()
     try:

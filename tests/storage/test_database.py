@@ -206,3 +206,37 @@ async def test_a_read_cannot_write(db: Database) -> None:
         await db.read(lambda tx: new_person(tx, "sneaky"))
     count = await db.transact(lambda tx: tx.fetchone("SELECT COUNT(*) FROM participants"))
     assert count[0] == 0
+
+
+async def test_writes_sent_together_keep_their_order_and_their_conflicts(db: Database) -> None:
+    """A turn's queued writes (its state, its event, an answer) may go to PostgreSQL as one
+    statement: the result is that of the writes one by one, and a repeated event id in the
+    middle of such a group is still that event's conflict, with nothing of the turn kept."""
+    from storage.conversations import save_state
+
+    now = oslo(2021, 5, 25, 10, 0)
+
+    async def first(tx: Transaction) -> int:
+        pid = (await create_participant(tx, "test", "", "w1", "en", now)).id
+        save_state(tx, pid, "one", now)
+        record_event(tx, "e1", pid, "[]", now)
+        save_state(tx, pid, "two", now)  # the same table again: after the first, in order
+        return pid
+
+    pid = await db.transact(first)
+
+    async def second(tx: Transaction) -> None:
+        save_state(tx, pid, "three", now)
+        record_event(tx, "e1", pid, "[]", now)  # delivered before: the turn is a redelivery
+
+    with pytest.raises(EventAlreadyRecorded):
+        await db.transact(second)
+
+    async def state(tx: Transaction) -> str:
+        row = await tx.fetchone(
+            "SELECT state FROM conversation_state WHERE participant_id = ?", (pid,)
+        )
+        assert row is not None
+        return str(row[0])
+
+    assert await db.transact(state) == "two"

@@ -1,0 +1,358 @@
+"""Several workers on one PostgreSQL behind the load balancer of ``deploy/``: 200 people
+through sign-up and the survey, one worker SIGKILLed and another started mid-run.
+
+Real components: a throwaway PostgreSQL (``tests/auxil/postgres.py``), three real
+``participation-bot run`` processes (Telegram in webhook mode, Slack over HTTP), HAProxy from
+the Debian package running the shipped ``deploy/haproxy.cfg`` (``tests/auxil/cluster.py``),
+the fake Telegram Bot API and the fake Slack of ``tests/fakes/``. The test is Telegram's and
+Slack's delivering side: each update or event goes through the load balancer, or straight
+to a worker picked at random, so every person's updates are spread over the workers; one
+that got no 2xx (a worker killed under it: 502, or its connection refused) is delivered again
+as the platforms do (Telegram retries a webhook call; Slack sends ``X-Slack-Retry-Num``).
+
+Every person is in Telegram: sign-up for a meeting, then the whole survey. (Slack people
+beside them are still to come: the workers serve Slack over HTTP through the same proxy, but
+this test does not drive it yet.) Needs PostgreSQL and HAProxy: where
+either is missing the test skips and says so, except under CI (``CI_REQUIRE_POSTGRES=1``),
+where it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from bot.campaign import load_campaign
+from tests.auxil.cluster import (
+    SLOTS,
+    ClusterUnavailable,
+    LoadBalancer,
+    Worker,
+    client_ssl,
+    free_port,
+)
+from tests.auxil.postgres import REQUIRED, PostgresServer
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
+
+pytestmark = [
+    pytest.mark.several_workers,
+    # Until the cross-process guarantees (branch issue-cluster) are merged, a worker trusts
+    # its own memory of a person's state, which another worker has moved on since: a typed
+    # answer is then taken for an earlier question. This test shows it; remove the mark when
+    # issue-cluster is merged.
+    pytest.mark.xfail(reason="needs issue-cluster's engine cache check", strict=False),
+]
+
+PEOPLE = int(os.environ.get("SEVERAL_WORKERS_PEOPLE", "200"))
+"""People in all (``SEVERAL_WORKERS_PEOPLE`` for a quicker try)."""
+SECRET = "several-workers-signing-secret"
+TEAM = "T1"
+QUIET = 1.3
+"""Seconds a chat must stay quiet for a person to take the bot's answer as complete (the
+bot paces each Telegram chat at one message a second)."""
+TIMEOUT = 60.0
+"""Seconds a person waits for an answer before the test fails."""
+
+
+@dataclass
+class Run:
+    """The workers, the load balancer, and what happened."""
+
+    lb: LoadBalancer
+    workers: list[Worker]
+    session: aiohttp.ClientSession
+    rng: random.Random = field(default_factory=lambda: random.Random(15))
+    acknowledged: set[str] = field(default_factory=set)
+    """Scoped event ids answered 2xx (through the load balancer or by a worker)."""
+    redelivered: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    """What a delivery got instead of a 2xx, by kind."""
+    delivered: int = 0
+    kill_after: int = 0
+    """Deliveries acknowledged before the chaos starts (a worker killed, another started)."""
+    chaos: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def target(self) -> str:
+        """Where a delivery goes: the load balancer, or one worker picked at random (one
+        that was started; a killed one refuses the connection)."""
+        started = [w for w in self.workers if w.process is not None]
+        if self.rng.random() < 0.5:
+            return self.lb.url
+        return self.rng.choice(started).url
+
+    async def deliver(self, scoped_id: str, post: Callable[[str, int], Awaitable[int]]) -> None:
+        """Deliver until a 2xx, as the platforms do: ``post(base_url, attempt)`` -> status."""
+        for attempt in range(60):
+            try:
+                status = await post(self.target(), attempt)
+            except (aiohttp.ClientError, OSError) as exc:
+                status, kind = 0, type(exc).__name__
+            else:
+                kind = str(status)
+            if 200 <= status < 300:
+                self.acknowledged.add(scoped_id)
+                self.delivered += 1
+                if self.delivered >= self.kill_after:
+                    self.chaos.set()
+                self.redelivered += attempt > 0
+                return
+            self.refused[kind] += 1
+            await asyncio.sleep(0.2 + 0.1 * attempt)
+        raise AssertionError(f"{scoped_id} was never acknowledged: {self.refused}")
+
+
+class TelegramPerson:
+    """Someone in Telegram: each update is POSTed to the webhook as Telegram would."""
+
+    def __init__(self, run: Run, fake: FakeTelegram, user_id: int) -> None:
+        self.run = run
+        self.fake = fake
+        self.id = user_id
+        fake.person(user_id, first_name=f"Person{user_id}", last_name="Test")
+
+    async def _send(self, update_id: int) -> None:
+        update = self.fake.update(update_id)
+        body = json.dumps(update).encode()
+        secret = self.fake.webhook["secret_token"]
+        path = "/telegram"
+
+        async def post(base: str, _attempt: int) -> int:
+            headers = {
+                "Content-Type": "application/json",
+                "X-Telegram-Bot-Api-Secret-Token": secret,
+            }
+            ssl = client_ssl() if base.startswith("https") else None
+            async with self.run.session.post(
+                base + path, data=body, headers=headers, ssl=ssl
+            ) as answer:
+                return answer.status
+
+        before = self.fake.activity(self.id)
+        await self.run.deliver(f"telegram::{update_id}", post)
+        await _quiet(lambda: self.fake.activity(self.id), before, f"telegram {self.id}")
+
+    async def say(self, text: str) -> None:
+        await self._send(self.fake.send_text(self.id, text))
+
+    async def press_data(self, data: str) -> None:
+        message = self.fake.last_with_buttons(self.id)
+        await self._send(self.fake.press_data(self.id, message, data))
+
+    def buttons(self) -> list[dict[str, Any]]:
+        return self.fake.last_with_buttons(self.id).buttons
+
+    async def press(self, label: str) -> None:
+        found = [b for b in self.buttons() if b["text"].removeprefix("\u2705 ").startswith(label)]
+        assert found, (
+            f"no button {label!r} in {[b['text'] for b in self.buttons()]}; "
+            f"the chat: {self.fake.texts(self.id)}"
+        )
+        await self.press_data(found[0]["callback_data"])
+
+    @property
+    def text(self) -> str:
+        return self.fake.last(self.id).text
+
+    async def sign_up_and_answer(self) -> None:
+        await self.say("/start signup-info")
+        await self._past_notice()
+        await self.press("Use \u201c")
+        await self.press("Library employee")
+        await self.say(f"Library number {self.id}")
+        await self.say("Asker")
+        if any(b["text"] == "Asker" for b in self.buttons()):
+            await self.press("Asker")
+        await self.press("Confirm sign-up")
+        assert "You are signed up" in "\n".join(self.fake.texts(self.id))
+        await self.say("/survey")
+        await self._past_notice()
+        await _survey(self._data, self.press_data, self._type_text, self._tick_first)
+
+    async def _past_notice(self) -> None:
+        ok = [d for d in self._data() if d.endswith(":ok")]
+        if ok:
+            await self.press_data(ok[0])
+
+    def _data(self) -> list[str]:
+        return [b["callback_data"] for b in self.buttons()]
+
+    async def _type_text(self) -> None:
+        await self.say("Asker")
+
+    async def _tick_first(self) -> None:
+        await self.press_data(next(d for d in self._data() if ":t:" in d))
+        await self.press_data(next(d for d in self._data() if d.endswith(":d")))
+
+
+async def _survey(
+    data: Callable[[], list[str]],
+    press: Callable[[str], Awaitable[None]],
+    type_text: Callable[[], Awaitable[None]],
+    tick_first: Callable[[], Awaitable[None]],
+) -> None:
+    """Answer every question: the first option, the first tick box, typed text where words
+    are asked; then send from the review."""
+    for _step in range(40):
+        shown = data()
+        if any(d.endswith(":s") for d in shown):  # the review: send
+            await press(next(d for d in shown if d.endswith(":s")))
+            return
+        if any(":t:" in d for d in shown):
+            await tick_first()
+        elif any(":o:" in d for d in shown):
+            await press(next(d for d in shown if ":o:" in d))
+        else:  # a municipality or an idea to type
+            await type_text()
+    raise AssertionError("the survey did not end")
+
+
+async def _quiet(activity: Callable[[], int], before: int, who: str) -> None:
+    """Wait until the chat changed since ``before`` and has been quiet for ``QUIET`` s."""
+    deadline = time.monotonic() + TIMEOUT
+    seen, since = activity(), time.monotonic()
+    while seen == before or time.monotonic() - since < QUIET:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{who}: no answer in {TIMEOUT} s")
+        await asyncio.sleep(0.05)
+        if activity() != seen:
+            seen, since = activity(), time.monotonic()
+
+
+@pytest.fixture
+async def database(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    url = await postgres_server.fresh_database()
+    yield url
+    await postgres_server.drop_database(url)
+
+
+async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothing(
+    database: str, tmp_path: Path
+) -> None:
+    telegram = FakeTelegram()
+    await telegram.start()
+    slack = FakeSlack()
+    await slack.start()
+    token = slack.add_team(TEAM, "Viken fylkesbibliotek")
+    ports = [free_port() for _ in range(SLOTS)]
+    try:
+        lb = LoadBalancer(tmp_path, ports)
+    except ClusterUnavailable as exc:
+        if REQUIRED:
+            pytest.fail(f"CI_REQUIRE_POSTGRES=1 but the load balancer cannot run: {exc}")
+        pytest.skip(f"no load balancer here: {exc}")
+    env = {
+        "DATABASE_URL": database,
+        "TELEGRAM_BOT_TOKEN": telegram.token,
+        "TELEGRAM_API_BASE_URL": telegram.base_url,
+        "TELEGRAM_WEBHOOK_URL": f"{lb.url}/telegram",
+        "SLACK_BOT_TOKEN": token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_BASE_URL": slack.api_url,
+        "WEB_TRUSTED_PROXIES": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+    workers = [
+        Worker(f"worker{slot}", port, env, now=slot == 1)
+        for slot, port in enumerate(ports, start=1)
+    ]
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    run = Run(lb, workers, session)
+    try:
+        await lb.start()
+        await workers[0].start()  # gives the database its clock
+        await asyncio.gather(workers[1].start(), workers[2].start())
+        people = [TelegramPerson(run, telegram, 10_000 + i) for i in range(PEOPLE)]
+        run.kill_after = PEOPLE * 23 // 3  # about a third of the way
+        tasks = [
+            asyncio.ensure_future(_staggered(p.sign_up_and_answer(), i))
+            for i, p in enumerate(people)
+        ]
+
+        async def chaos() -> None:
+            await run.chaos.wait()
+            await workers[1].kill()
+            await asyncio.sleep(1.0)
+            await workers[3].start()
+
+        await asyncio.gather(chaos(), *tasks)
+        assert not workers[1].running and workers[3].running
+
+        conn = await asyncpg.connect(database)
+        try:
+            stored = {r[0] for r in await conn.fetch("SELECT event_id FROM processed_events")}
+            lost = run.acknowledged - stored
+            assert not lost, f"{len(lost)} acknowledged updates are not stored: {sorted(lost)[:5]}"
+            submitted = await conn.fetchval(
+                "SELECT count(*) FROM responses WHERE status = 'submitted'"
+            )
+            assert submitted == len(people), "every person sent their answers"
+            signed_up = await conn.fetchval(
+                "SELECT count(*) FROM registrations WHERE status = 'confirmed'"
+            )
+            assert signed_up == len(people), "every Telegram person signed up"
+            order = [q.id for q in load_campaign(None).survey.questions]
+            rows = await conn.fetch(
+                "SELECT response_id, question_id FROM answers ORDER BY response_id, answered_at"
+            )
+        finally:
+            await conn.close()
+        by_response: dict[int, list[str]] = {}
+        for row in rows:
+            by_response.setdefault(row[0], []).append(row[1])
+        for questions in by_response.values():
+            assert questions == sorted(questions, key=order.index), "answers in the order given"
+
+        sends = Counter(
+            (int(p["chat_id"]), p.get("text") or p.get("caption"))
+            for method, p in telegram.calls
+            if method in ("sendMessage", "sendDocument")
+        )
+        twice = [key for key, n in sends.items() if n > 1]
+        assert not twice, f"sent twice: {twice[:5]}"
+        # An edit that changes what the person reads (a question turned into the next one):
+        # once. Taking the buttons off an answered question (editMessageReplyMarkup) is
+        # tidying each worker does for the keyboards it knows of: twice changes nothing.
+        edits = Counter(
+            (int(p["chat_id"]), int(p["message_id"]), p.get("text") or p.get("caption"))
+            for method, p in telegram.calls
+            if method in ("editMessageText", "editMessageCaption")
+        )
+        assert not [key for key, n in edits.items() if n > 1], "a message edited twice"
+        tidied = Counter(
+            (int(p["chat_id"]), int(p["message_id"]), json.dumps(p.get("reply_markup")))
+            for method, p in telegram.calls
+            if method == "editMessageReplyMarkup"
+        )
+        served = lb.served_by("/telegram")
+        print(
+            f"\n{run.delivered} deliveries, {run.redelivered} delivered again, refused: "
+            f"{dict(run.refused)}; through the load balancer by worker: {dict(served)}; "
+            f"buttons taken off twice: {sum(1 for n in tidied.values() if n > 1)}"
+        )
+        assert {"worker1", "worker2", "worker3", "worker4"} <= set(served)
+    finally:
+        for worker in workers:
+            await worker.stop()
+        await lb.stop()
+        await session.close()
+        await telegram.stop()
+        await slack.stop()
+
+
+async def _staggered(job: Awaitable[None], index: int) -> None:
+    """People arrive over a few seconds, not all in the same millisecond."""
+    await asyncio.sleep(index * 0.03)
+    await job
