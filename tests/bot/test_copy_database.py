@@ -14,7 +14,7 @@ from bot import cli
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
-from storage.campaign import save_campaign_in_use
+from storage.campaign import save_campaign_in_use, save_campaigns_in_use
 from storage.clock import StoredClock, store_clock
 from storage.database import SqliteDatabase
 from storage.open import open_database
@@ -44,8 +44,10 @@ async def _every_kind_of_row(db: SqliteDatabase, campaign: Campaign, clock: Fixe
     now = clock.now()
 
     async def rest(tx: Transaction) -> None:
-        await grant_staff(tx, "test", "", "staff1", now)
-        await enqueue_message(tx, 1, "broadcast", "b1:1", '{"text": "hi"}', now, batch="b1")
+        await grant_staff(tx, "test", "", "staff1", campaign.id, now)
+        await enqueue_message(
+            tx, 1, "broadcast", "b1:1", '{"text": "hi"}', now, batch="b1", campaign=campaign.id
+        )
         await record_broadcast_request(tx, "b1", 1, "en", now)
         await save_installation(
             tx,
@@ -58,6 +60,7 @@ async def _every_kind_of_row(db: SqliteDatabase, campaign: Campaign, clock: Fixe
         await issue_code(tx, "code1", "w1", now, now + timedelta(minutes=10))
         await store_clock(tx, StoredClock(clock_at=now, wall_at=now))
         save_campaign_in_use(tx, campaign.model_dump_json(), now)
+        save_campaigns_in_use(tx, {campaign.id: campaign.model_dump_json()}, now)
 
     await db.transact(rest)
 
