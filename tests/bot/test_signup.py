@@ -376,7 +376,9 @@ async def test_places_hold_when_people_sign_up_and_cancel_at_once_in_three_proce
         engines = [Engine(campaign, workers[i % len(workers)], clock) for i in range(3)]
         people = [Chat(engines[i % 3], f"p{i}") for i in range(24)]
         await asyncio.gather(*(sign_up_or_wait(p) for p in people))
-        rows = await workers[0].read(lambda tx: registrations_for_meeting(tx, "info"))
+        rows = await workers[0].read(
+            lambda tx: registrations_for_meeting(tx, "viken-2021", "info")
+        )
         confirmed = [r for r in rows if r.status == "confirmed"]
         waiting = sorted((r for r in rows if r.status == "waiting"), key=lambda r: r.queue_seq)
         assert (len(confirmed), len(waiting)) == (5, 19)
@@ -395,7 +397,9 @@ async def test_places_hold_when_people_sign_up_and_cancel_at_once_in_three_proce
             await chat.press(chat.labels[0])  # yes, cancel
 
         await asyncio.gather(*(cancel(p) for p in cancelling))
-        after = await workers[0].read(lambda tx: registrations_for_meeting(tx, "info"))
+        after = await workers[0].read(
+            lambda tx: registrations_for_meeting(tx, "viken-2021", "info")
+        )
         now_confirmed = {r.participant_id for r in after if r.status == "confirmed"}
         assert len(now_confirmed) == 5
         assert {r.participant_id for r in waiting[:3]} <= now_confirmed
