@@ -66,7 +66,7 @@ async def fill(db: Database, campaign: Campaign, responses: int) -> None:
     async def chunk(tx: Transaction, start: int) -> None:
         for n in range(start, min(start + 500, responses)):
             person = await create_participant(tx, "bench", "", f"p{n}", "nb", NOW)
-            response = await start_response(tx, person.id, survey.id, NOW)
+            response = await start_response(tx, person.id, campaign.id, survey.id, NOW)
             for q in survey.questions:
                 value = json.dumps(random_value(q, campaign, rng), ensure_ascii=False)
                 record_answer(tx, response.id, q.id, value, False, NOW)
@@ -144,7 +144,7 @@ async def main() -> None:
             old = await others_meanwhile(
                 engine, args.people, asyncio.ensure_future(db.transact(old_way))
             )
-            files = ResultsFiles(db, lambda: campaign, clock)
+            files = ResultsFiles(db, lambda _c: campaign, clock)
             request = ResultsRequest(format="xlsx", lang="nb", reply=Outgoing(text="results"))
             began = time.perf_counter()
             new = await others_meanwhile(

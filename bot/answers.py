@@ -96,7 +96,9 @@ async def store_answer(turn: Turn, q: Question, value: Value | None) -> None:
     assert survey is not None
     response = await turn.response()
     if response is None:
-        response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
+        response = await store.start_response(
+            turn.tx, turn.participant.id, turn.campaign.id, survey.id, turn.now
+        )
         turn.replace_response(response)
     encoded = None if value is None else json.dumps(value, ensure_ascii=False)
     store.record_answer(turn.tx, response.id, q.id, encoded, value is None, turn.now)

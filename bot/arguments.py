@@ -18,7 +18,15 @@ def arguments() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--campaign",
-            help="campaign TOML file (default: CAMPAIGN_FILE or the shipped Viken 2021 campaign)",
+            action="append",
+            help="campaign TOML file; give it more than once for several campaigns, the first "
+            "the default (default: CAMPAIGNS_DIR, CAMPAIGN_FILE, or the shipped Viken 2021 set)",
+        )
+        p.add_argument(
+            "--consultation",
+            metavar="ID",
+            help="the campaign (by its id) a command is about: export, broadcast, reload, "
+            "purge, staff (default: the default campaign; staff: every campaign)",
         )
         p.add_argument(
             "--database", help="SQLite file (default: DATABASE_URL, else DATABASE_PATH)"

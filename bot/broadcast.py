@@ -72,7 +72,10 @@ async def members(tx: Transaction, campaign: Campaign, segment: Segment) -> list
     return await segment_members(
         tx,
         segment.kind,
-        meeting=segment.meeting,
+        campaign=campaign.id,
+        scoped=campaign.several,
+        meeting=campaign.meeting_key(segment.meeting) if segment.meeting else None,
+        meetings=campaign.own_meetings(),
         survey_id=survey.id if survey else None,
         follow_question=survey.follow_question if survey else None,
         default_language=campaign.default_language,
@@ -161,7 +164,7 @@ async def queue_broadcast(
         rows.append(
             (member.participant_id, f"{batch}:{member.participant_id}", bodies[member.language])
         )
-    return await enqueue_many(tx, "broadcast", batch, rows, now)
+    return await enqueue_many(tx, "broadcast", batch, rows, now, campaign=campaign.id)
 
 
 def update_batch(meeting: Meeting) -> str:
@@ -175,9 +178,9 @@ async def queue_meeting_update(
     """Tell the registrants of a meeting its new details, each in their language (with the
     link and a Cancel button, as a reminder has); returns the batch and how many rows it
     has. Telling them again about the same details adds nobody twice."""
-    batch = update_batch(meeting)
+    batch = campaign.batch(update_batch(meeting))
     rows = await _meeting_rows(tx, campaign, meeting, batch, _update_headline, invite_at=now)
-    return batch, await enqueue_many(tx, "update", batch, rows, now)
+    return batch, await enqueue_many(tx, "update", batch, rows, now, campaign=campaign.id)
 
 
 def _update_headline(speaker: Speaker) -> str:
@@ -197,7 +200,9 @@ async def _meeting_rows(
     calendar invite when ``invite_at`` is given: the details changed)."""
     rows = []
     for member in await members(tx, campaign, Segment("registrants", meeting.id)):
-        registration = await registration_for(tx, member.participant_id, meeting.id)
+        registration = await registration_for(
+            tx, member.participant_id, *campaign.meeting_key(meeting.id)
+        )
         if registration is None:
             continue
         speaker = Speaker(campaign, member.language)
@@ -271,7 +276,7 @@ async def queue_summaries(tx: Transaction, now: datetime) -> int:
         # broadcast reached more people.
         key = f"summary:{batch}:{participant_id}:{sum(counts.values())}"
         if await enqueue_message(
-            tx, participant_id, "summary", key, message.model_dump_json(), now
+            tx, participant_id, "summary", key, message.model_dump_json(), now, campaign=""
         ):
             queued += 1
         await mark_summary_queued(tx, batch, participant_id, now)
@@ -324,7 +329,7 @@ async def queue_reminder(
     tx: Transaction, campaign: Campaign, reminder: Reminder, now: datetime
 ) -> int:
     """Write the reminder to the outbox for everyone it is for who has not had it."""
-    batch = f"reminder:{reminder.id}"
+    batch = campaign.batch(f"reminder:{reminder.id}")
     rows = []
     if reminder.survey:
         target = campaign.survey_deadline()
@@ -336,7 +341,15 @@ async def queue_reminder(
                         "Reminder: the survey closes {when}. You have started it; finishing "
                         "takes a few minutes."
                     ).format(when=fmt_day_and_time(target, campaign.tz)),
-                    buttons=[[global_button(_("Continue the survey"), GlobalAction.SURVEY)]],
+                    buttons=[
+                        [
+                            global_button(
+                                _("Continue the survey"),
+                                GlobalAction.SURVEY,
+                                campaign.id if campaign.several else None,
+                            )
+                        ]
+                    ],
                 )
             rows.append(
                 (
@@ -352,7 +365,7 @@ async def queue_reminder(
             tx, campaign, meeting, batch, partial(_reminder_headline, meeting)
         )
     before = sum((await batch_progress(tx, batch)).values())
-    return await enqueue_many(tx, "reminder", batch, rows, now) - before
+    return await enqueue_many(tx, "reminder", batch, rows, now, campaign=campaign.id) - before
 
 
 def _reminder_headline(meeting: Meeting, speaker: Speaker) -> str:

@@ -37,6 +37,7 @@ from bot.campaign_schema import (
     Question,
     Reminder,
     Role,
+    SharedMeeting,
     ShowIf,
     Signup,
     SignupField,
@@ -63,12 +64,14 @@ __all__ = [
     "Question",
     "Reminder",
     "Role",
+    "SharedMeeting",
     "ShowIf",
     "Signup",
     "SignupField",
     "Survey",
     "Text",
     "changed_meetings",
+    "campaign_files",
     "default_campaign_path",
     "facts_digest",
     "load_campaign",
@@ -91,6 +94,16 @@ DEFAULT_CAMPAIGN = "viken-2021.toml"
 def default_campaign_path() -> Path:
     """The shipped default campaign (Viken 2021 library strategy)."""
     return Path(str(resources.files("bot.campaigns").joinpath(DEFAULT_CAMPAIGN)))
+
+
+def campaign_files(folder: str | Path) -> list[Path]:
+    """The campaign files in a folder, by name (``x.toml``; not the translations
+    ``x.<lang>.toml`` beside them)."""
+    return sorted(
+        p
+        for p in Path(folder).glob("*.toml")
+        if not (_LANG_FILE.match(p.name) and (p.parent / f"{p.name.split('.')[0]}.toml").exists())
+    )
 
 
 def load_campaign(path: str | Path | None = None) -> Campaign:

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     RootModel,
     field_validator,
     model_validator,
@@ -233,6 +234,8 @@ class CampaignInfo(_Model):
     languages: Annotated[list[str], Field(min_length=1)]
     timezone: str
     title: Text
+    short: Text | None = None
+    """The title on a button (the choice of consultation), when ``title`` is too long."""
     organiser: Text
     area: Text | None = None
     """The region the municipalities belong to ("Viken"), for "Other / outside Viken"."""
@@ -243,6 +246,9 @@ class CampaignInfo(_Model):
     contact: Text | None = None
     quiet_hours: tuple[int, int] = (21, 8)
     """No reminder goes out from the first hour to the second (local time)."""
+    default: bool = False
+    """With several campaigns in one deployment: the one a person starts in (at most one
+    says so; else the first file by name)."""
 
     @field_validator("timezone")
     @classmethod
@@ -305,12 +311,31 @@ def parse_person(who: str) -> tuple[str, str, str]:
     )
 
 
+class SharedMeeting(_Model):
+    """A meeting declared by another campaign and offered by this one too (one registration,
+    capacity, waiting list and reminder, whichever campaign a person came through)."""
+
+    campaign: Annotated[str, Field(pattern=ID_PATTERN)]
+    meeting: Annotated[str, Field(pattern=ID_PATTERN)]
+
+
 class Campaign(_Model):
     """A whole consultation, as read from its file."""
 
     campaign: CampaignInfo
     privacy: Privacy | None = None
     meetings: list[Meeting] = []
+    shared_meetings: list[SharedMeeting] = []
+    """Meetings of other campaigns offered here too (``bot/registry.py`` resolves them)."""
+    _several: bool = PrivateAttr(default=False)
+    """Served beside other campaigns (``bot/registry.py`` says so): its segments are its
+    own people, not everyone the bot knows."""
+    _default: bool = PrivateAttr(default=True)
+    """The deployment's default campaign: its batch names have no prefix (as before there
+    were several)."""
+    _owners: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Meeting id -> the campaign that declares it, for the shared meetings put in
+    ``meetings`` by the registry."""
     reminders: list[Reminder] = []
     signup: Signup = Signup(fields=[])
     municipalities: list[str] = []
@@ -378,6 +403,42 @@ class Campaign(_Model):
     def meeting(self, meeting_id: str) -> Meeting | None:
         """The meeting with this id, if any."""
         return next((m for m in self.meetings if m.id == meeting_id), None)
+
+    @property
+    def id(self) -> str:
+        """The campaign's id (what its stored rows say)."""
+        return self.campaign.id
+
+    def meeting_owner(self, meeting_id: str) -> str:
+        """The campaign that declares the meeting (registrations are stored under it)."""
+        return self._owners.get(meeting_id, self.campaign.id)
+
+    def meeting_key(self, meeting_id: str) -> tuple[str, str]:
+        """(owning campaign, meeting id): how storage names a meeting."""
+        return self.meeting_owner(meeting_id), meeting_id
+
+    @property
+    def several(self) -> bool:
+        """Whether other campaigns are served beside this one."""
+        return self._several
+
+    def batch(self, name: str) -> str:
+        """A broadcast's or reminder's batch name, unique across campaigns."""
+        return name if self._default else f"{self.campaign.id}/{name}"
+
+    def own_meetings(self) -> tuple[tuple[str, str], ...]:
+        """Every meeting offered here as (owning campaign, id): its own and the shared."""
+        return tuple(self.meeting_key(m.id) for m in self.meetings)
+
+    def shares(self, meeting_id: str) -> bool:
+        """Whether the meeting is declared by another campaign."""
+        return meeting_id in self._owners
+
+    def with_shared(self, shared: list[tuple[str, Meeting]]) -> Campaign:
+        """This campaign offering other campaigns' meetings too: (owner id, meeting)."""
+        copy = self.model_copy(update={"meetings": [*self.meetings, *(m for _o, m in shared)]})
+        copy._owners = {m.id: owner for owner, m in shared}
+        return copy
 
     def meeting_start(self, meeting: Meeting) -> datetime | None:
         """When the meeting starts, if the time is known."""

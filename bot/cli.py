@@ -7,20 +7,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bot import service
 from bot.arguments import arguments
 from bot.campaign import (
     Campaign,
-    default_campaign_path,
     load_campaign,
     long_button_texts,
     missing_translations,
@@ -28,17 +24,15 @@ from bot.campaign import (
 from bot.clock import Clock, SystemClock
 from bot.database_clock import DatabaseTime, database_time, parse_now
 from bot.errors import CampaignError, ClockRefused
+from bot.registry import Campaigns, chosen_files, load_campaigns, shipped_campaign_files
 from bot.settings import Settings
 from storage.open import is_postgres_url, open_database
 
 log = logging.getLogger("bot")
 
 
-Serve = Callable[
-    [argparse.Namespace, Settings, Campaign, Clock, str, Path], Coroutine[Any, Any, int]
-]
-"""Runs ``run`` or ``console``: arguments, settings, campaign, clock, database, campaign
-file."""
+Serve = Callable[[argparse.Namespace, Settings, Campaigns, Clock, str], Coroutine[Any, Any, int]]
+"""Runs ``run`` or ``console``: arguments, settings, campaigns, clock, database."""
 
 
 def main(
@@ -58,7 +52,7 @@ def main(
     level = settings.log_level or ("INFO" if serving else "WARNING")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "check-campaign":
-        return check_campaign(args.files or [None])
+        return check_campaign(args.files)
     if args.command == "translation-template":
         from bot.translations import campaign_template
 
@@ -76,7 +70,17 @@ def main(
             return 2
         return asyncio.run(_copy_database(source, target))
     try:
-        campaign = load_campaign(args.campaign or settings.campaign_file)
+        campaigns = load_campaigns(
+            chosen_files(args.campaign, settings.campaigns_dir, settings.campaign_file)
+        )
+        campaign = campaigns.get(args.consultation) if args.consultation else campaigns.default
+        if campaign is None:
+            print(
+                f"participation-bot: no campaign '{args.consultation}' "
+                f"(one of {', '.join(campaigns.by_id)})",
+                file=sys.stderr,
+            )
+            return 2
         requested = parse_now(args.now, campaign) if args.now else None
     except CampaignError as exc:
         print(exc, file=sys.stderr)
@@ -94,23 +98,24 @@ def main(
         print(f"({time.note})", file=sys.stderr)
     clock = time.clock
     if args.command == "purge":
-        return asyncio.run(_purge_once(campaign, clock, database))
+        return asyncio.run(_purge_once(campaigns, clock, database))
     if args.command == "export":
         return asyncio.run(_export(args, campaign, clock, database))
     if args.command == "staff":
-        return asyncio.run(_staff(args, clock, database, campaign))
+        return asyncio.run(_staff(args, clock, database, campaigns))
     if args.command == "broadcast":
         return asyncio.run(_broadcast(args, campaign, clock, database))
     if args.command == "reload":
-        return asyncio.run(_reload(args, campaign, clock, database))
+        from bot.reload_command import reload_command
+
+        return asyncio.run(reload_command(args, campaigns, clock, database))
     if args.command == "broadcast-status":
         return asyncio.run(_broadcast_status(args.id, database))
     try:
         if serve is None:
             print("participation-bot: no platforms to serve here", file=sys.stderr)
             return 2
-        path = _campaign_path(args, settings)
-        return asyncio.run(_until_stopped(serve(args, settings, campaign, clock, database, path)))
+        return asyncio.run(_until_stopped(serve(args, settings, campaigns, clock, database)))
     except KeyboardInterrupt:
         return 0
 
@@ -155,13 +160,15 @@ async def _until_stopped(serving: Any) -> int:
         return 0
 
 
-def check_campaign(files: list[str | None]) -> int:
-    """Validate each file and its languages; print what is wrong; 0 when all is well."""
+def check_campaign(files: list[str]) -> int:
+    """Validate each file and its languages, then the references between them (shared
+    meetings, ids); print what is wrong; 0 when all is well. No file: the shipped set."""
     from bot.i18n import SOURCE_LANGUAGE
     from bot.translations import catalog_problems
 
+    paths = [Path(f) for f in files] if files else shipped_campaign_files()
     failed = False
-    for path in files:
+    for path in paths:
         try:
             campaign = load_campaign(path)
         except CampaignError as exc:
@@ -180,11 +187,24 @@ def check_campaign(files: list[str | None]) -> int:
             print(f"{name}: {len(problems)} translation problem(s)", file=sys.stderr)
             continue
         survey = campaign.survey
+        shared = len(campaign.shared_meetings)
         print(
-            f"{path or 'default campaign'}: ok ({len(campaign.meetings)} meetings, "
-            f"{len(survey.questions) if survey else 0} questions, "
+            f"{path}: ok ({len(campaign.meetings)} meetings, "
+            + (f"{shared} shared, " if shared else "")
+            + f"{len(survey.questions) if survey else 0} questions, "
             f"languages {', '.join(campaign.campaign.languages)})"
         )
+    if not failed:  # the references between them (a file sharing a meeting of another)
+        try:
+            together = load_campaigns(paths)
+        except CampaignError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        if len(paths) > 1:
+            print(
+                f"together: ok ({len(together)} campaigns, default '{together.default_id}', "
+                "shared meetings found)"
+            )
     return 1 if failed else 0
 
 
@@ -196,99 +216,11 @@ async def _database_time(
         return await database_time(db, campaign, requested, wall)
 
 
-def _campaign_path(args: argparse.Namespace, settings: Settings) -> Path:
-    return Path(args.campaign or settings.campaign_file or default_campaign_path())
+async def _purge_once(campaigns: Campaigns, clock: Clock, database: str) -> int:
+    from bot.privacy import purge, purge_governed_by, retention_passed
 
-
-async def _reload(
-    args: argparse.Namespace, campaign: Campaign, clock: Clock, database: str
-) -> int:
-    """The file is valid (``main`` checked it): say what it changes, signal ``run``."""
-    from bot.broadcast import Segment, members, queue_meeting_update
-    from bot.campaign import changed_meetings
-    from storage.campaign import campaign_in_use
-
-    async with await open_database(database) as db:
-        in_use = await db.transact(campaign_in_use)
-        old = Campaign.model_validate_json(in_use) if in_use else None
-        changes = changed_meetings(old, campaign) if old is not None else []
-        if old is None:
-            print("no campaign in use recorded in this database: nothing to compare with")
-        elif not changes:
-            print("no meeting's date, time, place or link changed")
-        told = {}
-        for change in changes:
-            meeting = change.meeting
-            segment = Segment("registrants", meeting.id)
-            found = await db.transact(partial(members, campaign=campaign, segment=segment))
-            print(f"{meeting.id}: changed {', '.join(change.changed)}; {len(found)} registered")
-            if args.notify and found:
-                told[meeting.id] = await db.transact(
-                    partial(
-                        queue_meeting_update, campaign=campaign, meeting=meeting, now=clock.now()
-                    )
-                )
-        workers = await _tell_workers(db, campaign, clock)
-    print(workers or _signal_running(database))
-    if workers and service.pid_file(database).exists():
-        print(_signal_running(database))  # this machine's bot reads its file at once too
-    for change in changes:
-        meeting_id = change.meeting.id
-        if meeting_id in told:
-            batch, total = told[meeting_id]
-            print(
-                f"{batch}: told {total} registered people of {meeting_id} the new details "
-                f"(participation-bot broadcast-status {batch})"
-            )
-        elif not args.notify:
-            print(
-                f"to tell the registered people of {meeting_id}: participation-bot reload "
-                f"--notify (their meeting's new details, in their language), or "
-                f"participation-bot broadcast --segment registrants:{meeting_id} "
-                f"--message 'nb=...' --yes"
-            )
-    return 0
-
-
-async def _tell_workers(db: Any, campaign: Campaign, clock: Clock) -> str | None:
-    """Store the campaign as the one in use when workers are running: each takes it over
-    at its next heartbeat, on whatever machine (no file, no signal needed). None when no
-    worker is running (``run`` uses its file when it starts)."""
-    from bot.workers import HEARTBEAT, LEASE
-    from storage.campaign import save_campaign_in_use
-    from storage.protocols import Transaction
-    from storage.workers import live_workers
-
-    data = campaign.model_dump_json()
-
-    async def job(tx: Transaction) -> int:
-        alive = await live_workers(tx, clock.now(), LEASE)
-        if alive:
-            save_campaign_in_use(tx, data, clock.now())
-        return len(alive)
-
-    alive = await db.transact(job)
-    if not alive:
-        return None
-    return (
-        f"the running bot ({alive} worker(s)) takes the campaign over within "
-        f"{2 * HEARTBEAT:.0f} seconds"
-    )
-
-
-def _signal_running(database: str) -> str:
-    pid_file = service.pid_file(database)
-    try:
-        pid = int(pid_file.read_text(encoding="utf-8").strip())
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError):
-        return f"no running bot found ({pid_file}): `run` uses the file when it starts"
-    return f"the running bot (process {pid}) reloads the campaign file now"
-
-
-async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
-    from bot.privacy import purge, retention_passed
-
+    # Several campaigns: everyone is erased once the last of their dates has passed.
+    campaign = purge_governed_by(campaigns) or campaigns.default
     privacy = campaign.privacy
     if privacy is None or privacy.retention_until is None:
         print("the campaign sets no retention date: nothing to purge")
@@ -303,7 +235,7 @@ async def _purge_once(campaign: Campaign, clock: Clock, database: str) -> int:
         )
         return 0
     async with await open_database(database) as db:
-        erased = await db.transact(lambda tx: purge(tx, campaign, now))
+        erased = await db.transact(lambda tx: purge(tx, campaign, now, also=campaigns))
     print(f"erased the personal data of {_people(erased)}: {why}")
     return 0
 
@@ -328,11 +260,12 @@ async def _export(
         results = await build_results(
             db, campaign, clock.now(), lang=args.language, with_contacts=args.with_contacts
         )
+    name = f"results-{campaign.id}" if campaign.several else "results"  # one per campaign
     default = {
-        "xlsx": "results.xlsx",
-        "csv": "results-csv",
-        "html": "results.html",
-        "pdf": "results.pdf",
+        "xlsx": f"{name}.xlsx",
+        "csv": f"{name}-csv",
+        "html": f"{name}.html",
+        "pdf": f"{name}.pdf",
     }
     output = Path(args.output or default[args.format])
     if args.format == "csv":
@@ -440,15 +373,20 @@ def parse_who(who: str) -> tuple[str, str, str]:
     return parse_person(who)
 
 
-async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign: Campaign) -> int:
-    from storage.staff import grant_staff, list_staff, revoke_staff
+async def _staff(
+    args: argparse.Namespace, clock: Clock, database: str, campaigns: Campaigns
+) -> int:
+    from storage.staff import EVERY_CAMPAIGN, grant_staff, list_staff, revoke_staff
 
+    scope = args.consultation or EVERY_CAMPAIGN
     async with await open_database(database) as db:
         if args.action == "list":
-            for platform, workspace, user in await db.transact(list_staff):
-                print(":".join(p for p in (platform, workspace, user) if p))
-            for who in campaign.staff:
-                print(f"{who} (in the campaign file)")
+            for platform, workspace, user, of in await db.transact(list_staff):
+                who = ":".join(p for p in (platform, workspace, user) if p)
+                print(f"{who} ({of})" if of else who)
+            for campaign in campaigns:
+                for who in campaign.staff:
+                    print(f"{who} (in the campaign file of {campaign.id})")
             return 0
         if not args.who:
             print("participation-bot staff: say who", file=sys.stderr)
@@ -460,10 +398,11 @@ async def _staff(args: argparse.Namespace, clock: Clock, database: str, campaign
             return 2
         if args.action == "add":
             done = await db.transact(
-                lambda tx: grant_staff(tx, platform, workspace, user, clock.now())
+                lambda tx: grant_staff(tx, platform, workspace, user, scope, clock.now())
             )
-            print(f"{args.who} is staff" + ("" if done else " (already)"))
+            where = f" of {scope}" if scope else ""
+            print(f"{args.who} is staff{where}" + ("" if done else " (already)"))
         else:
-            done = await db.transact(lambda tx: revoke_staff(tx, platform, workspace, user))
+            done = await db.transact(lambda tx: revoke_staff(tx, platform, workspace, user, scope))
             print(f"{args.who} is no longer staff" if done else f"{args.who} was not staff")
     return 0

@@ -26,13 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from bot import menu, payloads, routes
-from bot.campaign import Campaign, MeetingChange, changed_meetings, load_campaign
+from bot.campaign import Campaign, MeetingChange
 from bot.clock import Clock
-from bot.delivery import PendingReplies
-from bot.errors import CampaignError, CampaignProblem
 from bot.i18n import (
     SOURCE_LANGUAGE,
     _,
@@ -43,15 +39,16 @@ from bot.i18n import (
 )
 from bot.locks import KeyedLock
 from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
+from bot.registry import Campaigns, reread
+from bot.replies import StoredRepliesMixin, encode_replies
 from bot.routes import COMMANDS
-from bot.turn import ConversationState, Turn, View
+from bot.turn import _UNLOADED, ConversationState, Turn, View
 from storage import events
 from storage.conversations import load_state, save_state
 from storage.outbox import enqueue_message
 from storage.participants import (
     create_participant,
     find_participant,
-    participant_by_id,
     participant_revision,
     save_participant,
     set_revision,
@@ -78,12 +75,13 @@ class _Result:
     stranger: bool = False
 
 
-class Engine:
-    """Drives every conversation; made with its campaign, database and clock."""
+class Engine(StoredRepliesMixin):
+    """Drives every conversation; made with its campaigns (or one campaign), database and
+    clock."""
 
     def __init__(
         self,
-        campaign: Campaign,
+        campaign: Campaign | Campaigns,
         db: Database,
         clock: Clock,
         *,
@@ -92,9 +90,12 @@ class Engine:
     ) -> None:
         self.db = db
         self.clock = clock
-        self.campaign_path = Path(campaign_path) if campaign_path is not None else None
-        """The file the campaign came from, read again by ``reload_file``."""
-        self.reload(campaign)
+        if isinstance(campaign, Campaign):
+            path = Path(campaign_path) if campaign_path is not None else None
+            campaign = Campaigns.single(campaign, path)
+        self.campaigns = campaign
+        """Every campaign served; ``campaign`` is the default one."""
+        self.reload(campaign.default)
         self._locks = KeyedLock()
         self.erased_listeners: list[Callable[[ParticipantRef], None]] = []
         """Told of a person erased (platforms drop what they keep in memory about them)."""
@@ -113,25 +114,41 @@ class Engine:
         with use_language(lang), use_commands(self.command_prefixes.get(platform, "/"), COMMANDS):
             yield
 
-    def reload(self, campaign: Campaign) -> None:
-        """Use an edited campaign from the next event on; stored data is untouched."""
-        self.campaign = campaign
+    @property
+    def campaign_path(self) -> Path | None:
+        """The file the default campaign came from, read again by ``reload_file``."""
+        return self.campaigns.paths.get(self.campaigns.default_id)
+
+    @property
+    def campaign(self) -> Campaign:
+        """The default campaign (where a person starts)."""
+        return self.campaigns.default
+
+    def reload(self, campaign: Campaign | Campaigns) -> None:
+        """Use an edited campaign (one of those served, by its id), or another set of them,
+        from the next event on; the other campaigns and stored data are untouched."""
+        if isinstance(campaign, Campaigns):
+            self.campaigns = campaign
+        else:
+            self.campaigns = self.campaigns.replaced(campaign)
+        campaign = self.campaigns.default
         have = set(available_languages()) | {SOURCE_LANGUAGE}
         self.offered_languages = tuple(
             lang for lang in campaign.campaign.languages if lang in have
         )
         """The campaign's languages that have a catalog (the source language always has)."""
 
-    def reload_file(self) -> tuple[Campaign, list[MeetingChange]]:
-        """Read the campaign file again and use it from the next event on; return it and
-        the meetings whose facts changed. A broken file raises ``CampaignError`` and the
-        campaign in use stays."""
-        if self.campaign_path is None:
-            raise CampaignError("(none)", [CampaignProblem("", "no campaign file to reload")])
-        campaign = load_campaign(self.campaign_path)
-        changes = changed_meetings(self.campaign, campaign)
-        self.reload(campaign)
-        return campaign, changes
+    def reload_file(self, campaign_id: str | None = None) -> tuple[Campaign, list[MeetingChange]]:
+        """Read the campaign files again and use them from the next event on; return the
+        campaign ``campaign_id`` (None: the default) as it is now and the meetings whose
+        facts changed (of that campaign; None: of any). A broken file raises
+        ``CampaignError`` and the campaigns in use stay. A file left as it was gives the same
+        campaign: its people and their data are untouched."""
+        fresh, changes = reread(self.campaigns)
+        self.reload(fresh)
+        return self.campaigns.of(campaign_id), [
+            change for owner, change in changes if campaign_id in (None, owner)
+        ]
 
     # -- the one entry point ---------------------------------------------------------------
 
@@ -208,6 +225,13 @@ class Engine:
             else:
                 lang = self._language_for(participant, incoming)
                 turn = self._read_only_turn(tx, incoming, now, participant, lang)
+                # The consultation they are in (several): its home.
+                view = self._cache.get(ref.key)
+                raw = None if view is not None else await load_state(tx, participant.id)
+                state = view.state if view is not None else None
+                if state is None and raw:
+                    state = ConversationState.model_validate_json(raw)
+                turn.campaign = self.campaigns.of(state.campaign if state else None)
             with self._speaking(turn.lang, ref.platform):
                 await menu.show_home(turn)
             return turn.replies
@@ -234,42 +258,6 @@ class Engine:
         self._handed_out.pop(incoming.scoped_event_id, None)
         events.mark_replies_sent(self.db, incoming.scoped_event_id)
 
-    async def unsent_replies(self, platform: str) -> list[PendingReplies]:
-        """Replies committed but never confirmed as sent (the process died in between)."""
-
-        async def job(tx: Transaction) -> list[PendingReplies]:
-            found = []
-            for stored in await events.unsent_replies(tx, platform):
-                if stored.participant_id is None:
-                    continue
-                p = await participant_by_id(tx, stored.participant_id)
-                if p is None:
-                    continue
-                ref = ParticipantRef(platform=p.platform, workspace=p.workspace, user_id=p.user_id)
-                prefix = f"{p.platform}:{p.workspace}:"
-                event_id = stored.event_id.removeprefix(prefix)
-                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
-            return found
-
-        return await self.db.transact(job)
-
-    async def unsent_replies_of(self, ref: ParticipantRef) -> list[PendingReplies]:
-        """One person's committed replies that have not gone out, oldest first (a platform
-        that can reach a person only while they are connected: the web chat)."""
-
-        async def job(tx: Transaction) -> list[PendingReplies]:
-            p = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
-            if p is None:
-                return []
-            prefix = f"{ref.platform}:{ref.workspace}:"
-            return [
-                PendingReplies(ref, stored.event_id.removeprefix(prefix), _decode(stored.replies))
-                for stored in await events.unsent_replies_for(tx, p.id)
-                if stored.event_id not in self._handed_out
-            ]
-
-        return await self.db.transact(job)
-
     def forget_all(self) -> None:
         """Drop everything kept in memory about people (after a purge)."""
         self._cache.clear()
@@ -282,21 +270,6 @@ class Engine:
         redelivery of the event gets them again (``Deliveries`` tries them again too)."""
         self._handed_out.pop(incoming.scoped_event_id, None)
 
-    async def pending_replies(
-        self, chosen: list[tuple[ParticipantRef, str]]
-    ) -> list[PendingReplies]:
-        """The replies of these events (person, event id) that are still unsent."""
-        keys = [f"{ref.platform}:{ref.workspace}:{event_id}" for ref, event_id in chosen]
-
-        async def job(tx: Transaction) -> list[StoredReplies | None]:
-            return [await events.stored_replies(tx, key) for key in keys]
-
-        found = []
-        for (ref, event_id), stored in zip(chosen, await self.db.transact(job), strict=True):
-            if stored is not None and not stored.sent and stored.participant_id is not None:
-                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
-        return found
-
     async def mark_unreachable(self, ref: ParticipantRef) -> None:
         """The platform says this person blocked the bot: stop sending them anything."""
         self._cache.pop(ref.key, None)
@@ -304,23 +277,7 @@ class Engine:
             lambda tx: set_unreachable(tx, ref.platform, ref.workspace, ref.user_id)
         )
 
-    async def confirm_pending(self, pending: PendingReplies) -> None:
-        """Mark replies found by ``unsent_replies`` as sent."""
-        scoped = f"{pending.ref.platform}:{pending.ref.workspace}:{pending.event_id}"
-        await self.db.transact(lambda tx: events.mark_replies_sent_now(tx, scoped))
-
     # -- inside the transaction ------------------------------------------------------------
-
-    async def _redelivered(self, event_id: str) -> list[Outgoing]:
-        stored = await self.db.transact(lambda tx: events.stored_replies(tx, event_id))
-        return self._unsent(stored)
-
-    def _unsent(self, stored: StoredReplies | None) -> list[Outgoing]:
-        """The replies of a redelivered event, if they never went out. Replies this process
-        handed to a handler that has not confirmed them yet are on their way: not again."""
-        if stored is None or stored.sent or stored.event_id in self._handed_out:
-            return []
-        return _decode(stored.replies)
 
     async def _turn(self, tx: Transaction, incoming: Incoming, cached: View | None) -> _Result:
         # The in-process lock orders this process's events; the transaction's key (taken at
@@ -350,7 +307,12 @@ class Engine:
                 participant = await create_participant(
                     tx, ref.platform, ref.workspace, ref.user_id, hint, now
                 )
-                view = View(participant, ConversationState(), response=None)
+                view = View(
+                    participant,
+                    ConversationState(),
+                    response=None,
+                    response_campaign=self.campaigns.default_id,
+                )
                 new_person = True
             else:
                 raw = await load_state(tx, participant.id)
@@ -365,15 +327,17 @@ class Engine:
         reachable_again = participant.unreachable  # they wrote: they no longer block the bot
         participant.unreachable = False
 
-        async def response_loader() -> ResponseRecord | None:
-            if view.response_loaded:
+        async def response_loader(campaign: Campaign) -> ResponseRecord | None:
+            if view.response_loaded and view.response_campaign == campaign.id:
                 return view.response
-            if self.campaign.survey is None:
+            if campaign.survey is None:
                 return None
-            return await load_response(tx, participant.id, self.campaign.survey.id)
+            return await load_response(tx, participant.id, campaign.id, campaign.survey.id)
 
+        start_campaign = self.campaigns.of(state.campaign)
         turn = Turn(
-            campaign=self.campaign,
+            campaign=start_campaign,
+            campaigns=self.campaigns,
             tx=tx,
             now=now,
             incoming=incoming,
@@ -415,18 +379,27 @@ class Engine:
             else:
                 set_revision(tx, participant.id, participant.revision)
         for recipient, kind, key, message in turn.outbox:
-            await enqueue_message(tx, recipient, kind, key, message.model_dump_json(), now)
-        replies = _REPLIES.dump_json(turn.replies).decode()
+            await enqueue_message(
+                tx, recipient, kind, key, message.model_dump_json(), now, campaign=turn.campaign.id
+            )
+        replies = encode_replies(turn.replies)
         owner = None if turn.erased else participant.id
         events.record_event(tx, incoming.scoped_event_id, owner, replies, now)
         if turn.erased:
             return _Result(None, turn.replies)
+        if turn.response_touched:
+            response, response_campaign = turn._response, turn.campaign.id
+        elif turn.campaign.id != start_campaign.id:
+            response, response_campaign = _UNLOADED, None
+        else:
+            response, response_campaign = view.response, view.response_campaign
         new_view = View(
             participant=participant,
             state=state,
-            response=turn._response if turn.response_touched else view.response,
+            response=response,
             recent_events=(*view.recent_events, incoming.scoped_event_id)[-RECENT_EVENTS:],
             outside_writes=tx.outside_writes,
+            response_campaign=response_campaign,
         )
         return _Result(new_view, turn.replies)
 
@@ -455,14 +428,15 @@ class Engine:
             participant = ParticipantRecord.fresh(
                 0, ref.platform, ref.workspace, ref.user_id, lang, now
             )
-        survey_id = self.campaign.survey.id if self.campaign.survey else None
         pid = participant.id
 
-        async def response_loader() -> ResponseRecord | None:
-            return await load_response(tx, pid, survey_id) if survey_id and pid else None
+        async def response_loader(campaign: Campaign) -> ResponseRecord | None:
+            survey = campaign.survey
+            return await load_response(tx, pid, campaign.id, survey.id) if survey and pid else None
 
         return Turn(
             campaign=self.campaign,
+            campaigns=self.campaigns,
             tx=tx,
             now=now,
             incoming=incoming,
@@ -490,10 +464,4 @@ class Engine:
             self._cache.popitem(last=False)
 
 
-_REPLIES = TypeAdapter(list[Outgoing])
 _PRESSES = (Kind.BUTTON, Kind.FORM)
-
-
-def _decode(replies: str) -> list[Outgoing]:
-    # JSON mode: attachments are stored as base64.
-    return _REPLIES.validate_json(replies)

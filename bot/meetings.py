@@ -142,14 +142,14 @@ async def show_meetings(turn: Turn) -> None:
     blocks = [_("Meetings:")]
     buttons: list[list[Button]] = []
     mine = {
-        r.meeting_id: r
+        (r.campaign, r.meeting_id): r
         for r in await store.registrations_of(turn.tx, turn.participant.id)
         if r.status != "cancelled"
     }
     role = await known_role(turn)
     for meeting in campaign.meetings:
         block = public_description(turn, meeting)
-        registration = mine.get(meeting.id)
+        registration = mine.get(campaign.meeting_key(meeting.id))
         if registration is not None:
             # No sign-up button: say why ("My registrations" has it, with Cancel).
             if registration.status == "confirmed":
@@ -234,7 +234,7 @@ async def show_mine(turn: Turn) -> None:
     blocks = [_("Your registrations:")]
     buttons: list[list[Button]] = []
     for registration in registrations:
-        meeting = turn.campaign.meeting(registration.meeting_id)
+        meeting, arg = _registered_meeting(turn, registration)
         if meeting is None:
             continue
         lines = [meeting_title(turn, meeting), *when_and_where(turn, meeting)]
@@ -250,21 +250,47 @@ async def show_mine(turn: Turn) -> None:
         lines.extend(private_details(turn, meeting, registration))
         blocks.append("\n".join(lines))
         label = _("Cancel: {meeting}").format(meeting=_short_title(turn, meeting))
-        row = [global_button(label, GlobalAction.CANCEL_REGISTRATION, meeting.id)]
+        row = [global_button(label, GlobalAction.CANCEL_REGISTRATION, arg)]
         if registration.status == "confirmed" and meeting.start is not None:
-            row.append(
-                global_button(_("Add to calendar"), GlobalAction.CALENDAR_INVITE, meeting.id)
-            )
+            row.append(global_button(_("Add to calendar"), GlobalAction.CALENDAR_INVITE, arg))
         buttons.append(row)
     buttons.append([menu_button()])
     turn.say("\n\n".join(blocks), buttons)
 
 
+def _registered_meeting(
+    turn: Turn, registration: RegistrationRecord
+) -> tuple[Meeting | None, str]:
+    """The meeting of a registration in any campaign, and how its buttons name it: by its
+    id where this campaign offers it, else ``<campaign>/<meeting>`` (pressing goes there)."""
+    if turn.campaign.meeting_key(registration.meeting_id) == (
+        registration.campaign,
+        registration.meeting_id,
+    ):
+        return turn.campaign.meeting(registration.meeting_id), registration.meeting_id
+    owner = turn.all_campaigns.get(registration.campaign)
+    meeting = owner.meeting(registration.meeting_id) if owner else None
+    return meeting, f"{registration.campaign}/{registration.meeting_id}"
+
+
+def _into_campaign_of(turn: Turn, arg: str) -> str:
+    """A meeting named ``<campaign>/<meeting>``: the person is moved into that campaign;
+    the meeting's id."""
+    campaign_id, slash, meeting_id = arg.rpartition("/")
+    target = turn.all_campaigns.get(campaign_id) if slash else None
+    if target is not None:
+        turn.switch_campaign(target)
+    return meeting_id
+
+
 async def send_invite(turn: Turn, meeting_id: str) -> None:
     """The calendar invite of a meeting the person has a place in, again."""
+    meeting_id = _into_campaign_of(turn, meeting_id)
     meeting = turn.campaign.meeting(meeting_id)
     registration = (
-        await store.registration_for(turn.tx, turn.participant.id, meeting.id)
+        await store.registration_for(
+            turn.tx, turn.participant.id, *turn.campaign.meeting_key(meeting.id)
+        )
         if meeting is not None
         else None
     )
@@ -284,9 +310,12 @@ async def send_invite(turn: Turn, meeting_id: str) -> None:
 
 async def ask_cancel(turn: Turn, meeting_id: str) -> None:
     """Ask before cancelling a registration."""
+    meeting_id = _into_campaign_of(turn, meeting_id)
     meeting = turn.campaign.meeting(meeting_id)
     registration = (
-        await store.registration_for(turn.tx, turn.participant.id, meeting_id)
+        await store.registration_for(
+            turn.tx, turn.participant.id, *turn.campaign.meeting_key(meeting_id)
+        )
         if meeting is not None
         else None
     )
@@ -330,7 +359,9 @@ async def on_cancel_button(turn: Turn, action: str, arg: str) -> None:
         await show_cancel(turn)
         return
     turn.goto("menu", meeting=None)
-    before = await store.cancel_registration(turn.tx, turn.participant.id, meeting.id, turn.now)
+    before = await store.cancel_registration(
+        turn.tx, turn.participant.id, *turn.campaign.meeting_key(meeting.id), turn.now
+    )
     if before is None:
         turn.say(_("You have no registration for that meeting."), [[menu_button()]])
         return
@@ -346,7 +377,9 @@ async def on_cancel_button(turn: Turn, action: str, arg: str) -> None:
 
 async def move_up_from_waitlist(turn: Turn, meeting: Meeting) -> None:
     """Give the freed place to the first person waiting, and tell them through the outbox."""
-    promoted = await store.promote_first_waiting(turn.tx, meeting.id, turn.now)
+    promoted = await store.promote_first_waiting(
+        turn.tx, *turn.campaign.meeting_key(meeting.id), turn.now
+    )
     if promoted is None:
         return
     person = await participant_by_id(turn.tx, promoted.participant_id)
@@ -403,7 +436,12 @@ def meeting_message(
             buttons=[
                 [
                     global_button(
-                        _("Cancel this registration"), GlobalAction.CANCEL_REGISTRATION, meeting.id
+                        _("Cancel this registration"),
+                        GlobalAction.CANCEL_REGISTRATION,
+                        # Pressed later, wherever the person is: the meeting's campaign too.
+                        "/".join(speaker.campaign.meeting_key(meeting.id))
+                        if speaker.campaign.several
+                        else meeting.id,
                     )
                 ],
                 [global_button(_("My registrations"), GlobalAction.MINE)],
@@ -430,7 +468,9 @@ async def meeting_to_offer(turn: Turn, q: Question, value: Value | None) -> Meet
         return None
     if not campaign.open_to(meeting, await known_role(turn, survey_first=True)):
         return None
-    existing = await store.registration_for(turn.tx, turn.participant.id, meeting.id)
+    existing = await store.registration_for(
+        turn.tx, turn.participant.id, *turn.campaign.meeting_key(meeting.id)
+    )
     if existing is not None and existing.status != "cancelled":
         return None
     return meeting

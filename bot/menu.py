@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import meetings, survey
-from bot.campaign import sign_up_open, survey_state
+from bot.campaign import Campaign, sign_up_open, survey_state
 from bot.i18n import _, fmt_day_and_time, language_name, use_language
 from bot.messages import Button
 from bot.payloads import GlobalAction
@@ -11,10 +11,14 @@ from bot.turn import Turn, global_button
 
 
 async def show_menu(turn: Turn, greeting: str | None = None) -> None:
-    """The main menu. Leaves any sign-up in progress; the survey keeps its place."""
+    """The main menu. Leaves any sign-up in progress; the survey keeps its place. With
+    several consultations, it says which one the person is in and offers the others."""
     turn.goto("menu", meeting=None, draft={}, editing=False, search=None)
     campaign = turn.campaign
     prompt = _("What would you like to do?")
+    if turn.all_campaigns.several:
+        title = turn.text(campaign.campaign.title)
+        prompt = _("Consultation: {title}").format(title=title) + "\n\n" + prompt
     text = f"{greeting}\n\n{prompt}" if greeting else prompt
     rows: list[list[Button]] = [[global_button(_("About the consultation"), GlobalAction.ABOUT)]]
     if campaign.meetings:
@@ -22,6 +26,8 @@ async def show_menu(turn: Turn, greeting: str | None = None) -> None:
     if campaign.survey is not None and survey_state(campaign, turn.now) == "open":
         rows.append([global_button(await survey.progress_label(turn), GlobalAction.SURVEY)])
     rows.append([global_button(_("My registrations"), GlobalAction.MINE)])
+    if turn.all_campaigns.several:
+        rows.append([global_button(_("Other consultations"), GlobalAction.CONSULTATIONS)])
     rows.append(
         [
             global_button(_("Language"), GlobalAction.LANGUAGE),
@@ -32,9 +38,75 @@ async def show_menu(turn: Turn, greeting: str | None = None) -> None:
     turn.say(text, rows)
 
 
+def open_consultations(turn: Turn) -> list[Campaign]:
+    """The consultations a person can still take part in (survey or sign-up open), in
+    order; all of them when none is open (the person can still read about them)."""
+    found = [
+        c
+        for c in turn.all_campaigns
+        if survey_state(c, turn.now) in ("open", "not_open")
+        or any(sign_up_open(c, m, turn.now) for m in c.meetings)
+    ]
+    return found or list(turn.all_campaigns)
+
+
+def consultation_buttons(turn: Turn, action: GlobalAction) -> list[list[Button]]:
+    """One button per open consultation, in the person's language (its short title)."""
+    return [
+        [
+            global_button(
+                ("\u2713 " if c.id == turn.campaign.id else "")
+                + c.text(c.campaign.short or c.campaign.title, turn.lang),
+                action,
+                c.id,
+            )
+        ]
+        for c in open_consultations(turn)
+    ]
+
+
+async def show_consultations(turn: Turn) -> None:
+    """The open consultations, each with its survey's deadline: pressing one goes into it."""
+    turn.goto("menu")
+    lines = [_("Open consultations. Choose one to read about it, sign up or give your input:")]
+    for c in open_consultations(turn):
+        lines += ["", c.text(c.campaign.title, turn.lang)]
+        deadline = c.survey_deadline()
+        if deadline is not None and survey_state(c, turn.now) == "open":
+            when = fmt_day_and_time(deadline, c.tz)
+            lines.append(_("- Survey: answer by {when}").format(when=when))
+    rows = consultation_buttons(turn, GlobalAction.CONSULTATIONS)
+    rows.append([global_button(_("Main menu"), GlobalAction.MENU)])
+    turn.say("\n".join(lines), rows)
+
+
+async def choose_consultation(turn: Turn, campaign_id: str) -> None:
+    """Go into a consultation (its menu); without one, or an unknown one, the list."""
+    target = turn.all_campaigns.get(campaign_id) if campaign_id else None
+    if target is None:
+        await show_consultations(turn)
+        return
+    turn.switch_campaign(target)
+    await show_menu(turn)
+
+
+def enter(turn: Turn, campaign_id: str) -> None:
+    """Move the person into the campaign named (a button or link naming one); an unknown
+    or empty id leaves them where they are."""
+    target = turn.all_campaigns.get(campaign_id) if campaign_id else None
+    if target is not None:
+        turn.switch_campaign(target)
+
+
 def welcome(turn: Turn) -> str:
-    """The first thing a person reads."""
+    """The first thing a person reads (with several consultations, about them all: the
+    menu below names the one they are in)."""
     campaign = turn.campaign
+    if turn.all_campaigns.several:
+        return _(
+            "Hello! This is the chat of {organiser} about its consultations. Here you can "
+            "read about each of them, sign up for meetings and give your input."
+        ).format(organiser=turn.text(campaign.campaign.organiser))
     return _(
         "Hello! This is the chat about {title}, from {organiser}. Here you can read about "
         "the consultation, sign up for meetings and give your input."
@@ -177,6 +249,11 @@ async def show_home(turn: Turn) -> None:
             turn.say(
                 _("- Survey: closed {when}").format(when=fmt_day_and_time(deadline, campaign.tz))
             )
+    if turn.all_campaigns.several:
+        turn.say(
+            _("Open consultations. Choose one to read about it, sign up or give your input:"),
+            consultation_buttons(turn, GlobalAction.CONSULTATIONS),
+        )
     turn.say(
         "",
         [

@@ -25,6 +25,10 @@ GLOBAL_PREFIX = "g"
 """The first part of a global action's payload (where a step's payload has its version)."""
 
 SIGN_UP_LINK = "signup-"
+SURVEY_LINK = "survey-"
+"""``/start survey-<campaign>``: that campaign's survey."""
+CONSULTATION_LINK = "consultation-"
+"""``/start consultation-<campaign>``: that campaign's menu."""
 """A deep link (``/start signup-<meeting id>``) straight to a meeting's sign-up."""
 
 
@@ -52,6 +56,9 @@ class GlobalAction(StrEnum):
     CALENDAR_INVITE = "ics"
     """The calendar file of the meeting named by the argument."""
     SURVEY = "survey"
+    """The survey (of the campaign named by the argument, if any: the person moves there)."""
+    CONSULTATIONS = "cs"
+    """The open consultations to choose from; with a campaign's id, go into it."""
     PRIVACY = "privacy"
     MY_DATA = "mydata"
     DELETE = "delete"

@@ -9,6 +9,7 @@ with a short summary; ``/delete`` erases it after a confirmation.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.payloads import DeleteAction, GlobalAction, NoticeAction
 from bot.turn import Turn, global_button
 from storage import outbox as outbox_store
 from storage import registrations as registration_store
+from storage import responses as response_store
 from storage.events import forget_all_events
 from storage.participants import all_participant_ids, delete_participant
 from storage.protocols import Transaction
@@ -37,7 +39,13 @@ def written_questions(campaign: Campaign) -> tuple[str, ...]:
 def needs_notice(turn: Turn) -> bool:
     """Whether the person has yet to read (this version of) the notice."""
     privacy = turn.campaign.privacy
-    return privacy is not None and turn.participant.privacy_version != privacy.version
+    return privacy is not None and privacy.version not in accepted_versions(turn)
+
+
+def accepted_versions(turn: Turn) -> set[str]:
+    """The notices (by version) the person has accepted: one per organiser's notice in use
+    (campaigns of one organiser share theirs; a campaign may require its own), one a line."""
+    return set((turn.participant.privacy_version or "").split("\n")) - {""}
 
 
 async def ask(turn: Turn, then: str) -> None:
@@ -68,7 +76,9 @@ def accept(turn: Turn) -> str:
     """Record that the person read the notice; return where they were going."""
     privacy = turn.campaign.privacy
     assert privacy is not None
-    turn.participant.privacy_version = privacy.version
+    in_use = {c.privacy.version for c in turn.all_campaigns if c.privacy is not None}
+    kept = {v for v in accepted_versions(turn) if v in in_use} | {privacy.version}
+    turn.participant.privacy_version = "\n".join(sorted(kept))
     turn.participant.privacy_accepted_at = turn.now
     turn.participant_changed = True
     then = turn.state.after_notice or "menu"
@@ -179,6 +189,7 @@ async def collect(turn: Turn) -> dict[str, Any]:
             "submitted_at": _iso(response.submitted_at),
             "answers": answers,
         },
+        "other_consultations": await _other_surveys(turn),
         "messages_waiting_for_you": [
             {"kind": m.kind, "status": m.status, "created_at": _iso(m.created_at)}
             for m in messages
@@ -186,8 +197,37 @@ async def collect(turn: Turn) -> dict[str, Any]:
     }
 
 
+async def _other_surveys(turn: Turn) -> list[dict[str, Any]]:
+    """The person's responses in the other campaigns, with their answers."""
+    found = []
+    for response in await response_store.responses_of(turn.tx, turn.participant.id):
+        campaign = turn.all_campaigns.get(response.campaign)
+        if response.campaign == turn.campaign.id or campaign is None or campaign.survey is None:
+            continue
+        values = answer_values(response)
+        found.append(
+            {
+                "consultation": campaign.text(campaign.campaign.title, turn.lang),
+                "status": status_label(response.status),
+                "started_at": _iso(response.started_at),
+                "submitted_at": _iso(response.submitted_at),
+                "answers": [
+                    {
+                        "question": campaign.text(q.text, turn.lang),
+                        "answer": describe_answer(turn, q, values[q.id]),
+                        "answered_at": _iso(response.answers[q.id].answered_at),
+                    }
+                    for q in campaign.survey.questions
+                    if q.id in response.answers
+                ],
+            }
+        )
+    return found
+
+
 def _registration(turn: Turn, r: RegistrationRecord) -> dict[str, Any]:
-    meeting = turn.campaign.meeting(r.meeting_id)
+    owner = turn.all_campaigns.get(r.campaign)
+    meeting = owner.meeting(r.meeting_id) if owner else None
     return {
         "meeting": turn.text(meeting.title) if meeting else r.meeting_id,
         "status": status_label(r.status),
@@ -272,16 +312,22 @@ async def erase(turn: Turn) -> None:
     pid = turn.participant.id
     for registration in await registration_store.registrations_of(turn.tx, pid):
         before = await registration_store.cancel_registration(
-            turn.tx, pid, registration.meeting_id, turn.now
+            turn.tx, pid, registration.campaign, registration.meeting_id, turn.now
         )
-        meeting = turn.campaign.meeting(registration.meeting_id)
+        owner = turn.all_campaigns.get(registration.campaign)
+        meeting = owner.meeting(registration.meeting_id) if owner else None
         if before is not None and before.status == "confirmed" and meeting is not None:
+            assert owner is not None
+            turn.switch_campaign(owner)  # the one moved up hears of its meeting
             await move_up_from_waitlist(turn, meeting)
     await delete_participant(
         turn.tx,
         pid,
         keep_anonymous_answers=keep,
-        written_questions=written_questions(turn.campaign),
+        # Every campaign's written answers: they are erased everywhere.
+        written_questions=tuple(
+            {q for campaign in turn.all_campaigns for q in written_questions(campaign)}
+        ),
     )
 
 
@@ -300,18 +346,37 @@ def retention_passed(campaign: Campaign, now: datetime) -> str | None:
     )
 
 
-async def purge(tx: Transaction, campaign: Campaign, now: datetime) -> int:
-    """After the retention date, erase every participant; return how many."""
+def purge_governed_by(campaigns: Iterable[Campaign]) -> Campaign | None:
+    """The campaign whose retention date decides when everyone is erased: of several, the
+    one keeping data longest (its date the latest); None when one keeps it without a date
+    (nothing is erased by itself then)."""
+    dated = []
+    for campaign in campaigns:
+        privacy = campaign.privacy
+        if privacy is None:
+            continue
+        if privacy.retention_until is None:
+            return None
+        dated.append((privacy.retention_until, campaign))
+    return max(dated, key=lambda pair: pair[0])[1] if dated else None
+
+
+async def purge(
+    tx: Transaction, campaign: Campaign, now: datetime, *, also: Iterable[Campaign] = ()
+) -> int:
+    """After the retention date, erase every participant; return how many. ``also``: the
+    other campaigns served (their written answers are erased too)."""
     privacy = campaign.privacy
     if privacy is None or retention_passed(campaign, now) is None:
         return 0
+    written = {q for c in (campaign, *also) for q in written_questions(c)}
     ids = await all_participant_ids(tx)
     for participant_id in ids:
         await delete_participant(
             tx,
             participant_id,
             keep_anonymous_answers=privacy.keep_anonymous_answers,
-            written_questions=written_questions(campaign),
+            written_questions=tuple(sorted(written)),
         )
     await forget_all_events(tx)
     return len(ids)

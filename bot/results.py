@@ -142,10 +142,10 @@ class Recorded:
 
 
 async def read_results(tx: Transaction, campaign: Campaign) -> Recorded:
-    """Every response and registration."""
+    """The campaign's responses, and the registrations for its meetings (shared ones too)."""
     survey = campaign.survey
-    responses = await all_responses(tx, survey.id) if survey is not None else []
-    return Recorded(responses, await all_registrations(tx))
+    responses = await all_responses(tx, campaign.id, survey.id) if survey is not None else []
+    return Recorded(responses, await all_registrations(tx, campaign.own_meetings()))
 
 
 async def build_results(

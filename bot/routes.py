@@ -32,7 +32,9 @@ from bot.hints import cannot_use
 from bot.i18n import _
 from bot.messages import Kind, Outgoing
 from bot.payloads import (
+    CONSULTATION_LINK,
     SIGN_UP_LINK,
+    SURVEY_LINK,
     GlobalAction,
     NoticeAction,
     decode,
@@ -62,6 +64,9 @@ class Action:
     """None: the action stores nothing. Else: whether it goes on to ask for something to
     store (a survey that is not open, or a sign-up that has closed, only says so), and the
     privacy notice comes first when it is new to the person."""
+    enters: bool = False
+    """The argument names a campaign: the person moves into it first (its notice, its
+    survey)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,8 @@ class Step:
 
 
 def _survey_open(turn: Turn, arg: str = "") -> bool:
-    return survey_state(turn.campaign, turn.now) == "open"
+    campaign = turn.all_campaigns.get(arg) if arg else None
+    return survey_state(campaign or turn.campaign, turn.now) == "open"
 
 
 def _sign_up_open(turn: Turn, meeting_id: str) -> bool:
@@ -108,6 +114,11 @@ async def _language(turn: Turn, code: str) -> None:
         await menu.set_language(turn, code)
     else:
         await menu.show_languages(turn)
+
+
+async def _survey(turn: Turn, campaign_id: str) -> None:
+    menu.enter(turn, campaign_id)
+    await survey.start(turn)
 
 
 async def _resume(turn: Turn, arg: str) -> None:
@@ -147,7 +158,8 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     GlobalAction.MINE: Action(_ignoring_arg(meetings.show_mine)),
     GlobalAction.CANCEL_REGISTRATION: Action(meetings.ask_cancel),
     GlobalAction.CALENDAR_INVITE: Action(meetings.send_invite),
-    GlobalAction.SURVEY: Action(_ignoring_arg(survey.start), gate=_survey_open),
+    GlobalAction.SURVEY: Action(_survey, gate=_survey_open, enters=True),
+    GlobalAction.CONSULTATIONS: Action(menu.choose_consultation),
     GlobalAction.PRIVACY: Action(_ignoring_arg(privacy.show_privacy)),
     GlobalAction.MY_DATA: Action(_ignoring_arg(privacy.my_data)),
     GlobalAction.DELETE: Action(_ignoring_arg(privacy.ask_delete)),
@@ -178,6 +190,7 @@ GLOBAL_COMMANDS: dict[str, str] = {
     "report": GlobalAction.REPORT,
     "mydata": GlobalAction.MY_DATA,
     "delete": GlobalAction.DELETE,
+    "consultations": GlobalAction.CONSULTATIONS,
 }
 """Commands (``/word``, with what follows as the argument) and the action each runs."""
 
@@ -306,6 +319,10 @@ async def _deep_link(turn: Turn, link: str) -> None:
     """``/start <link>``: a link from a poster or web page straight to a place."""
     if link.startswith(SIGN_UP_LINK):
         await run_global(turn, GlobalAction.SIGN_UP, link.removeprefix(SIGN_UP_LINK))
+    elif link.startswith(SURVEY_LINK):
+        await run_global(turn, GlobalAction.SURVEY, link.removeprefix(SURVEY_LINK))
+    elif link.startswith(CONSULTATION_LINK):
+        await run_global(turn, GlobalAction.CONSULTATIONS, link.removeprefix(CONSULTATION_LINK))
     elif link in DEEP_LINKS:
         await run_global(turn, DEEP_LINKS[link], "")
     else:
@@ -382,6 +399,8 @@ async def run_global(turn: Turn, code: str, arg: str) -> None:
     if action is None:
         await menu.show_menu(turn)
         return
+    if action.enters and arg:
+        menu.enter(turn, arg)
     if action.gate is not None and privacy.needs_notice(turn) and action.gate(turn, arg):
         await privacy.ask(turn, encode_action(code, arg or None))
         return

@@ -59,43 +59,57 @@ def pid_file(database: str) -> Path:
 
 
 async def save_campaign_in_use(engine: Engine, clock: Clock) -> int:
-    """Record the campaign ``run`` uses now (``reload`` compares a new file with it; the
-    other workers take it over); returns its revision."""
-    from storage.campaign import campaign_revision
+    """Record the campaigns ``run`` uses now (``reload`` compares a new file with them; the
+    other workers take a changed one over); rows of a one-campaign database that no campaign
+    claimed yet go to the default one. Returns the revision of the campaigns in use."""
+    from storage.campaign import attribute_unowned, campaign_revision, save_campaigns_in_use
     from storage.campaign import save_campaign_in_use as save
 
     data = engine.campaign.model_dump_json()
+    each = {c.id: c.model_dump_json() for c in engine.campaigns}
 
     async def job(tx: Transaction) -> int:
         save(tx, data, clock.now())
+        save_campaigns_in_use(tx, each, clock.now())
+        await attribute_unowned(tx, engine.campaign.id)
         return await campaign_revision(tx)
 
     return await engine.db.transact(job)
 
 
 class CampaignWatch:
-    """Takes over the campaign in use when its stored revision changed (another worker
-    reloaded it, or ``participation-bot reload`` stored a new one): checked at every
-    heartbeat of the worker."""
+    """Takes over each campaign whose stored version changed (another worker reloaded it,
+    or ``participation-bot reload`` stored a new one), seen by the revision of the campaigns
+    in use: checked at every heartbeat of the worker."""
 
     def __init__(self, engine: Engine, revision: int) -> None:
         self.engine = engine
         self.revision = revision
 
     async def check(self) -> bool:
-        """Look once; True if the campaign was taken over."""
-        from storage.campaign import campaign_in_use, campaign_revision
+        """Look once; True if a campaign was taken over."""
+        from storage.campaign import campaign_revision, campaigns_in_use
 
         revision = await self.engine.db.read(campaign_revision)
         if revision == self.revision:
             return False
-        stored = await self.engine.db.read(campaign_in_use)
+        stored = await self.engine.db.read(campaigns_in_use)
         self.revision = revision
-        if stored is None or stored == self.engine.campaign.model_dump_json():
-            return False  # this worker's own reload
-        self.engine.reload(Campaign.model_validate_json(stored))
-        log.warning("campaign reloaded: another worker or the reload command changed it")
-        return True
+        taken = False
+        for campaign_id, data in stored.items():
+            mine = self.engine.campaigns.get(campaign_id)
+            if mine is None:
+                log.warning(
+                    "campaign %s is new to this worker: restart it to serve it", campaign_id
+                )
+            elif data != mine.model_dump_json():  # else this worker's own reload
+                self.engine.reload(Campaign.model_validate_json(data))
+                log.warning(
+                    "campaign %s reloaded: another worker or the reload command changed it",
+                    campaign_id,
+                )
+                taken = True
+        return taken
 
 
 @contextlib.asynccontextmanager
@@ -148,7 +162,7 @@ def dispatcher(
     """A platform's outbox dispatcher, which also makes the results files staff ask for."""
     from bot.staff import ResultsFiles
 
-    files = ResultsFiles(engine.db, lambda: engine.campaign, clock)
+    files = ResultsFiles(engine.db, lambda campaign: engine.campaigns.of(campaign), clock)
     return OutboxDispatcher(engine.db, platform, send, clock, prepare=files.preparers(), **options)
 
 
@@ -170,7 +184,9 @@ async def remind_once(engine: Engine, clock: Clock) -> int:
         now = clock.now()
         if not await engine.db.transact(lambda tx: claim_job_run(tx, "reminders", now, every)):
             return 0
-        queued = await queue_due_reminders(engine.db, engine.campaign, now)
+        queued = 0
+        for campaign in engine.campaigns:
+            queued += await queue_due_reminders(engine.db, campaign, now)
         if queued:
             log.info("queued %d reminders", queued)
         return queued
@@ -202,15 +218,20 @@ async def purge_now(engine: Engine, clock: Clock) -> int:
     """Erase everyone's personal data if the retention date has passed, saying so at
     WARNING (how many people, why, which dates): the terminal of the console chat and the
     log of a served bot both show it. Returns how many were erased."""
-    from bot.privacy import purge, retention_passed
+    from bot.privacy import purge, purge_governed_by, retention_passed
     from storage.events import EVENT_MEMORY, prune_events
     from storage.workers import record_job_run
+
+    # Several campaigns: everyone is erased once the last of their dates has passed.
+    governing = purge_governed_by(engine.campaigns)
 
     async def job(tx: Transaction) -> int:
         # One purge at a time on the database: a second worker's finds nobody left.
         await tx.serialize("job:purge")
         record_job_run(tx, "purge", now)
-        return await purge(tx, engine.campaign, now)
+        if governing is None:
+            return 0
+        return await purge(tx, governing, now, also=engine.campaigns)
 
     erased = 0
     try:
@@ -222,7 +243,7 @@ async def purge_now(engine: Engine, clock: Clock) -> int:
                 "erased the personal data of %d %s: %s",
                 erased,
                 "person" if erased == 1 else "people",
-                retention_passed(engine.campaign, now),
+                retention_passed(governing, now) if governing else "",
             )
         await engine.db.transact(lambda tx: prune_events(tx, clock.now() - EVENT_MEMORY))
     except Exception as exc:

@@ -49,4 +49,7 @@ class Settings(BaseSettings):
     """This worker's name among them (default: the host and ``PORT``): a worker restarted
     under its name replaces its earlier run at once."""
     campaign_file: str | None = None
+    campaigns_dir: str | None = None
+    """A folder of campaign files, all served by one bot (the one with ``default = true``,
+    else the first by name, is where people start)."""
     log_level: str | None = None

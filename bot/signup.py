@@ -59,7 +59,11 @@ async def start_signup(turn: Turn, meeting_id: str) -> None:
     if not await can_sign_up(turn, meeting):
         return
     capacity = meeting.capacity
-    if capacity and await store.count_confirmed(turn.tx, meeting.id) >= capacity:
+    if (
+        capacity
+        and await store.count_confirmed(turn.tx, *turn.campaign.meeting_key(meeting.id))
+        >= capacity
+    ):
         turn.goto("signup.waitlist", meeting=meeting.id, draft={}, editing=False)
         await show_step(turn)
         return
@@ -83,7 +87,9 @@ async def can_sign_up(turn: Turn, meeting: Meeting) -> bool:
             [[global_button(_("Meetings"), GlobalAction.MEETINGS), menu_button()]],
         )
         return False
-    existing = await store.registration_for(turn.tx, turn.participant.id, meeting.id)
+    existing = await store.registration_for(
+        turn.tx, turn.participant.id, *turn.campaign.meeting_key(meeting.id)
+    )
     if existing is not None and existing.status != "cancelled":
         turn.goto("menu")
         await say_registration(turn, meeting, existing, _("You are already registered."))
@@ -365,7 +371,12 @@ async def confirm(turn: Turn) -> None:
         municipality=draft.get("municipality"),
     )
     registration = await store.register(
-        turn.tx, turn.participant.id, meeting.id, details, meeting.capacity, turn.now
+        turn.tx,
+        turn.participant.id,
+        *turn.campaign.meeting_key(meeting.id),
+        details,
+        meeting.capacity,
+        turn.now,
     )
     p = turn.participant
     p.name, p.role = details.name or p.name, details.role or p.role

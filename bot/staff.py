@@ -43,10 +43,10 @@ from bot.payloads import GlobalAction
 from bot.report import chromium, html_report, print_to_pdf
 from bot.results import Recorded, read_results, shape_results
 from bot.turn import Turn, global_button
-from storage.campaign import save_campaign_in_use
+from storage.campaign import save_campaign_in_use, save_campaigns_in_use
 from storage.outbox import all_batches, batch_progress, record_broadcast_request
 from storage.protocols import Database
-from storage.staff import is_staff
+from storage.staff import EVERY_CAMPAIGN, is_staff
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HTML = "text/html"
@@ -64,14 +64,18 @@ class ResultsRequest(BaseModel):
     lang: str
     reply: Outgoing
     """The message the file goes with, in the staff member's language."""
+    campaign: str | None = None
+    """The campaign whose results (None: the default; a request from before there were
+    several)."""
 
 
 async def allowed(turn: Turn) -> bool:
-    """Whether the person has the staff role; if not, tell them and do nothing else."""
+    """Whether the person has the staff role for the campaign they are in; if not, tell
+    them and do nothing else."""
     ref = turn.incoming.ref
     if (ref.platform, ref.workspace, ref.user_id) in turn.campaign.staff_members:
         return True  # named in the campaign file
-    if await is_staff(turn.tx, ref.platform, ref.workspace, ref.user_id):
+    if await is_staff(turn.tx, ref.platform, ref.workspace, ref.user_id, turn.campaign.id):
         return True
     if turn.state.step.startswith("staff."):  # the role was taken away mid-broadcast
         turn.goto("menu", broadcast={})
@@ -80,6 +84,12 @@ async def allowed(turn: Turn) -> bool:
         [[global_button(_("Main menu"), GlobalAction.MENU)]],
     )
     return False
+
+
+async def staff_everywhere(turn: Turn) -> bool:
+    """Whether the person is staff of every campaign (a grant for all)."""
+    ref = turn.incoming.ref
+    return await is_staff(turn.tx, ref.platform, ref.workspace, ref.user_id, EVERY_CAMPAIGN)
 
 
 def staff_button() -> Button:
@@ -129,6 +139,7 @@ async def send_results(turn: Turn, format: Format = "xlsx") -> None:
     request = ResultsRequest(
         format=format,
         lang=turn.lang,
+        campaign=turn.campaign.id,
         reply=Outgoing(
             text=_("Here are the results so far."),
             buttons=[[staff_button()]],
@@ -146,10 +157,12 @@ class ResultsFiles:
     """Makes the results files staff asked for (the outbox dispatcher's ``prepare`` for
     ``RESULTS_FILE`` rows), one at a time, outside every transaction others wait for."""
 
-    def __init__(self, db: Database, campaign: Callable[[], Campaign], clock: Clock) -> None:
+    def __init__(
+        self, db: Database, campaign: Callable[[str | None], Campaign], clock: Clock
+    ) -> None:
         self.db = db
         self.campaign = campaign
-        """The campaign in use now (it may be reloaded)."""
+        """The campaign in use now by its id (it may be reloaded)."""
         self.clock = clock
         self._one_at_a_time = asyncio.Lock()
 
@@ -160,7 +173,7 @@ class ResultsFiles:
     async def prepare(self, message: str) -> Outgoing:
         """The requested file with its message, made from the results as they are now."""
         request = ResultsRequest.model_validate_json(message)
-        campaign = self.campaign()
+        campaign = self.campaign(request.campaign)
         async with self._one_at_a_time:  # a second request waits instead of doubling the load
             recorded = await self.db.read(lambda tx: read_results(tx, campaign))
             attachment = await asyncio.to_thread(
@@ -187,7 +200,7 @@ async def show_batches(turn: Turn) -> None:
     """How far each broadcast and reminder got."""
     if not await allowed(turn):
         return
-    batches = await all_batches(turn.tx)
+    batches = await all_batches(turn.tx, turn.campaign.id if turn.campaign.several else None)
     if not batches:
         text = _("No broadcasts yet.")
     else:
@@ -254,7 +267,7 @@ async def reload_campaign(turn: Turn) -> None:
         turn.say(_("This bot was started without a campaign file to reload."), [[staff_button()]])
         return
     try:
-        campaign, changes = reload()
+        campaign, changes = reload(turn.campaign.id)
     except CampaignError as exc:
         problems = [f"{exc.path}: {p}" for p in exc.problems]
         turn.say(
@@ -270,7 +283,9 @@ async def reload_campaign(turn: Turn) -> None:
             [[staff_button()]],
         )
         return
-    save_campaign_in_use(turn.tx, campaign.model_dump_json(), turn.now)
+    save_campaigns_in_use(turn.tx, {campaign.id: campaign.model_dump_json()}, turn.now)
+    if turn.all_campaigns.default_id == campaign.id:
+        save_campaign_in_use(turn.tx, campaign.model_dump_json(), turn.now)
     turn.campaign = campaign
     lines = [_("The campaign file is loaded.")]
     buttons: list[list[Button]] = []
@@ -301,7 +316,7 @@ async def notify_registrants(turn: Turn, meeting_id: str) -> None:
     if meeting is None:
         turn.say(_("There is no such meeting."), [[staff_button()]])
         return
-    batch = update_batch(meeting)
+    batch = turn.campaign.batch(update_batch(meeting))
     before = sum((await batch_progress(turn.tx, batch)).values())
     batch, total = await queue_meeting_update(turn.tx, turn.campaign, meeting, turn.now)
     await record_broadcast_request(turn.tx, batch, turn.participant.id, turn.lang, turn.now)

@@ -15,7 +15,7 @@ from bot.broadcast import Segment, batch_id, members, queue_broadcast, text_for
 from bot.i18n import _, language_name, ngettext
 from bot.messages import Button, Outgoing
 from bot.payloads import BroadcastAction
-from bot.staff import allowed, say_queued, show_staff_menu, staff_button
+from bot.staff import allowed, say_queued, show_staff_menu, staff_button, staff_everywhere
 from bot.turn import Turn
 from storage.outbox import batch_progress, record_broadcast_request
 from storage.segments import platforms_in_use
@@ -44,10 +44,12 @@ def _segment_label(turn: Turn, text: str) -> str:
         return _("Started the survey, not sent it")
     if kind == "followers":
         return _("Follow the process")
+    if kind == "all":
+        return _("Everyone, in every consultation")
     return _("Everyone")
 
 
-def _segment_choices(turn: Turn) -> list[str]:
+async def _segment_choices(turn: Turn) -> list[str]:
     campaign = turn.campaign
     choices = []
     for meeting in campaign.meetings:
@@ -57,6 +59,8 @@ def _segment_choices(turn: Turn) -> list[str]:
         if campaign.survey.follow_question:
             choices.append("followers")
     choices.append("everyone")
+    if campaign.several and await staff_everywhere(turn):
+        choices.append("all")  # only for staff of every campaign
     return choices
 
 
@@ -88,7 +92,7 @@ async def show_step(turn: Turn, hint: str | None = None) -> None:
         lines.append(_("New broadcast. Who should get it?"))
         buttons = [
             [turn.button(_segment_label(turn, c), BroadcastAction.SEGMENT, c)]
-            for c in _segment_choices(turn)
+            for c in await _segment_choices(turn)
         ]
         turn.say("\n".join(lines), [*buttons, cancel])
     elif step == "staff.platform":
@@ -185,7 +189,7 @@ async def on_button(turn: Turn, action: str, arg: str) -> None:
     elif (
         step == "staff.segment"
         and action == BroadcastAction.SEGMENT
-        and arg in _segment_choices(turn)
+        and arg in await _segment_choices(turn)
     ):
         turn.goto("staff.platform", broadcast={"segment": arg})
         await show_step(turn)
@@ -250,7 +254,7 @@ async def _confirm(turn: Turn) -> None:
         return
     texts = _texts(turn)
     # Named like the command line's broadcast: the same one again reaches nobody twice.
-    batch = batch_id(turn.state.broadcast["segment"], texts)
+    batch = turn.campaign.batch(batch_id(turn.state.broadcast["segment"], texts))
     before = sum((await batch_progress(turn.tx, batch)).values())
     total = await queue_broadcast(turn.tx, turn.campaign, segment, texts, batch, turn.now)
     await record_broadcast_request(turn.tx, batch, turn.participant.id, turn.lang, turn.now)

@@ -92,7 +92,9 @@ async def start(turn: Turn) -> None:
         )
         return
     if response is None:
-        response = await store.start_response(turn.tx, turn.participant.id, survey.id, turn.now)
+        response = await store.start_response(
+            turn.tx, turn.participant.id, turn.campaign.id, survey.id, turn.now
+        )
         _set_response(turn, response)
         deadline = turn.campaign.survey_deadline()
         assert deadline is not None

@@ -18,6 +18,7 @@ from bot.campaign import Campaign, MeetingChange
 from bot.i18n import name_commands
 from bot.messages import Button, Incoming, Outgoing
 from bot.payloads import encode_global, encode_step
+from bot.registry import Campaigns
 from storage.protocols import Transaction
 from storage.records import AnswerRecord, ParticipantRecord, ResponseRecord
 
@@ -28,6 +29,11 @@ class ConversationState(BaseModel):
 
     step: str = "menu"
     version: int = 0
+    campaign: str | None = None
+    """The campaign the person is in (None: the default); they choose among several."""
+    elsewhere: dict[str, dict[str, Any]] = {}
+    """Campaign id -> where the person was in its survey (``question``, ``from_review``,
+    ``selection``) while they are in another campaign: each survey resumes at its place."""
     meeting: str | None = None
     """The meeting being signed up for or cancelled."""
     draft: dict[str, str | None] = {}
@@ -83,13 +89,15 @@ class ConversationState(BaseModel):
                 "selection": list(self.selection),
                 "buttons": dict(self.buttons),
                 "broadcast": dict(self.broadcast),
+                "elsewhere": dict(self.elsewhere),
             }
         )
 
 
-Reloader = Callable[[], tuple[Campaign, list[MeetingChange]]]
-"""Reads the campaign file again and starts using it; raises ``CampaignError`` (the old
-campaign stays) when the file is broken."""
+Reloader = Callable[[str | None], tuple[Campaign, list[MeetingChange]]]
+"""Reads the campaign files again and starts using them; returns the campaign of the id
+given and its changed meetings; raises ``CampaignError`` (the old campaigns stay) when a
+file is broken."""
 
 _UNLOADED: Any = object()
 
@@ -105,6 +113,8 @@ class View:
     outside_writes: int = -1
     """``Transaction.outside_writes`` when this was stored: the same number later means no
     other process can have changed the person since."""
+    response_campaign: str | None = None
+    """The campaign whose survey ``response`` answers."""
 
     @property
     def response_loaded(self) -> bool:
@@ -123,7 +133,10 @@ class Turn:
     state: ConversationState
     lang: str
     offered_languages: tuple[str, ...]
-    load_response: Callable[[], Awaitable[ResponseRecord | None]]
+    load_response: Callable[[Campaign], Awaitable[ResponseRecord | None]]
+    """The participant's response to a campaign's survey (None: not started)."""
+    campaigns: Campaigns | None = None
+    """Every campaign the bot serves (None: only ``campaign``)."""
     reload_file: Reloader | None = None
     """Reads the campaign file again (staff's "reload"); None: started without a file."""
     replies: list[Outgoing] = field(default_factory=list)
@@ -140,7 +153,7 @@ class Turn:
     async def response(self) -> ResponseRecord | None:
         """The participant's survey response (loaded once per turn, then kept in memory)."""
         if not self._response_loaded:
-            loaded = await self.load_response()
+            loaded = await self.load_response(self.campaign)
             # A copy: the engine's cached one must not change before the commit.
             self._response = (
                 None if loaded is None else replace(loaded, answers=dict(loaded.answers))
@@ -152,6 +165,32 @@ class Turn:
     def response_touched(self) -> bool:
         """Whether this turn loaded (and maybe changed) the response."""
         return self._response_loaded
+
+    @property
+    def all_campaigns(self) -> Campaigns:
+        """Every campaign the bot serves (at least this turn's)."""
+        return self.campaigns or Campaigns.single(self.campaign)
+
+    def switch_campaign(self, campaign: Campaign) -> None:
+        """Move the person into another campaign: their place in this campaign's survey is
+        kept for their return, and their place in the other's comes back."""
+        if campaign.id == self.campaign.id:
+            return
+        state = self.state
+        state.elsewhere[self.campaign.id] = {
+            "question": state.question,
+            "from_review": state.from_review,
+            "selection": list(state.selection),
+        }
+        back = state.elsewhere.pop(campaign.id, {})
+        state.question = back.get("question")
+        state.from_review = bool(back.get("from_review", False))
+        state.selection = list(back.get("selection", []))
+        default = self.campaigns.default_id if self.campaigns else None
+        state.campaign = None if campaign.id == default else campaign.id
+        self.campaign = campaign
+        self._response = None
+        self._response_loaded = False
 
     def replace_response(self, response: ResponseRecord) -> None:
         """Use a newly started response."""

@@ -18,13 +18,12 @@ import logging
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import cli, heap, service
-from bot.campaign import Campaign
 from bot.clock import Clock
 from bot.engine import Engine
+from bot.registry import Campaigns
 from bot.settings import Settings
 from bot.workers import Worker
 from handlers.http import HttpServer
@@ -45,14 +44,13 @@ def main(argv: list[str] | None = None, *, wall: Clock | None = None) -> int:
 async def serve(
     args: argparse.Namespace,
     settings: Settings,
-    campaign: Campaign,
+    campaigns: Campaigns,
     clock: Clock,
     database: str,
-    campaign_path: Path,
 ) -> int:
     """``run`` (every platform with a token, else the console) or ``console``."""
     async with await open_database(database) as db:
-        engine = Engine(campaign, db, clock, campaign_path=campaign_path)
+        engine = Engine(campaigns, db, clock)
         await service.save_campaign_in_use(engine, clock)
         if args.command != "run":
             return await _console(engine, args, clock)

@@ -375,10 +375,17 @@ class SqliteDatabase:
             if version in done:
                 continue
             log.info("applying migration %04d %s", version, name)
+            # Foreign keys off while a migration rebuilds a table (SQLite's own recipe:
+            # dropping a table referenced with ON DELETE CASCADE would empty the other), and
+            # checked before the commit.
+            await self._conn.execute("PRAGMA foreign_keys = OFF")
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 for statement in _statements(sql):
                     await self._conn.execute(statement)
+                async with self._conn.execute("PRAGMA foreign_key_check") as cursor:
+                    if await cursor.fetchone() is not None:
+                        raise sqlite3.IntegrityError(f"migration {version:04d} broke a reference")
                 await self._conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name)
                 )
@@ -386,6 +393,8 @@ class SqliteDatabase:
             except Exception:
                 await self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                await self._conn.execute("PRAGMA foreign_keys = ON")
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:

@@ -37,13 +37,17 @@ async def enqueue_message(
     message: str,
     now: datetime,
     batch: str = "",
+    *,
+    campaign: str,
 ) -> bool:
-    """Queue a message for one person; False when ``dedupe_key`` was queued before."""
+    """Queue a message for one person about a campaign; False when ``dedupe_key`` was queued
+    before."""
     stamp = to_db(now)
     changed = await tx.execute(
         "INSERT INTO outbox (participant_id, kind, batch, dedupe_key, message, next_attempt_at, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        (participant_id, kind, batch, dedupe_key, message, stamp, stamp),
+        "created_at, campaign) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) "
+        "DO NOTHING",
+        (participant_id, kind, batch, dedupe_key, message, stamp, stamp, campaign),
     )
     return changed > 0
 
@@ -54,6 +58,8 @@ async def enqueue_many(
     batch: str,
     rows: list[tuple[int, str, str]],
     now: datetime,
+    *,
+    campaign: str,
 ) -> int:
     """Queue one message per (participant id, dedupe key, message) in one statement; rows
     whose key was queued before are skipped. Returns how many rows the outbox holds for
@@ -61,8 +67,9 @@ async def enqueue_many(
     stamp = to_db(now)
     await tx.executemany(
         "INSERT INTO outbox (participant_id, kind, batch, dedupe_key, message, next_attempt_at, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        [(pid, kind, batch, key, message, stamp, stamp) for pid, key, message in rows],
+        "created_at, campaign) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) "
+        "DO NOTHING",
+        [(pid, kind, batch, key, message, stamp, stamp, campaign) for pid, key, message in rows],
     )
     row = await tx.fetchone("SELECT COUNT(*) FROM outbox WHERE batch = ?", (batch,))
     return int(row[0]) if row else 0
@@ -200,12 +207,20 @@ async def retry_message_later(
     )
 
 
-async def all_batches(tx: Transaction) -> dict[str, dict[str, int]]:
-    """Every broadcast and reminder with how many of its rows are in each state."""
-    rows = await tx.fetchall(
-        "SELECT batch, status, COUNT(*) FROM outbox WHERE batch != '' GROUP BY batch, status "
-        "ORDER BY batch"
-    )
+async def all_batches(tx: Transaction, campaign: str | None = None) -> dict[str, dict[str, int]]:
+    """Every broadcast and reminder (of one campaign, or of all) with how many of its rows
+    are in each state."""
+    if campaign is None:
+        rows = await tx.fetchall(
+            "SELECT batch, status, COUNT(*) FROM outbox WHERE batch != '' "
+            "GROUP BY batch, status ORDER BY batch"
+        )
+    else:
+        rows = await tx.fetchall(
+            "SELECT batch, status, COUNT(*) FROM outbox WHERE batch != '' AND campaign = ? "
+            "GROUP BY batch, status ORDER BY batch",
+            (campaign,),
+        )
     found: dict[str, dict[str, int]] = {}
     for batch, status, count in rows:
         found.setdefault(batch, {})[status] = int(count)

@@ -80,6 +80,8 @@ class RegistrationRecord:
     details: RegistrationDetails
     created_at: datetime
     updated_at: datetime
+    campaign: str = ""
+    """The campaign that declares the meeting (a shared meeting: its one owner)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class ResponseRecord:
     submitted_at: datetime | None
     updated_at: datetime
     answers: dict[str, AnswerRecord]
+    campaign: str = ""
+    """The campaign whose survey this answers."""
 
 
 @dataclass(frozen=True)

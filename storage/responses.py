@@ -4,22 +4,37 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.protocols import Transaction
+from storage.protocols import Row, Transaction
 from storage.records import AnswerRecord, ResponseRecord
 from storage.timestamps import from_db, maybe_from_db, to_db
 
 
 async def load_response(
-    tx: Transaction, participant_id: int, survey_id: str
+    tx: Transaction, participant_id: int, campaign: str, survey_id: str
 ) -> ResponseRecord | None:
-    """The participant's response to a survey with all its answers, if they started it."""
+    """The participant's response to a campaign's survey with all its answers, if they
+    started it."""
     row = await tx.fetchone(
-        "SELECT id, participant_id, survey_id, status, started_at, submitted_at, updated_at "
-        "FROM responses WHERE participant_id = ? AND survey_id = ?",
-        (participant_id, survey_id),
+        "SELECT id, participant_id, campaign, survey_id, status, started_at, submitted_at, "
+        "updated_at FROM responses WHERE participant_id = ? AND campaign = ? AND survey_id = ?",
+        (participant_id, campaign, survey_id),
     )
     if row is None:
         return None
+    return await _with_answers(tx, row)
+
+
+async def responses_of(tx: Transaction, participant_id: int) -> list[ResponseRecord]:
+    """Every response of the participant, in every campaign, oldest first (``/mydata``)."""
+    rows = await tx.fetchall(
+        "SELECT id, participant_id, campaign, survey_id, status, started_at, submitted_at, "
+        "updated_at FROM responses WHERE participant_id = ? ORDER BY id",
+        (participant_id,),
+    )
+    return [await _with_answers(tx, row) for row in rows]
+
+
+async def _with_answers(tx: Transaction, row: Row) -> ResponseRecord:
     answers = await tx.fetchall(
         "SELECT question_id, value, skipped, answered_at FROM answers WHERE response_id = ?",
         (row["id"],),
@@ -32,6 +47,7 @@ async def load_response(
         started_at=from_db(row["started_at"]),
         submitted_at=maybe_from_db(row["submitted_at"]),
         updated_at=from_db(row["updated_at"]),
+        campaign=row["campaign"],
         answers={
             a["question_id"]: AnswerRecord(
                 a["question_id"], a["value"], bool(a["skipped"]), from_db(a["answered_at"])
@@ -42,16 +58,18 @@ async def load_response(
 
 
 async def start_response(
-    tx: Transaction, participant_id: int, survey_id: str, now: datetime
+    tx: Transaction, participant_id: int, campaign: str, survey_id: str, now: datetime
 ) -> ResponseRecord:
-    """Open a new, empty response for the participant."""
+    """Open a new, empty response for the participant to a campaign's survey."""
     stamp = to_db(now)
     rid = await tx.insert(
-        "INSERT INTO responses (participant_id, survey_id, status, started_at, updated_at) "
-        "VALUES (?, ?, 'in_progress', ?, ?)",
-        (participant_id, survey_id, stamp, stamp),
+        "INSERT INTO responses (participant_id, campaign, survey_id, status, started_at, "
+        "updated_at) VALUES (?, ?, ?, 'in_progress', ?, ?)",
+        (participant_id, campaign, survey_id, stamp, stamp),
     )
-    return ResponseRecord(rid, participant_id, survey_id, "in_progress", now, None, now, {})
+    return ResponseRecord(
+        rid, participant_id, survey_id, "in_progress", now, None, now, {}, campaign
+    )
 
 
 def record_answer(

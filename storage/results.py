@@ -48,18 +48,18 @@ class RegistrationRow:
     who: tuple[str, str, str]
 
 
-async def all_responses(tx: Transaction, survey_id: str) -> list[ResponseRow]:
-    """Every response to the survey with its answers, oldest first."""
+async def all_responses(tx: Transaction, campaign: str, survey_id: str) -> list[ResponseRow]:
+    """Every response to a campaign's survey with its answers, oldest first."""
     responses = await tx.fetchall(
         "SELECT r.id, r.status, r.started_at, r.submitted_at, p.platform, p.workspace, "
         "p.user_id FROM responses r LEFT JOIN participants p ON p.id = r.participant_id "
-        "WHERE r.survey_id = ? ORDER BY r.id",
-        (survey_id,),
+        "WHERE r.campaign = ? AND r.survey_id = ? ORDER BY r.id",
+        (campaign, survey_id),
     )
     answers = await tx.fetchall(
         "SELECT a.response_id, a.question_id, a.value, a.skipped, a.answered_at FROM answers a "
-        "JOIN responses r ON r.id = a.response_id WHERE r.survey_id = ?",
-        (survey_id,),
+        "JOIN responses r ON r.id = a.response_id WHERE r.campaign = ? AND r.survey_id = ?",
+        (campaign, survey_id),
     )
     by_response: dict[int, dict[str, AnswerRecord]] = {}
     for a in answers:
@@ -81,13 +81,21 @@ async def all_responses(tx: Transaction, survey_id: str) -> list[ResponseRow]:
     ]
 
 
-async def all_registrations(tx: Transaction) -> list[RegistrationRow]:
-    """Every active registration (confirmed or waiting), by meeting and queue order."""
+async def all_registrations(
+    tx: Transaction, meetings: tuple[tuple[str, str], ...]
+) -> list[RegistrationRow]:
+    """Every active registration (confirmed or waiting) for these meetings (each its
+    campaign and id: a campaign's own and the shared ones it offers), by meeting and queue
+    order."""
+    if not meetings:
+        return []
+    which = " OR ".join("(g.campaign = ? AND g.meeting_id = ?)" for _m in meetings)
     rows = await tx.fetchall(
         "SELECT g.meeting_id, g.status, g.queue_seq, g.name, g.role, g.organisation, "
         "g.municipality, g.created_at, p.platform, p.workspace, p.user_id "
         "FROM registrations g JOIN participants p ON p.id = g.participant_id "
-        "WHERE g.status != 'cancelled' ORDER BY g.meeting_id, g.queue_seq"
+        f"WHERE g.status != 'cancelled' AND ({which}) ORDER BY g.meeting_id, g.queue_seq",
+        [value for pair in meetings for value in pair],
     )
     return [
         RegistrationRow(

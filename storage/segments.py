@@ -18,14 +18,17 @@ class Member:
     user_id: str
 
 
-SEGMENTS = ("registrants", "waiting", "unfinished", "followers", "everyone")
+SEGMENTS = ("registrants", "waiting", "unfinished", "followers", "everyone", "all")
 
 
 async def segment_members(
     tx: Transaction,
     kind: str,
     *,
-    meeting: str | None = None,
+    campaign: str,
+    scoped: bool = False,
+    meeting: tuple[str, str] | None = None,
+    meetings: tuple[tuple[str, str], ...] = (),
     survey_id: str | None = None,
     follow_question: str | None = None,
     default_language: str,
@@ -34,32 +37,45 @@ async def segment_members(
 ) -> list[Member]:
     """The reachable people of a segment, optionally of one platform and language.
 
-    ``registrants``/``waiting``: those with a place / on the waiting list of ``meeting``;
-    ``unfinished``: started the survey, not sent it; ``followers``: answered yes to
-    ``follow_question``; ``everyone``.
+    ``registrants``/``waiting``: those with a place / on the waiting list of ``meeting``
+    (its campaign, its id); ``unfinished``: started ``campaign``'s survey, not sent it;
+    ``followers``: answered yes to ``follow_question``; ``everyone``: those who answered
+    ``campaign``'s survey or registered for one of its ``meetings`` (not ``scoped``: the bot
+    serves one campaign, everyone it knows, as ``all``); ``all``: everyone in any campaign.
     """
     if kind == "registrants" or kind == "waiting":
         status = "confirmed" if kind == "registrants" else "waiting"
+        assert meeting is not None
         where, params = (
-            "p.id IN (SELECT participant_id FROM registrations WHERE meeting_id = ? "
-            "AND status = ?)",
-            [meeting, status],
+            "p.id IN (SELECT participant_id FROM registrations WHERE campaign = ? "
+            "AND meeting_id = ? AND status = ?)",
+            [meeting[0], meeting[1], status],
         )
     elif kind == "unfinished":
         where, params = (
-            "p.id IN (SELECT participant_id FROM responses WHERE survey_id = ? "
+            "p.id IN (SELECT participant_id FROM responses WHERE campaign = ? AND survey_id = ? "
             "AND status = 'in_progress')",
-            [survey_id],
+            [campaign, survey_id or ""],
         )
     elif kind == "followers":
         where, params = (
             "p.id IN (SELECT r.participant_id FROM responses r JOIN answers a "
-            "ON a.response_id = r.id WHERE r.survey_id = ? AND a.question_id = ? "
-            "AND a.value = '\"yes\"')",
-            [survey_id, follow_question],
+            "ON a.response_id = r.id WHERE r.campaign = ? AND r.survey_id = ? "
+            "AND a.question_id = ? AND a.value = '\"yes\"')",
+            [campaign, survey_id or "", follow_question or ""],
         )
-    elif kind == "everyone":
+    elif kind == "all" or (kind == "everyone" and not scoped):
         where, params = "1 = 1", []
+    elif kind == "everyone":
+        clauses = ["p.id IN (SELECT participant_id FROM responses WHERE campaign = ?)"]
+        params = [campaign]
+        for owner, meeting_id in meetings:
+            clauses.append(
+                "p.id IN (SELECT participant_id FROM registrations WHERE campaign = ? "
+                "AND meeting_id = ? AND status != 'cancelled')"
+            )
+            params += [owner, meeting_id]
+        where = "(" + " OR ".join(clauses) + ")"
     else:
         raise ValueError(f"unknown segment {kind!r} (one of {', '.join(SEGMENTS)})")
     sql = (

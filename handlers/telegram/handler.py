@@ -132,6 +132,8 @@ class TelegramHandler:
                 continue  # the Bot API takes two-letter ISO 639-1 codes only
             with use_language(code or default):
                 commands = [BotCommand(name, describe()) for name, describe in COMMANDS.items()]
+                if self.engine.campaigns.several:
+                    commands.insert(1, BotCommand("consultations", _("Other consultations")))
             try:
                 await self.bot.set_my_commands(commands, language_code=code)
             except BadRequest as exc:  # one language refused must not stop the bot

@@ -20,7 +20,9 @@ from urllib.parse import urlencode
 import segno
 from aiohttp import web
 
+from bot.campaign import Campaign
 from bot.i18n import _, pick_language, use_language
+from bot.payloads import CONSULTATION_LINK, SURVEY_LINK
 from handlers.web.chat import TEXT_MAX, WebChat, direction
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -111,10 +113,21 @@ class WebServer:
             wanted or None, engine.offered_languages, engine.campaign.default_language
         )
 
+    def campaign_for(self, start: str) -> Campaign:
+        """The campaign a deep link names (``survey-culture``), else the default one: the
+        page and the poster carry its title."""
+        for prefix in (SURVEY_LINK, CONSULTATION_LINK):
+            if start.startswith(prefix):
+                named = self.chat.engine.campaigns.get(start.removeprefix(prefix))
+                if named is not None:
+                    return named
+        return self.chat.engine.campaign
+
     async def page(self, request: web.Request) -> web.Response:
         """``GET /``: the chat, in its own page (or in an organiser's iframe)."""
         lang = self.language_for(request)
-        campaign = self.chat.engine.campaign
+        start = request.query.get("start", "")[:START_MAX]
+        campaign = self.campaign_for(start)
         strings = {code: page_strings(code) for code in self.chat.engine.offered_languages}
         data = {
             "lang": lang,
@@ -122,7 +135,6 @@ class WebServer:
             "dirs": {code: direction(code) for code in strings},
             "textMax": TEXT_MAX,
         }
-        start = request.query.get("start", "")[:START_MAX]
         values = {
             "lang": lang,
             "dir": direction(lang),
@@ -183,7 +195,7 @@ class WebServer:
         """``GET /poster?start=survey``: a page to print: the title, the QR code, the link."""
         lang = self.language_for(request)
         start = request.query.get("start", "")[:START_MAX]
-        campaign = self.chat.engine.campaign
+        campaign = self.campaign_for(start)
         with use_language(lang):
             scan = _("Scan the code with your phone's camera, or open the address:")
         values = {

@@ -14,7 +14,7 @@ from bot import cli
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.engine import Engine
-from storage.campaign import save_campaign_in_use
+from storage.campaign import save_campaign_in_use, save_campaigns_in_use
 from storage.clock import StoredClock, store_clock
 from storage.database import SqliteDatabase
 from storage.open import open_database
@@ -45,8 +45,10 @@ async def _every_kind_of_row(db: SqliteDatabase, campaign: Campaign, clock: Fixe
     now = clock.now()
 
     async def rest(tx: Transaction) -> None:
-        await grant_staff(tx, "test", "", "staff1", now)
-        await enqueue_message(tx, 1, "broadcast", "b1:1", '{"text": "hi"}', now, batch="b1")
+        await grant_staff(tx, "test", "", "staff1", campaign.id, now)
+        await enqueue_message(
+            tx, 1, "broadcast", "b1:1", '{"text": "hi"}', now, batch="b1", campaign=campaign.id
+        )
         await record_broadcast_request(tx, "b1", 1, "en", now)
         await save_installation(
             tx,
@@ -61,6 +63,7 @@ async def _every_kind_of_row(db: SqliteDatabase, campaign: Campaign, clock: Fixe
         save_campaign_in_use(tx, campaign.model_dump_json(), now)
         record_job_run(tx, "purge", now)
         await register_worker(tx, "w-1", "old", now)  # the processes of the file: not copied
+        save_campaigns_in_use(tx, {campaign.id: campaign.model_dump_json()}, now)
 
     await db.transact(rest)
 

@@ -86,7 +86,7 @@ async def test_redelivered_confirmation_after_restart_does_not_register_twice(
     restarted = Engine(campaign, db, clock)  # nothing in memory: the database must know
     assert await restarted.handle(confirm) == []
 
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info"))
     assert [r.status for r in rows] == ["cancelled"]
 
 

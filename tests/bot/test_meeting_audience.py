@@ -55,7 +55,7 @@ async def test_a_young_persons_meeting_choice_offers_its_sign_up_and_leads_back_
     assert "Please check your answers" in chat.text
     await chat.press("Send my answers")
     assert "Thank you for your answers!" in chat.text
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "youth"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "youth"))
     assert [(r.status, r.details.role) for r in rows] == [("confirmed", "young")]
 
 
@@ -95,7 +95,7 @@ async def test_an_adult_signing_up_for_the_youth_meeting_is_told_who_it_is_for(
     )
     assert "Which of these describes you best?" in chat.text
     assert "Other meetings" in chat.labels
-    assert await db.transact(lambda tx: registrations_for_meeting(tx, "youth")) == []
+    assert await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "youth")) == []
     await chat.press("Young person (under 26)")  # the role was a mistake
     assert "Which municipality" in chat.text
 

@@ -199,7 +199,9 @@ async def test_erasure_cancels_places_and_moves_the_waiting_list_up(
     await holder.command("delete")
     await holder.press("Yes, delete my data")
 
-    registrations = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    registrations = await db.transact(
+        lambda tx: registrations_for_meeting(tx, "viken-2021", "info")
+    )
     assert [r.status for r in registrations] == ["confirmed"]
     person = await db.transact(lambda tx: find_participant(tx, "test", "", "waiting"))
     told = await db.transact(lambda tx: outbox_for(tx, person.id))

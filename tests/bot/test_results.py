@@ -252,7 +252,7 @@ async def test_staff_actions_are_refused_to_anyone_else(engine: Engine, db: Data
 
 
 async def staff_asks_for(engine: Engine, db: Database, clock: FixedClock, button: str) -> Chat:
-    await db.transact(lambda tx: grant_staff(tx, "test", "", "boss", clock.now()))
+    await db.transact(lambda tx: grant_staff(tx, "test", "", "boss", "", clock.now()))
     chat = Chat(engine, "boss")
     await chat.command("staff")
     await chat.press(button)
@@ -266,7 +266,7 @@ def dispatcher_for(
         sent.append((ref, message))
         return DeliveryResult.SENT
 
-    files = ResultsFiles(db, lambda: engine.campaign, clock)
+    files = ResultsFiles(db, lambda _c: engine.campaign, clock)
     return OutboxDispatcher(db, "test", send, clock, rate=1000, prepare=files.preparers())
 
 

@@ -69,7 +69,7 @@ async def test_sign_up_asks_details_shows_summary_and_confirms(chat: Chat, db: D
 
     assert "You are signed up" in chat.text
     assert "Tuesday, 1 June 2021" in chat.text and "14:00" in chat.text
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info"))
     assert [(r.status, r.details.name, r.details.municipality) for r in rows] == [
         ("confirmed", "Kari Nordmann", "Sarpsborg")
     ]
@@ -94,7 +94,7 @@ async def test_second_sign_up_to_same_meeting_says_already_registered(
     await sign_up(chat)
     await chat.command("start", "signup-info")
     assert "You are already registered" in chat.text
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info"))
     assert len(rows) == 1
 
 
@@ -128,7 +128,7 @@ async def test_confirming_after_the_deadline_registers_nothing(
     clock.set(oslo(2021, 5, 29, 9, 0))
     await chat.press("Confirm sign-up")
     assert "closed" in chat.text
-    assert await db.transact(lambda tx: registrations_for_meeting(tx, "info")) == []
+    assert await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info")) == []
 
 
 async def test_cancel_sign_up_in_the_middle_registers_nothing(chat: Chat, db: Database) -> None:
@@ -136,7 +136,7 @@ async def test_cancel_sign_up_in_the_middle_registers_nothing(chat: Chat, db: Da
     await chat.send("Kari")
     await chat.press("Cancel sign-up")
     assert "Nothing was registered" in chat.text
-    assert await db.transact(lambda tx: registrations_for_meeting(tx, "info")) == []
+    assert await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info")) == []
 
 
 async def test_cancel_registration(chat: Chat, db: Database) -> None:
@@ -146,7 +146,7 @@ async def test_cancel_registration(chat: Chat, db: Database) -> None:
     assert "is cancelled" in chat.text
     await chat.command("mine")
     assert "not registered for any meeting" in chat.text
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info"))
     assert [r.status for r in rows] == ["cancelled"]
 
 
@@ -165,7 +165,7 @@ async def test_full_meeting_offers_waiting_list(
     await second.press("Confirm sign-up")
     assert "You are on the waiting list" in second.text
     assert "number 1 on the waiting list" in second.text
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info"))
     assert [r.status for r in rows] == ["confirmed", "waiting"]
 
 
@@ -183,7 +183,7 @@ async def test_cancellation_moves_first_waiting_person_up_and_tells_them(
     await holder.press("Cancel: Information meeting")
     await holder.press("Yes, cancel my registration")
 
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info"))
     assert {r.participant_id: r.status for r in rows} == {
         1: "cancelled",
         2: "confirmed",
@@ -263,7 +263,7 @@ async def test_newcomer_does_not_jump_the_waiting_list_when_capacity_grows(
     engine.reload(make_campaign(with_meeting(capacity=2)))
     await sign_up(Chat(engine, "c"))
 
-    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "info"))
+    rows = await db.transact(lambda tx: registrations_for_meeting(tx, "viken-2021", "info"))
     assert [r.status for r in rows] == ["confirmed", "waiting", "waiting"]
 
 
@@ -376,7 +376,9 @@ async def test_places_hold_when_people_sign_up_and_cancel_at_once_in_three_proce
         engines = [Engine(campaign, workers[i % len(workers)], clock) for i in range(3)]
         people = [Chat(engines[i % 3], f"p{i}") for i in range(24)]
         await asyncio.gather(*(sign_up_or_wait(p) for p in people))
-        rows = await workers[0].read(lambda tx: registrations_for_meeting(tx, "info"))
+        rows = await workers[0].read(
+            lambda tx: registrations_for_meeting(tx, "viken-2021", "info")
+        )
         confirmed = [r for r in rows if r.status == "confirmed"]
         waiting = sorted((r for r in rows if r.status == "waiting"), key=lambda r: r.queue_seq)
         assert (len(confirmed), len(waiting)) == (5, 19)
@@ -395,7 +397,9 @@ async def test_places_hold_when_people_sign_up_and_cancel_at_once_in_three_proce
             await chat.press(chat.labels[0])  # yes, cancel
 
         await asyncio.gather(*(cancel(p) for p in cancelling))
-        after = await workers[0].read(lambda tx: registrations_for_meeting(tx, "info"))
+        after = await workers[0].read(
+            lambda tx: registrations_for_meeting(tx, "viken-2021", "info")
+        )
         now_confirmed = {r.participant_id for r in after if r.status == "confirmed"}
         assert len(now_confirmed) == 5
         assert {r.participant_id for r in waiting[:3]} <= now_confirmed

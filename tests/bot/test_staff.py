@@ -46,7 +46,7 @@ async def outbox(db: Database) -> list[tuple[str, str, str]]:
 
 async def staff_chat(engine: Engine, clock: FixedClock, user: str = "boss") -> Chat:
     """A staff member (English) at the staff menu."""
-    await engine.db.transact(lambda tx: grant_staff(tx, "test", "", user, clock.now()))
+    await engine.db.transact(lambda tx: grant_staff(tx, "test", "", user, "", clock.now()))
     chat = Chat(engine, user)
     await chat.command("staff")
     return chat
@@ -117,7 +117,7 @@ async def test_a_staff_member_whose_role_is_taken_away_mid_broadcast_cannot_send
     chat = await staff_chat(engine, clock)
     await draft_to_info_registrants(chat)
     assert "Send it to 2 people" in chat.labels
-    await db.transact(lambda tx: revoke_staff(tx, "test", "", "boss"))
+    await db.transact(lambda tx: revoke_staff(tx, "test", "", "boss", ""))
 
     await chat.press("Send it to 2 people")
 

@@ -27,7 +27,7 @@ async def stored_answers(
 
     async def job(tx):  # type: ignore[no-untyped-def]
         p = await find_participant(tx, platform, "", user)
-        response = await load_response(tx, p.id, "strategy")
+        response = await load_response(tx, p.id, "viken-2021", "strategy")
         return {
             qid: (None if a.value is None else json.loads(a.value))
             for qid, a in response.answers.items()
@@ -467,7 +467,8 @@ async def stored_answer_time(db: Database, question: str, user: str = "u1") -> o
 
     async def job(tx):  # type: ignore[no-untyped-def]
         p = await find_participant(tx, "test", "", user)
-        return (await load_response(tx, p.id, "strategy")).answers[question].answered_at
+        response = await load_response(tx, p.id, "viken-2021", "strategy")
+        return response.answers[question].answered_at
 
     return await db.transact(job)
 

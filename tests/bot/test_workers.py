@@ -76,7 +76,7 @@ async def broadcast_to(db: Database, count: int, clock: SystemClock | FixedClock
             person = await create_participant(tx, "test", "", f"p{i:04d}", "en", now)
             text = Outgoing(text="The consultation closes on Friday.").model_dump_json()
             rows.append((person.id, f"{BATCH}:{person.id}", text))
-        await enqueue_many(tx, "broadcast", BATCH, rows, now)
+        await enqueue_many(tx, "broadcast", BATCH, rows, now, campaign="viken-2021")
 
     await db.transact(job)
 

@@ -96,6 +96,40 @@ def test_piped_console_session_signs_up_and_completes_the_survey(tmp_path: Path)
     assert out.rstrip().endswith("Bye! Your answers are saved.")
 
 
+def test_console_offers_the_three_consultations_and_takes_two_surveys(tmp_path: Path) -> None:
+    session = "\n".join(
+        [
+            "Other consultations",
+            "Art and culture",
+            "/survey",
+            "OK, go on",
+            "Resident",
+            "Children and young people",
+            "Done",
+            "3",
+            "More concerts in small places",
+            "Send my answers",
+            "/start survey-volunteering",
+            "Volunteer",
+            "/quit",
+            "",
+        ]
+    )
+    result = run_console(tmp_path / "console.sqlite3", session)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Consultation: Viken's strategy for library development" in out
+    assert "Open consultations." in out
+    for title in ("Library development", "Art and culture", "Volunteering"):
+        assert f"] {title}" in out or f"] \u2713 {title}" in out
+    assert "Consultation: Viken's strategy for art and culture" in out
+    assert "Question 1 of 4" in out
+    assert "the strategy for art and culture, which will be decided" in out
+    assert "Do you do voluntary work today?" in out
+    assert "something went wrong" not in out
+
+
 def test_console_continues_where_the_last_session_stopped(tmp_path: Path) -> None:
     db = tmp_path / "console.sqlite3"
     run_console(db, "/survey\nOK, go on\nResident\n/quit\n")
@@ -215,7 +249,7 @@ async def test_a_broadcast_to_console_people_not_at_this_terminal_ends_with_a_su
 ) -> None:
     for user in ("a", "b"):
         await sign_up(Chat(engine, user, platform="console"))
-    await engine.db.transact(lambda tx: grant_staff(tx, "console", "", "boss", clock.now()))
+    await engine.db.transact(lambda tx: grant_staff(tx, "console", "", "boss", "", clock.now()))
     boss = Chat(engine, "boss", platform="console")
     await boss.command("staff")
     await draft_to_info_registrants(boss)

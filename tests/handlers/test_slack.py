@@ -244,7 +244,7 @@ async def stored_answers(engine: Engine, team: str, user: str) -> dict[str, obje
     async def job(tx: Any) -> dict[str, object]:
         p = await find_participant(tx, "slack", team, user)
         assert p is not None
-        response = await load_response(tx, p.id, "strategy")
+        response = await load_response(tx, p.id, "viken-2021", "strategy")
         assert response is not None
         return {
             qid: (None if a.value is None else json.loads(a.value))
@@ -559,7 +559,9 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
     await world.settle()
     assert refused.status == 200 and "only for the consultation's staff" in per.text
 
-    await world.engine.db.transact(lambda tx: grant_staff(tx, "slack", "T1", "U100", clock.now()))
+    await world.engine.db.transact(
+        lambda tx: grant_staff(tx, "slack", "T1", "U100", "", clock.now())
+    )
     await world.driver.command("T1", "U100", "/consultation", "staff")
     await world.settle()
     await kari.press("New broadcast")
@@ -569,7 +571,7 @@ async def test_staff_in_slack_broadcast_from_the_chat_and_everyone_else_is_refus
     await kari.say("The Zoom link is ready")
     assert "The Zoom link is ready" in kari.texts[-2] and "2 recipients" in kari.text
     await kari.press("Send it to 2 people")
-    files = ResultsFiles(world.engine.db, lambda: world.engine.campaign, clock)
+    files = ResultsFiles(world.engine.db, lambda _c: world.engine.campaign, clock)
     dispatcher = OutboxDispatcher(
         world.engine.db,
         "slack",
@@ -847,3 +849,33 @@ async def _whole_survey_in(world: World, language: str) -> None:
         return await tx.fetchone("SELECT count(*) FROM responses WHERE status = 'submitted'")
 
     assert (await world.engine.db.transact(sent))[0] == 1
+
+
+async def test_app_home_and_the_dm_offer_every_open_consultation(
+    tmp_path: Any, clock: FixedClock
+) -> None:
+    from bot.registry import load_campaigns
+
+    world, close = await _world(tmp_path, load_campaigns(), clock)  # type: ignore[arg-type]
+    try:
+        world.fake.add_user("T1", "U300", "Lise", "en-US")
+        lise = Person(world, "T1", "U300")
+        await world.driver.home_opened("T1", "U300")
+        await world.settle()
+        home = world.fake.home("T1", "U300")
+        assert home is not None
+        assert "Viken's strategy for library development" in home.all_text
+        assert "Open consultations." in home.all_text
+        assert {"Art and culture", "Volunteering"} <= set(home.labels)
+
+        await lise.say("hei")
+        await lise.press("Other consultations")
+        assert "Open consultations." in lise.text
+        await lise.press("Art and culture")
+        assert "Consultation: Viken's strategy for art and culture" in lise.text
+        await world.driver.home_opened("T1", "U300")
+        await world.settle()
+        home = world.fake.home("T1", "U300")
+        assert home is not None and "Viken's strategy for art and culture" in home.all_text
+    finally:
+        await close()

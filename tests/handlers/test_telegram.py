@@ -464,3 +464,39 @@ async def test_the_whole_survey_in_telegram_in_every_shipped_language(
         polling.cancel()
         await asyncio.gather(polling, return_exceptions=True)
         await handler.stop()
+
+
+async def test_the_three_consultations_to_choose_from_and_a_deep_link_to_one(
+    db: Database, clock: FixedClock, fake_telegram: FakeTelegram
+) -> None:
+    from bot.registry import load_campaigns
+    from tests.handlers.conftest import TelegramUser
+
+    handler = telegram_handler(Engine(load_campaigns(), db, clock), fake_telegram)
+    await handler.start()
+    polling = asyncio.create_task(handler.poll())
+    try:
+        english = [c["command"] for c in fake_telegram.commands["en"]]
+        assert english[:2] == ["start", "consultations"]
+        ola = TelegramUser(fake_telegram, 2002, first_name="Ola")
+        await ola.say("/start")
+        assert "chat of Viken County Council – the County Library about its consultations" in (
+            ola.text
+        )
+        assert "Consultation: Viken's strategy for library development" in ola.text
+        await ola.press("Other consultations")
+        assert "Open consultations." in ola.text
+        assert ola.labels[:3] == ["\u2713 Library development", "Art and culture", "Volunteering"]
+        await ola.press("Volunteering")
+        assert "Consultation: Viken's strategy for volunteering" in ola.text
+        await ola.press("Meetings and sign-up")
+        assert "Information meeting on the three strategies" in ola.text
+
+        await ola.say("/start survey-culture")  # a QR code's deep link
+        assert "Question 1 of 4" in ola.text and "Who are you answering as?" in ola.text
+        await ola.press("Artist or cultural worker")
+        assert "Choose up to three" in ola.text
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await handler.stop()

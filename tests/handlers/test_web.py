@@ -388,3 +388,37 @@ async def test_run_serves_the_web_chat_beside_the_console_and_prints_its_address
         if bot.returncode is None:
             bot.kill()
             await bot.wait()
+
+
+async def test_the_web_chat_shows_every_open_consultation_and_opens_one_by_link(
+    db: Database, clock: FixedClock, session: aiohttp.ClientSession
+) -> None:
+    from bot.registry import load_campaigns
+
+    engine = Engine(load_campaigns(), db, clock)
+    async with running_chat(engine, limits=FAST) as served:
+        page = page_of(served, session)
+        await page.open()
+        assert "Consultation: Viken's strategy for library development" in page.text
+        await page.press("Other consultations")
+        assert "Open consultations." in page.text
+        assert {"Art and culture", "Volunteering"} <= set(page.labels)
+        await page.close()
+
+        linked = page_of(served, session)
+        await linked.open(start="survey-culture")  # a poster's QR code for one consultation
+        await past_notice(linked)
+        assert "Question 1 of 4" in linked.text
+        await linked.press("Young person (under 26)")
+        assert "Choose up to three" in linked.text
+        await linked.close()
+
+        # The poster of one consultation: its title, its link.
+        params = {"start": "survey-culture", "lang": "en"}
+        async with session.get(served.url + "poster", params=params) as r:
+            poster = await r.text()
+        assert "Viken&#x27;s strategy for art and culture" in poster
+        assert f"{served.url}?start=survey-culture" in poster
+        async with session.get(served.url, params=params) as r:
+            page_html = await r.text()
+        assert "<title>Viken&#x27;s strategy for art and culture" in page_html

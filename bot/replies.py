@@ -1,0 +1,105 @@
+"""The engine's stored replies: what a redelivered event gets again, and the replies that
+were committed but never confirmed sent (found at start-up, for retries, and when a web page
+connects). A part of ``bot.engine.Engine`` (its base class), kept apart for size."""
+
+from __future__ import annotations
+
+from pydantic import TypeAdapter
+
+from bot.delivery import PendingReplies
+from bot.messages import Outgoing, ParticipantRef
+from storage import events
+from storage.participants import find_participant, participant_by_id
+from storage.protocols import Database, Transaction
+from storage.records import StoredReplies
+
+__all__ = ["StoredRepliesMixin", "decode_replies", "encode_replies"]
+
+_REPLIES = TypeAdapter(list[Outgoing])
+
+
+def encode_replies(replies: list[Outgoing]) -> str:
+    """Replies as stored with their event (JSON; attachments as base64)."""
+    return _REPLIES.dump_json(replies).decode()
+
+
+def decode_replies(replies: str) -> list[Outgoing]:
+    """Stored replies read back."""
+    return _REPLIES.validate_json(replies)
+
+
+_decode = decode_replies
+
+
+class StoredRepliesMixin:
+    """Stored replies, for ``Engine``: it has ``db`` and ``_handed_out``."""
+
+    db: Database
+    _handed_out: dict[str, None]
+
+    async def unsent_replies(self, platform: str) -> list[PendingReplies]:
+        """Replies committed but never confirmed as sent (the process died in between)."""
+
+        async def job(tx: Transaction) -> list[PendingReplies]:
+            found = []
+            for stored in await events.unsent_replies(tx, platform):
+                if stored.participant_id is None:
+                    continue
+                p = await participant_by_id(tx, stored.participant_id)
+                if p is None:
+                    continue
+                ref = ParticipantRef(platform=p.platform, workspace=p.workspace, user_id=p.user_id)
+                prefix = f"{p.platform}:{p.workspace}:"
+                event_id = stored.event_id.removeprefix(prefix)
+                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+            return found
+
+        return await self.db.transact(job)
+
+    async def unsent_replies_of(self, ref: ParticipantRef) -> list[PendingReplies]:
+        """One person's committed replies that have not gone out, oldest first (a platform
+        that can reach a person only while they are connected: the web chat)."""
+
+        async def job(tx: Transaction) -> list[PendingReplies]:
+            p = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
+            if p is None:
+                return []
+            prefix = f"{ref.platform}:{ref.workspace}:"
+            return [
+                PendingReplies(ref, stored.event_id.removeprefix(prefix), _decode(stored.replies))
+                for stored in await events.unsent_replies_for(tx, p.id)
+                if stored.event_id not in self._handed_out
+            ]
+
+        return await self.db.transact(job)
+
+    async def pending_replies(
+        self, chosen: list[tuple[ParticipantRef, str]]
+    ) -> list[PendingReplies]:
+        """The replies of these events (person, event id) that are still unsent."""
+        keys = [f"{ref.platform}:{ref.workspace}:{event_id}" for ref, event_id in chosen]
+
+        async def job(tx: Transaction) -> list[StoredReplies | None]:
+            return [await events.stored_replies(tx, key) for key in keys]
+
+        found = []
+        for (ref, event_id), stored in zip(chosen, await self.db.transact(job), strict=True):
+            if stored is not None and not stored.sent and stored.participant_id is not None:
+                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+        return found
+
+    async def confirm_pending(self, pending: PendingReplies) -> None:
+        """Mark replies found by ``unsent_replies`` as sent."""
+        scoped = f"{pending.ref.platform}:{pending.ref.workspace}:{pending.event_id}"
+        await self.db.transact(lambda tx: events.mark_replies_sent_now(tx, scoped))
+
+    async def _redelivered(self, event_id: str) -> list[Outgoing]:
+        stored = await self.db.transact(lambda tx: events.stored_replies(tx, event_id))
+        return self._unsent(stored)
+
+    def _unsent(self, stored: StoredReplies | None) -> list[Outgoing]:
+        """The replies of a redelivered event, if they never went out. Replies this process
+        handed to a handler that has not confirmed them yet are on their way: not again."""
+        if stored is None or stored.sent or stored.event_id in self._handed_out:
+            return []
+        return _decode(stored.replies)
