@@ -103,6 +103,7 @@ class Engine:
         self._cache: OrderedDict[str, View] = OrderedDict()
         self._handed_out: dict[str, None] = {}
         self._cache_size = cache_size
+        self.sender: events.Sender | None = None  # ``run``'s worker: it sends its own replies
         self.command_prefixes: dict[str, str] = {}
         """Per platform, how its people type the bot's commands when not ``/word`` (Slack:
         ``/consultation word``): the bot's texts name them so."""
@@ -235,19 +236,16 @@ class Engine:
         events.mark_replies_sent(self.db, incoming.scoped_event_id)
 
     async def unsent_replies(self, platform: str) -> list[PendingReplies]:
-        """Replies committed but never confirmed as sent (the process died in between)."""
+        """Committed replies never confirmed sent that no live worker is sending (taken)."""
 
         async def job(tx: Transaction) -> list[PendingReplies]:
-            found = []
-            for stored in await events.unsent_replies(tx, platform):
-                if stored.participant_id is None:
-                    continue
-                p = await participant_by_id(tx, stored.participant_id)
-                if p is None:
+            found, now = [], self.clock.now()
+            for stored in await events.unsent_replies(tx, platform, self.sender, now):
+                pid = stored.participant_id
+                if pid is None or (p := await participant_by_id(tx, pid)) is None:
                     continue
                 ref = ParticipantRef(platform=p.platform, workspace=p.workspace, user_id=p.user_id)
-                prefix = f"{p.platform}:{p.workspace}:"
-                event_id = stored.event_id.removeprefix(prefix)
+                event_id = stored.event_id.removeprefix(f"{p.platform}:{p.workspace}:")
                 found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
             return found
 
@@ -312,7 +310,10 @@ class Engine:
     # -- inside the transaction ------------------------------------------------------------
 
     async def _redelivered(self, event_id: str) -> list[Outgoing]:
-        stored = await self.db.transact(lambda tx: events.stored_replies(tx, event_id))
+        now = self.clock.now()
+        stored = await self.db.transact(
+            lambda tx: events.redelivered(tx, event_id, self.sender, now)
+        )
         return self._unsent(stored)
 
     def _unsent(self, stored: StoredReplies | None) -> list[Outgoing]:
@@ -335,7 +336,7 @@ class Engine:
             cached = cached if stored_revision == cached.participant.revision else None
         if cached is None:
             # Nothing in memory: perhaps a new process, and the platform redelivering.
-            stored = await events.stored_replies(tx, incoming.scoped_event_id)
+            stored = await events.redelivered(tx, incoming.scoped_event_id, self.sender, now)
             if stored is not None:
                 return _Result(None, [], duplicate=stored)
             participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
@@ -418,7 +419,7 @@ class Engine:
             await enqueue_message(tx, recipient, kind, key, message.model_dump_json(), now)
         replies = _REPLIES.dump_json(turn.replies).decode()
         owner = None if turn.erased else participant.id
-        events.record_event(tx, incoming.scoped_event_id, owner, replies, now)
+        events.record_event(tx, incoming.scoped_event_id, owner, replies, now, self.sender)
         if turn.erased:
             return _Result(None, turn.replies)
         new_view = View(

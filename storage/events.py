@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from storage.errors import StorageError
@@ -18,17 +19,65 @@ class EventAlreadyRecorded(StorageError):
         super().__init__(f"event {event_id} was recorded before")
 
 
+@dataclass(frozen=True)
+class Sender:
+    """A worker (``bot/workers.py``) that sends the replies of the events it commits; another
+    worker's unsent replies are its to send only once that worker is gone: no heartbeat
+    within ``lease``."""
+
+    worker: str
+    lease: timedelta
+
+
 def record_event(
-    tx: Transaction, event_id: str, participant_id: int | None, replies: str, now: datetime
+    tx: Transaction,
+    event_id: str,
+    participant_id: int | None,
+    replies: str,
+    now: datetime,
+    sender: Sender | None = None,
 ) -> None:
-    """Record an event with its replies; the transaction fails with ``EventAlreadyRecorded``
-    if the event id was recorded before."""
+    """Record an event with its replies, which ``sender`` sends (None: a process that is no
+    worker); the transaction fails with ``EventAlreadyRecorded`` if the event id was
+    recorded before."""
     tx.write(
-        "INSERT INTO processed_events (event_id, participant_id, received_at, replies) "
-        "VALUES (?, ?, ?, ?)",
-        (event_id, participant_id, to_db(now), replies),
+        "INSERT INTO processed_events (event_id, participant_id, received_at, replies, sender) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (event_id, participant_id, to_db(now), replies, sender.worker if sender else None),
         conflict=EventAlreadyRecorded(event_id),
     )
+
+
+_NOT_SENDING = (
+    "(sender IS NULL OR (sender != ? AND sender NOT IN (SELECT id FROM workers "
+    "WHERE seen_at >= ?)))"
+)
+"""Unsent replies that no live worker is sending (nor the asking one): the worker that
+committed them is gone (crashed, stopped, or restarted under its name), or there was none."""
+
+
+async def redelivered(
+    tx: Transaction, event_id: str, sender: Sender | None, now: datetime
+) -> StoredReplies | None:
+    """What a recorded event replied, for its redelivery: its unsent replies are handed out
+    again only to a process that may send them (``sender`` takes them over when the worker
+    that was sending them is gone); those a live worker is sending, or the asking worker
+    itself, come back as sent here (not this call's to send)."""
+    stored = await stored_replies(tx, event_id)
+    if stored is None or stored.sent or sender is None:
+        return stored
+    mine = await tx.fetchone(
+        "SELECT 1 FROM processed_events WHERE event_id = ? AND sender = ?",
+        (event_id, sender.worker),
+    )
+    if mine is not None:
+        return stored  # the engine knows whether they are on their way in this process
+    taken = await tx.execute(
+        f"UPDATE processed_events SET sender = ? WHERE event_id = ? AND replies_sent = 0 "
+        f"AND {_NOT_SENDING}",
+        (sender.worker, event_id, sender.worker, to_db(now - sender.lease)),
+    )
+    return stored if taken else replace(stored, sent=True)
 
 
 async def stored_replies(tx: Transaction, event_id: str) -> StoredReplies | None:
@@ -69,8 +118,22 @@ async def prune_events(tx: Transaction, before: datetime) -> int:
     )
 
 
-async def unsent_replies(tx: Transaction, platform: str) -> list[StoredReplies]:
-    """Replies of committed events on ``platform`` that never went out (after a crash)."""
+async def unsent_replies(
+    tx: Transaction, platform: str, sender: Sender | None = None, now: datetime | None = None
+) -> list[StoredReplies]:
+    """Replies of committed events on ``platform`` that never went out (after a crash),
+    oldest first. With a ``sender``: only those no live worker is sending, which it takes
+    over at once (so that no other worker takes them too)."""
+    if sender is not None:
+        assert now is not None
+        rows = await tx.fetchall(
+            f"UPDATE processed_events SET sender = ? WHERE replies_sent = 0 AND {_NOT_SENDING} "
+            "AND participant_id IN (SELECT id FROM participants WHERE platform = ?) "
+            "RETURNING event_id, participant_id, replies, replies_sent, received_at",
+            (sender.worker, sender.worker, to_db(now - sender.lease), platform),
+        )
+        rows = sorted(rows, key=lambda r: (r[4], r[0]))
+        return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]
     rows = await tx.fetchall(
         "SELECT e.event_id, e.participant_id, e.replies, e.replies_sent "
         "FROM processed_events e JOIN participants p ON p.id = e.participant_id "
