@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.messages import Incoming, Outgoing, ParticipantRef
 from bot.metrics import METRICS
+from storage import events
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -216,6 +217,12 @@ class Deliveries:
                 self.engine.replies_sent(incoming)
 
         self.in_turn(incoming.ref, deliver)
+
+    def part_sent(self, ref: ParticipantRef, event_id: str) -> None:
+        """A platform sent one more of an event's replies, and more follow: whoever sends
+        the rest after a crash starts after it."""
+        if event_id:
+            events.mark_part_sent(self.engine.db, f"{ref.platform}:{ref.workspace}:{event_id}")
 
     def answered(self, incoming: Incoming) -> None:
         """The replies were shown with the platform's answer to the request itself (a form

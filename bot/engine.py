@@ -246,7 +246,7 @@ class Engine:
                     continue
                 ref = ParticipantRef(platform=p.platform, workspace=p.workspace, user_id=p.user_id)
                 event_id = stored.event_id.removeprefix(f"{p.platform}:{p.workspace}:")
-                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+                found.append(PendingReplies(ref, event_id, _unsent_part(stored)))
             return found
 
         return await self.db.transact(job)
@@ -261,7 +261,7 @@ class Engine:
                 return []
             prefix = f"{ref.platform}:{ref.workspace}:"
             return [
-                PendingReplies(ref, stored.event_id.removeprefix(prefix), _decode(stored.replies))
+                PendingReplies(ref, stored.event_id.removeprefix(prefix), _unsent_part(stored))
                 for stored in await events.unsent_replies_for(tx, p.id)
                 if stored.event_id not in self._handed_out
             ]
@@ -292,7 +292,7 @@ class Engine:
         found = []
         for (ref, event_id), stored in zip(chosen, await self.db.transact(job), strict=True):
             if stored is not None and not stored.sent and stored.participant_id is not None:
-                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+                found.append(PendingReplies(ref, event_id, _unsent_part(stored)))
         return found
 
     async def mark_unreachable(self, ref: ParticipantRef) -> None:
@@ -321,7 +321,7 @@ class Engine:
         handed to a handler that has not confirmed them yet are on their way: not again."""
         if stored is None or stored.sent or stored.event_id in self._handed_out:
             return []
-        return _decode(stored.replies)
+        return _unsent_part(stored)
 
     async def _turn(self, tx: Transaction, incoming: Incoming, cached: View | None) -> _Result:
         # The in-process lock orders this process's events; the transaction's key (taken at
@@ -495,6 +495,6 @@ _REPLIES = TypeAdapter(list[Outgoing])
 _PRESSES = (Kind.BUTTON, Kind.FORM)
 
 
-def _decode(replies: str) -> list[Outgoing]:
-    # JSON mode: attachments are stored as base64.
-    return _REPLIES.validate_json(replies)
+def _unsent_part(stored: StoredReplies) -> list[Outgoing]:
+    # JSON mode: attachments are stored as base64. The first parts_sent went out already.
+    return _REPLIES.validate_json(stored.replies)[stored.parts_sent :]

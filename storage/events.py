@@ -83,13 +83,13 @@ async def redelivered(
 async def stored_replies(tx: Transaction, event_id: str) -> StoredReplies | None:
     """What a recorded event replied, and whether that went out."""
     row = await tx.fetchone(
-        "SELECT event_id, participant_id, replies, replies_sent FROM processed_events "
+        "SELECT event_id, participant_id, replies, replies_sent, parts_sent FROM processed_events "
         "WHERE event_id = ?",
         (event_id,),
     )
     if row is None:
         return None
-    return StoredReplies(row[0], row[1], row[2], bool(row[3]))
+    return StoredReplies(row[0], row[1], row[2], bool(row[3]), int(row[4]))
 
 
 # Once sent, the replies are not kept: they may echo what a person said.
@@ -103,6 +103,14 @@ updates 24 hours)."""
 def mark_replies_sent(db: Database, event_id: str) -> None:
     """Note that an event's replies went out (written with the next transaction)."""
     db.defer(_SENT, (event_id,))
+
+
+def mark_part_sent(db: Database, event_id: str) -> None:
+    """One more of an event's replies went out, and more follow (written with the next
+    transaction: a crash can lose it only within that moment)."""
+    db.defer(
+        "UPDATE processed_events SET parts_sent = parts_sent + 1 WHERE event_id = ?", (event_id,)
+    )
 
 
 async def mark_replies_sent_now(tx: Transaction, event_id: str) -> None:
@@ -129,28 +137,28 @@ async def unsent_replies(
         rows = await tx.fetchall(
             f"UPDATE processed_events SET sender = ? WHERE replies_sent = 0 AND {_NOT_SENDING} "
             "AND participant_id IN (SELECT id FROM participants WHERE platform = ?) "
-            "RETURNING event_id, participant_id, replies, replies_sent, received_at",
+            "RETURNING event_id, participant_id, replies, replies_sent, parts_sent, received_at",
             (sender.worker, sender.worker, to_db(now - sender.lease), platform),
         )
-        rows = sorted(rows, key=lambda r: (r[4], r[0]))
-        return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        rows = sorted(rows, key=lambda r: (r[5], r[0]))
+        return [StoredReplies(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in rows]
     rows = await tx.fetchall(
-        "SELECT e.event_id, e.participant_id, e.replies, e.replies_sent "
+        "SELECT e.event_id, e.participant_id, e.replies, e.replies_sent, e.parts_sent "
         "FROM processed_events e JOIN participants p ON p.id = e.participant_id "
         "WHERE e.replies_sent = 0 AND p.platform = ? ORDER BY e.received_at",
         (platform,),
     )
-    return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]
+    return [StoredReplies(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in rows]
 
 
 async def unsent_replies_for(tx: Transaction, participant_id: int) -> list[StoredReplies]:
     """One person's replies of committed events that have not gone out, oldest first."""
     rows = await tx.fetchall(
-        "SELECT event_id, participant_id, replies, replies_sent FROM processed_events "
+        "SELECT event_id, participant_id, replies, replies_sent, parts_sent FROM processed_events "
         "WHERE participant_id = ? AND replies_sent = 0 ORDER BY received_at",
         (participant_id,),
     )
-    return [StoredReplies(r[0], r[1], r[2], bool(r[3])) for r in rows]
+    return [StoredReplies(r[0], r[1], r[2], bool(r[3]), int(r[4])) for r in rows]
 
 
 async def forget_all_events(tx: Transaction) -> None:

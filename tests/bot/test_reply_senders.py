@@ -172,3 +172,28 @@ async def test_a_single_worker_restarted_resends_its_own_earlier_replies(
         await asyncio.wait_for(deliveries.idle(), 5)
         await deliveries.stop()
         assert platform.sent == [("u1", r.text) for r in replies]
+
+
+async def test_replies_cut_off_in_the_middle_go_on_after_the_part_that_went_out(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    async with worker("one", db_url, campaign, clock) as (_one, first):
+        chat = Chat(first, "u1")
+        chat.accept_privacy = False
+        notice = await chat.command("survey")
+        ok = [b.payload for row in notice[0].buttons for b in row if b.payload.endswith(":ok")]
+        event = chat.incoming(Kind.BUTTON, payload=ok[0])
+        replies = await first.handle(event)
+        assert len(replies) >= 2  # the survey's introduction, then its first question
+        # The platform sent the first and says so (more follow); the worker is killed.
+        Deliveries(first, Recorder()).part_sent(chat.ref, event.event_id)
+        await first.db.transact(lambda tx: tx.fetchall("SELECT 1"))  # written with the next
+    clock.advance(LEASE + timedelta(seconds=5))
+    async with worker("two", db_url, campaign, clock) as (_two, second):
+        platform = Recorder()
+        deliveries = Deliveries(second, platform, retry_interval=0)
+        assert await deliveries.start() == 1
+        await asyncio.wait_for(deliveries.idle(), 5)
+        await deliveries.stop()
+        assert platform.sent == [("u1", r.text) for r in replies[1:]]  # nothing twice
+        assert await second.handle(event) == []  # a redelivery: all went out
