@@ -61,8 +61,9 @@ async def redelivered(
 ) -> StoredReplies | None:
     """What a recorded event replied, for its redelivery: its unsent replies are handed out
     again only to a process that may send them (``sender`` takes them over when the worker
-    that was sending them is gone); those a live worker is sending, or the asking worker
-    itself, come back as sent here (not this call's to send)."""
+    that was sending them is gone); those another live worker is sending come back as sent
+    here (not this worker's to send). The asking worker's own are handed back: the engine
+    knows whether they are on their way in this process."""
     stored = await stored_replies(tx, event_id)
     if stored is None or stored.sent or sender is None:
         return stored
