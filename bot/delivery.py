@@ -9,7 +9,10 @@ the same for every platform, in ``Deliveries``:
   waits for anyone else;
 - the sent/failed bookkeeping: replies are kept with their event in the committing
   transaction (see ``Engine.handle``); they are marked sent once the platform sent them;
-- the start-up resend of replies a previous process committed and never sent;
+- the start-up resend of replies a previous process committed and never sent; with several
+  workers on one database, only a gone worker's, taken over at once so that one worker
+  sends them (at start and every ``TAKE_OVER_INTERVAL`` seconds): a live worker's replies
+  are that worker's to send;
 - the periodic retry of replies whose sending failed in this process (a platform that
   confirmed the event does not deliver it again: Telegram after the getUpdates offset or
   the webhook's 200, Slack after its acknowledgement);
@@ -40,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.messages import Incoming, Outgoing, ParticipantRef
 from bot.metrics import METRICS
+from storage import events
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 RETRY_INTERVAL = 30.0
 """Seconds between tries of replies that could not be sent."""
+TAKE_OVER_INTERVAL = 5.0
+"""Seconds between looks for the unsent replies of workers that are gone (several workers)."""
 FAILED_MAX = 100_000
 """Events with failed replies remembered at most (the oldest are left to the next start)."""
 
@@ -129,6 +135,7 @@ class Deliveries:
         self._failed: dict[str, tuple[ParticipantRef, str]] = {}
         """Scoped event id -> (person, event id) of replies whose sending failed."""
         self._retrying: asyncio.Task[None] | None = None
+        self._taking_over: asyncio.Task[None] | None = None
         self.counts: dict[DeliveryResult, int] = dict.fromkeys(DeliveryResult, 0)
         """Interactive sends by outcome, since the start (for logs and metrics)."""
 
@@ -142,13 +149,21 @@ class Deliveries:
         in each person's order, so a backlog does not hold up the start. (A platform that
         reaches people only while they are connected sends theirs when they come back:
         ``resend_at_start`` False.)"""
-        pending = (
-            await self.engine.unsent_replies(self.platform.name) if self.resend_at_start else []
-        )
-        for one in pending:
-            self.in_turn(one.ref, self._resend(one))
+        pending = await self.take_over() if self.resend_at_start else 0
         if self._retrying is None and self.retry_interval > 0:
             self._retrying = asyncio.ensure_future(self._retry_forever())
+        several = self.engine.sender is not None and self.resend_at_start
+        if self._taking_over is None and several:
+            self._taking_over = asyncio.ensure_future(self._take_over_forever())
+        return pending
+
+    async def take_over(self) -> int:
+        """Queue the unsent replies nobody is sending (of a process that died or stopped;
+        with several workers, of a worker that is gone), each after whatever this person is
+        sent; returns how many events' replies."""
+        pending = await self.engine.unsent_replies(self.platform.name)
+        for one in pending:
+            self.in_turn(one.ref, self._resend(one))
         return len(pending)
 
     def _resend(self, pending: PendingReplies) -> Callable[[], Awaitable[None]]:
@@ -163,10 +178,11 @@ class Deliveries:
 
     async def stop(self) -> None:
         """Stop retrying; wait for what is being sent now."""
-        if self._retrying is not None:
-            self._retrying.cancel()
-            await asyncio.gather(self._retrying, return_exceptions=True)
-            self._retrying = None
+        for task in (self._retrying, self._taking_over):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._retrying = self._taking_over = None
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
@@ -201,6 +217,12 @@ class Deliveries:
                 self.engine.replies_sent(incoming)
 
         self.in_turn(incoming.ref, deliver)
+
+    def part_sent(self, ref: ParticipantRef, event_id: str) -> None:
+        """A platform sent one more of an event's replies, and more follow: whoever sends
+        the rest after a crash starts after it."""
+        if event_id:
+            events.mark_part_sent(self.engine.db, f"{ref.platform}:{ref.workspace}:{event_id}")
 
     def answered(self, incoming: Incoming) -> None:
         """The replies were shown with the platform's answer to the request itself (a form
@@ -331,6 +353,14 @@ class Deliveries:
                 await self.retry_failed()
             except Exception as exc:  # noqa: BLE001 - the loop must live on
                 log.warning("retrying failed replies failed: %s", type(exc).__name__)
+
+    async def _take_over_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TAKE_OVER_INTERVAL)
+            try:
+                await self.take_over()
+            except Exception as exc:  # noqa: BLE001 - the loop must live on
+                log.warning("taking over unsent replies failed: %s", type(exc).__name__)
 
     # -- the outbox -----------------------------------------------------------------------
 

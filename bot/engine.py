@@ -104,6 +104,7 @@ class Engine(StoredRepliesMixin):
         self._cache: OrderedDict[str, View] = OrderedDict()
         self._handed_out: dict[str, None] = {}
         self._cache_size = cache_size
+        self.sender: events.Sender | None = None  # ``run``'s worker: it sends its own replies
         self.command_prefixes: dict[str, str] = {}
         """Per platform, how its people type the bot's commands when not ``/word`` (Slack:
         ``/consultation word``): the bot's texts name them so."""
@@ -292,7 +293,7 @@ class Engine(StoredRepliesMixin):
             cached = cached if stored_revision == cached.participant.revision else None
         if cached is None:
             # Nothing in memory: perhaps a new process, and the platform redelivering.
-            stored = await events.stored_replies(tx, incoming.scoped_event_id)
+            stored = await events.redelivered(tx, incoming.scoped_event_id, self.sender, now)
             if stored is not None:
                 return _Result(None, [], duplicate=stored)
             participant = await find_participant(tx, ref.platform, ref.workspace, ref.user_id)
@@ -384,7 +385,7 @@ class Engine(StoredRepliesMixin):
             )
         replies = encode_replies(turn.replies)
         owner = None if turn.erased else participant.id
-        events.record_event(tx, incoming.scoped_event_id, owner, replies, now)
+        events.record_event(tx, incoming.scoped_event_id, owner, replies, now, self.sender)
         if turn.erased:
             return _Result(None, turn.replies)
         if turn.response_touched:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
+from bot.clock import Clock
 from bot.delivery import PendingReplies
 from bot.messages import Outgoing, ParticipantRef
 from storage import events
@@ -31,27 +32,32 @@ def decode_replies(replies: str) -> list[Outgoing]:
 _decode = decode_replies
 
 
+def _unsent_part(stored: StoredReplies) -> list[Outgoing]:
+    """The replies still to send: the first ``parts_sent`` went out already."""
+    return _REPLIES.validate_json(stored.replies)[stored.parts_sent :]
+
+
 class StoredRepliesMixin:
-    """Stored replies, for ``Engine``: it has ``db`` and ``_handed_out``."""
+    """Stored replies, for ``Engine``: it has ``db``, ``clock``, ``sender`` and
+    ``_handed_out``."""
 
     db: Database
+    clock: Clock
+    sender: events.Sender | None
     _handed_out: dict[str, None]
 
     async def unsent_replies(self, platform: str) -> list[PendingReplies]:
-        """Replies committed but never confirmed as sent (the process died in between)."""
+        """Committed replies never confirmed sent that no live worker is sending (taken)."""
 
         async def job(tx: Transaction) -> list[PendingReplies]:
-            found = []
-            for stored in await events.unsent_replies(tx, platform):
-                if stored.participant_id is None:
-                    continue
-                p = await participant_by_id(tx, stored.participant_id)
-                if p is None:
+            found, now = [], self.clock.now()
+            for stored in await events.unsent_replies(tx, platform, self.sender, now):
+                pid = stored.participant_id
+                if pid is None or (p := await participant_by_id(tx, pid)) is None:
                     continue
                 ref = ParticipantRef(platform=p.platform, workspace=p.workspace, user_id=p.user_id)
-                prefix = f"{p.platform}:{p.workspace}:"
-                event_id = stored.event_id.removeprefix(prefix)
-                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+                event_id = stored.event_id.removeprefix(f"{p.platform}:{p.workspace}:")
+                found.append(PendingReplies(ref, event_id, _unsent_part(stored)))
             return found
 
         return await self.db.transact(job)
@@ -66,7 +72,7 @@ class StoredRepliesMixin:
                 return []
             prefix = f"{ref.platform}:{ref.workspace}:"
             return [
-                PendingReplies(ref, stored.event_id.removeprefix(prefix), _decode(stored.replies))
+                PendingReplies(ref, stored.event_id.removeprefix(prefix), _unsent_part(stored))
                 for stored in await events.unsent_replies_for(tx, p.id)
                 if stored.event_id not in self._handed_out
             ]
@@ -85,7 +91,7 @@ class StoredRepliesMixin:
         found = []
         for (ref, event_id), stored in zip(chosen, await self.db.transact(job), strict=True):
             if stored is not None and not stored.sent and stored.participant_id is not None:
-                found.append(PendingReplies(ref, event_id, _decode(stored.replies)))
+                found.append(PendingReplies(ref, event_id, _unsent_part(stored)))
         return found
 
     async def confirm_pending(self, pending: PendingReplies) -> None:
@@ -94,7 +100,10 @@ class StoredRepliesMixin:
         await self.db.transact(lambda tx: events.mark_replies_sent_now(tx, scoped))
 
     async def _redelivered(self, event_id: str) -> list[Outgoing]:
-        stored = await self.db.transact(lambda tx: events.stored_replies(tx, event_id))
+        now = self.clock.now()
+        stored = await self.db.transact(
+            lambda tx: events.redelivered(tx, event_id, self.sender, now)
+        )
         return self._unsent(stored)
 
     def _unsent(self, stored: StoredReplies | None) -> list[Outgoing]:
@@ -102,4 +111,4 @@ class StoredRepliesMixin:
         handed to a handler that has not confirmed them yet are on their way: not again."""
         if stored is None or stored.sent or stored.event_id in self._handed_out:
             return []
-        return _decode(stored.replies)
+        return _unsent_part(stored)

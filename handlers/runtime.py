@@ -27,6 +27,7 @@ from bot.registry import Campaigns
 from bot.settings import Settings
 from bot.workers import Worker
 from handlers.http import HttpServer
+from storage.events import Sender
 from storage.open import is_postgres_url, open_database
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ async def serve(
             db, clock, settings.worker_name or f"{socket.gethostname()}:{settings.port}"
         )
         await worker.start()
+        engine.sender = Sender(worker.id, worker.lease)  # its own replies, and a gone one's
         if worker.others_at_start and not is_postgres_url(database):
             log.warning(
                 "another worker is running on this SQLite file: SQLite has one writer, so "

@@ -124,6 +124,8 @@ class StoredReplies:
     participant_id: int | None
     replies: str
     sent: bool
+    parts_sent: int = 0
+    """How many of the replies went out already (a crash in the middle of them)."""
 
 
 @dataclass(frozen=True)

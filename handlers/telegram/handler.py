@@ -262,14 +262,18 @@ class TelegramHandler:
                 if await self._in_place(chat_id, origin, replies[0]):
                     sent += 1
                     replies = replies[1:]
+                    if replies:
+                        self.delivery.part_sent(ref, event_id)
                 elif origin.message.reply_markup is not None:
                     navigation = origin.payload.startswith("g:") or replies[0].origin_stale
                     self._tidy(chat_id, origin.message, None if navigation else origin.pressed)
             if any(r.buttons for r in replies):
                 self._close_open_keyboard(chat_id)
-            for reply in replies:
+            for number, reply in enumerate(replies, start=1):
                 message_id = await self.send_message(chat_id, reply)
                 sent += 1
+                if number < len(replies):  # more follow: a crash now must not double this
+                    self.delivery.part_sent(ref, event_id)
                 if message_id is not None:
                     self._keep_open(chat_id, message_id)
             return DeliveryResult.SENT

@@ -370,6 +370,14 @@ class FakeTelegram:
     async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
         self._check_markup(params.get("reply_markup"))
         message = self.message(int(params["chat_id"]), int(params["message_id"]))
+        if _markup(params.get("reply_markup")) == _markup(message.reply_markup):
+            # As Telegram: taking off buttons that are off already is an error.
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup of "
+                "the message",
+            )
         message.reply_markup = params.get("reply_markup")
         message.edits += 1
         await self._changed(message)
@@ -537,6 +545,13 @@ class FakeTelegram:
             if now > deadline:
                 raise AssertionError(f"update {update_id} was not handled in time")
             await asyncio.sleep(0.01)
+
+
+def _markup(markup: Any) -> Any:
+    """A reply markup as compared: none and an empty keyboard are alike."""
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return markup if markup and markup.get("inline_keyboard") else None
 
 
 def _error(status: int, description: str) -> web.Response:

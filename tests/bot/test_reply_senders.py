@@ -1,0 +1,199 @@
+"""Several workers on one database send each event's replies once: a worker's unsent replies
+are its own to send while it is alive (a starting worker, or one the platform redelivers the
+event to, leaves them alone); once it is gone, one other worker takes them over and sends
+them. The single-process default still resends its own earlier replies at start.
+
+Each worker is what a ``run`` process has: its own connection (``open_database``), its own
+``Worker`` and ``Engine`` with ``Engine.sender`` set, as ``handlers/runtime.py`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from bot.campaign import Campaign
+from bot.clock import FixedClock
+from bot.delivery import Deliveries, DeliveryResult
+from bot.engine import Engine
+from bot.messages import Kind, Outgoing, ParticipantRef
+from bot.workers import Worker
+from storage.events import Sender
+from storage.open import open_database
+from storage.protocols import Database, Transaction
+from tests.auxil.chat import Chat
+
+LEASE = timedelta(seconds=15)
+
+
+@asynccontextmanager
+async def worker(
+    name: str, db_url: str, campaign: Campaign, clock: FixedClock
+) -> AsyncIterator[tuple[Worker, Engine]]:
+    """One ``run`` process: its own connection, worker and engine (left without signing
+    off, as after a crash, unless the test stops it)."""
+    db = await open_database(db_url)
+    try:
+        one = Worker(db, clock, name, lease=LEASE)
+        await one.start()
+        engine = Engine(campaign, db, clock)
+        engine.sender = Sender(one.id, one.lease)
+        yield one, engine
+    finally:
+        await db.close()
+
+
+async def senders(db: Database) -> dict[str, str | None]:
+    async def job(tx: Transaction) -> dict[str, str | None]:
+        rows = await tx.fetchall("SELECT event_id, sender FROM processed_events")
+        return {r[0]: r[1] for r in rows}
+
+    return await db.transact(job)
+
+
+async def test_a_live_workers_unsent_replies_are_left_to_it_and_a_gone_ones_taken_once(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    async with (
+        worker("one", db_url, campaign, clock) as (one, first),
+        worker("two", db_url, campaign, clock) as (two, second),
+        worker("three", db_url, campaign, clock) as (three, third),
+    ):
+        chat = Chat(first, "u1")
+        await chat.command("survey")
+        event = chat.incoming(Kind.BUTTON, payload=chat.button("Resident").payload)
+        replies = await first.handle(event)  # committed by "one", on their way from it
+        assert replies
+        assert (await senders(first.db))[event.scoped_event_id] == one.id
+
+        # "one" is alive: a worker starting now, or one the event is redelivered to, leaves
+        # its replies alone (sending them too would show them twice).
+        assert await second.unsent_replies("test") == []
+        assert await second.handle(event) == []
+        assert (await senders(first.db))[event.scoped_event_id] == one.id
+
+        clock.advance(LEASE + timedelta(seconds=5))  # "one" died without sending them
+        await two.beat()
+        await three.beat()
+        taken = await second.unsent_replies("test")
+        assert [p.event_id for p in taken] == [event.event_id]
+        assert [r.text for r in taken[0].replies] == [r.text for r in replies]
+        assert await third.unsent_replies("test") == []  # "two" has them now
+        assert await third.handle(event) == []
+        assert await second.unsent_replies("test") == []  # and takes them once
+        assert (await senders(first.db))[event.scoped_event_id] == two.id
+
+
+async def test_a_redelivered_event_of_a_gone_worker_is_answered_by_one_worker(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    async with (
+        worker("one", db_url, campaign, clock) as (_one, first),
+        worker("two", db_url, campaign, clock) as (two, second),
+        worker("three", db_url, campaign, clock) as (three, third),
+    ):
+        chat = Chat(first, "u1")
+        await chat.command("survey")
+        event = chat.incoming(Kind.BUTTON, payload=chat.button("Resident").payload)
+        replies = await first.handle(event)
+        clock.advance(LEASE + timedelta(seconds=5))
+        await two.beat()
+        await three.beat()
+        resent = await second.handle(event)  # the platform delivers it again, to "two"
+        assert [r.text for r in resent] == [r.text for r in replies]
+        assert await third.handle(event) == []  # and once more, to "three"
+        assert await third.unsent_replies("test") == []
+
+
+class Recorder:
+    """A platform that records what it was asked to send."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(
+        self,
+        ref: ParticipantRef,
+        replies: Sequence[Outgoing],
+        origin: Any | None,
+        event_id: str = "",
+    ) -> DeliveryResult:
+        self.sent.extend((ref.user_id, r.text) for r in replies)
+        return DeliveryResult.SENT
+
+    async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
+        return DeliveryResult.SENT
+
+
+async def test_a_starting_worker_sends_only_the_replies_of_workers_that_are_gone(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    async with (
+        worker("one", db_url, campaign, clock) as (one, first),
+        worker("two", db_url, campaign, clock) as (_two, second),
+    ):
+        live = Chat(first, "live")
+        await live.command("survey")
+        on_its_way = await first.handle(live.incoming(Kind.BUTTON, payload="x"))
+        dead = Chat(second, "dead")
+        await dead.command("survey")
+        left = await second.handle(dead.incoming(Kind.BUTTON, payload="x"))
+        assert on_its_way and left
+
+        clock.advance(LEASE + timedelta(seconds=5))  # "two" died; "one" lives on
+        await one.beat()
+        async with worker("three", db_url, campaign, clock) as (_three, third):
+            platform = Recorder()
+            deliveries = Deliveries(third, platform, retry_interval=0)
+            assert await deliveries.start() == 1
+            await deliveries.idle()
+            await deliveries.stop()
+            assert platform.sent == [("dead", r.text) for r in left]
+            assert await deliveries.take_over() == 0  # sent, and marked so
+
+
+async def test_a_single_worker_restarted_resends_its_own_earlier_replies(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    async with worker("host:8080", db_url, campaign, clock) as (_old, before):
+        chat = Chat(before, "u1")
+        await chat.command("survey")
+        replies = await before.handle(chat.incoming(Kind.BUTTON, payload="x"))
+        # the process is killed here, before sending
+    async with worker("host:8080", db_url, campaign, clock) as (_new, after):
+        platform = Recorder()
+        deliveries = Deliveries(after, platform, retry_interval=0)
+        assert await deliveries.start() == 1  # at once: the same name is this worker again
+        await asyncio.wait_for(deliveries.idle(), 5)
+        await deliveries.stop()
+        assert platform.sent == [("u1", r.text) for r in replies]
+
+
+async def test_replies_cut_off_in_the_middle_go_on_after_the_part_that_went_out(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    async with worker("one", db_url, campaign, clock) as (_one, first):
+        chat = Chat(first, "u1")
+        chat.accept_privacy = False
+        notice = await chat.command("survey")
+        ok = [b.payload for row in notice[0].buttons for b in row if b.payload.endswith(":ok")]
+        event = chat.incoming(Kind.BUTTON, payload=ok[0])
+        replies = await first.handle(event)
+        assert len(replies) >= 2  # the survey's introduction, then its first question
+        # The platform sent the first and says so (more follow); the worker is killed.
+        Deliveries(first, Recorder()).part_sent(chat.ref, event.event_id)
+        await first.db.transact(lambda tx: tx.fetchall("SELECT 1"))  # written with the next
+    clock.advance(LEASE + timedelta(seconds=5))
+    async with worker("two", db_url, campaign, clock) as (_two, second):
+        platform = Recorder()
+        deliveries = Deliveries(second, platform, retry_interval=0)
+        assert await deliveries.start() == 1
+        await asyncio.wait_for(deliveries.idle(), 5)
+        await deliveries.stop()
+        assert platform.sent == [("u1", r.text) for r in replies[1:]]  # nothing twice
+        assert await second.handle(event) == []  # a redelivery: all went out
