@@ -29,6 +29,9 @@ When a reply counts as sent (``DeliveryResult``):
 - ``RETRY``: it surely did not arrive: tried again later (interactive replies every
   ``RETRY_INTERVAL`` seconds while this process runs, and at the next start; outbox rows
   with the outbox's backoff).
+- ``ABSENT`` (outbox rows only): nothing went out, the person cannot be reached from this
+  worker now (no web page of theirs connected here): the row is pending again, no attempt
+  counted, for the worker their page connects to.
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ class DeliveryResult(StrEnum):
     """It surely did not arrive: try again later."""
     IN_DOUBT = "in_doubt"
     """It may have arrived (the answer was lost): never sent again by itself."""
+    ABSENT = "absent"
+    """Nothing went out: the person is not reachable from here now (their web page is closed,
+    or connected to another worker). An outbox row waits for them, no attempt counted."""
 
 
 class Platform(Protocol):

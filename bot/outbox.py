@@ -15,6 +15,10 @@ worker is gone (its heartbeat expired, or a dispatcher with no registered worker
 never judged. The platform's rate is this worker's share (``Worker.share``); a worker that
 lost touch with the database (``Worker.alive`` false) claims nothing more.
 
+A dispatcher given ``recipients`` (the web chat's: the people whose page is connected to its
+worker) reserves only those people's rows; the others' wait, pending and without using up
+attempts, for the worker their page connects to, whose dispatcher is then nudged (``nudge``).
+
 Some kinds of row hold a request rather than the message (a results file staff asked for):
 the dispatcher's ``prepare`` for that kind makes the message, before the row is claimed, so a
 crash while a file is being made leaves the row pending, to be made and sent once later.
@@ -23,11 +27,12 @@ crash while a file is being made leaves the row pending, to be made and sent onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import timedelta
 from functools import partial
 
@@ -45,6 +50,7 @@ from storage.outbox import (
     mark_message_sent,
     mark_message_unreachable,
     recover_abandoned,
+    release_message,
     reserve_due,
     retry_message_later,
 )
@@ -94,6 +100,7 @@ class OutboxDispatcher:
         budget: Budget | None = None,
         worker: Worker | None = None,
         recover_every: float = 10.0,
+        recipients: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self.db = db
         self.platform = platform
@@ -120,6 +127,13 @@ class OutboxDispatcher:
         self._chat_limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
         self._slots = asyncio.Semaphore(concurrency)
         self._reserved = batch
+        self.recipients = recipients
+        """Only these people's rows (their user ids), asked before each round; None: all."""
+        self._nudged = asyncio.Event()
+
+    def nudge(self) -> None:
+        """Look for due rows now rather than after the interval (a person's page connected)."""
+        self._nudged.set()
 
     @staticmethod
     def _make_limiter(rate: float) -> AsyncLimiter:
@@ -169,8 +183,13 @@ class OutboxDispatcher:
             return 0  # out of touch with the database: others may hold our rows by now
         limit = self._limits()
         now = self.clock.now()
-        due = await self.db.transact(
-            lambda tx: reserve_due(tx, self.platform, self.worker_id, now, limit)
+        users = None if self.recipients is None else list(self.recipients())
+        due = (
+            await self.db.transact(
+                lambda tx: reserve_due(tx, self.platform, self.worker_id, now, limit, users)
+            )
+            if users != []  # nobody to send to from here: the rows wait for their people
+            else []
         )
         await asyncio.gather(*(self._deliver(d) for d in due))
         await self._summarise()
@@ -242,6 +261,8 @@ class OutboxDispatcher:
             await mark_message_unreachable(tx, row.id, "refused")
         elif result is DeliveryResult.IN_DOUBT:
             await mark_message_in_doubt(tx, row.id)
+        elif result is DeliveryResult.ABSENT:  # nothing went out; waits for the person
+            await release_message(tx, row.id)
         else:
             later = self.clock.now() + timedelta(seconds=30 * 2**row.attempts)
             await retry_message_later(tx, row.id, later, "retry", MAX_ATTEMPTS)
@@ -264,7 +285,9 @@ class OutboxDispatcher:
                 log.error("outbox dispatcher (%s): %s", self.platform, type(exc).__name__)
                 handled = 0
             if handled < self._reserved:
-                await asyncio.sleep(self.interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudged.wait(), self.interval)
+            self._nudged.clear()
 
 
 async def _stored(message: str) -> Outgoing:

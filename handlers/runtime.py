@@ -18,7 +18,7 @@ import logging
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import cli, heap, service
 from bot.clock import Clock
@@ -31,6 +31,7 @@ from storage.events import Sender
 from storage.open import is_postgres_url, open_database
 
 if TYPE_CHECKING:
+    from bot.outbox import OutboxDispatcher
     from handlers.web import WebChat, WebServer
 
 log = logging.getLogger("bot")
@@ -180,6 +181,20 @@ def web_chat(engine: Engine, settings: Settings, clock: Clock) -> tuple[WebChat,
     return chat, WebServer(chat, public_url=settings.web_public_url)
 
 
+def web_dispatcher(
+    engine: Engine, chat: WebChat, clock: Clock, **options: Any
+) -> OutboxDispatcher:
+    """The web chat's outbox dispatcher: it sends only the rows of people whose page is
+    connected to this worker (the others wait for theirs), and at once when one connects."""
+    from handlers.web import PLATFORM
+
+    dispatcher = service.dispatcher(
+        engine, PLATFORM, chat.delivery.deliver, clock, recipients=chat.connected, **options
+    )
+    chat.connect_listeners.append(lambda _ref: dispatcher.nudge())
+    return dispatcher
+
+
 async def _web(
     engine: Engine,
     settings: Settings,
@@ -188,12 +203,10 @@ async def _web(
     ready: Callable[[], None],
     worker: Worker,
 ) -> None:
-    from handlers.web import PLATFORM
-
     chat, server = web_chat(engine, settings, clock)
     await chat.start()
     http.add_routes(server.routes())
-    dispatcher = service.dispatcher(engine, PLATFORM, chat.delivery.deliver, clock, worker=worker)
+    dispatcher = web_dispatcher(engine, chat, clock, worker=worker)
     outbox = asyncio.ensure_future(dispatcher.run_forever())
     ready()
     try:

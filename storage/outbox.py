@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from storage.protocols import Row, Transaction
@@ -142,30 +143,64 @@ async def batch_progress(tx: Transaction, batch: str) -> dict[str, int]:
 
 
 async def reserve_due(
-    tx: Transaction, platform: str, worker: str, now: datetime, limit: int
+    tx: Transaction,
+    platform: str,
+    worker: str,
+    now: datetime,
+    limit: int,
+    users: Collection[str] | None = None,
 ) -> list[Delivery]:
     """Reserve for ``worker`` up to ``limit`` pending rows of ``platform`` that are due and
     held by nobody, oldest first, and return the due rows it holds (with any it reserved
     before). Other workers reserving at the same moment skip the rows being reserved here
-    rather than wait for them (PostgreSQL's ``SKIP LOCKED``; SQLite has one writer)."""
+    rather than wait for them (PostgreSQL's ``SKIP LOCKED``; SQLite has one writer).
+
+    Given ``users``, only rows of those people (of ``platform``'s user ids): the web chat's
+    people whose page is connected to this worker; the others' rows wait for them."""
     stamp = to_db(now)
+    if users is None:
+        chunks: list[list[str]] = [[]]
+    else:
+        listed = sorted(set(users))
+        chunks = [listed[i : i + _USERS_AT_ONCE] for i in range(0, len(listed), _USERS_AT_ONCE)]
+    found: list[Delivery] = []
+    for chunk in chunks:
+        of_users = f" AND p.user_id IN ({', '.join('?' * len(chunk))})" if chunk else ""
+        left = limit - len(found)
+        if left <= 0:
+            break
+        await tx.execute(
+            "UPDATE outbox SET claimed_by = ? WHERE id IN (SELECT o.id FROM outbox o "
+            "JOIN participants p ON p.id = o.participant_id "
+            "WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND p.platform = ? "
+            f"AND o.claimed_by IS NULL{of_users} ORDER BY o.id LIMIT ? "
+            "/*postgres: FOR UPDATE OF o SKIP LOCKED*/)",
+            (worker, stamp, platform, *chunk, left),
+        )
+        columns = ", ".join("o." + c.strip() for c in _COLUMNS.split(","))
+        rows = await tx.fetchall(
+            f"SELECT {columns}, p.platform, p.workspace, p.user_id "
+            "FROM outbox o JOIN participants p ON p.id = o.participant_id "
+            "WHERE o.claimed_by = ? AND o.status = 'pending' AND o.next_attempt_at <= ? "
+            f"AND p.platform = ?{of_users} ORDER BY o.id LIMIT ?",
+            (worker, stamp, platform, *chunk, left),
+        )
+        found += [Delivery(_record(r), r["platform"], r["workspace"], r["user_id"]) for r in rows]
+    return found
+
+
+_USERS_AT_ONCE = 500
+"""User ids in one reservation query at most (the databases limit a query's parameters)."""
+
+
+async def release_message(tx: Transaction, message_id: int) -> None:
+    """Nothing went out and nobody is there to take it now (the person's web page closed):
+    pending again, free for any worker, no attempt counted."""
     await tx.execute(
-        "UPDATE outbox SET claimed_by = ? WHERE id IN (SELECT o.id FROM outbox o "
-        "JOIN participants p ON p.id = o.participant_id "
-        "WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND p.platform = ? "
-        "AND o.claimed_by IS NULL ORDER BY o.id LIMIT ? "
-        "/*postgres: FOR UPDATE OF o SKIP LOCKED*/)",
-        (worker, stamp, platform, limit),
+        "UPDATE outbox SET status = 'pending', claimed_by = NULL "
+        "WHERE id = ? AND status IN ('pending', 'sending')",
+        (message_id,),
     )
-    columns = ", ".join("o." + c.strip() for c in _COLUMNS.split(","))
-    rows = await tx.fetchall(
-        f"SELECT {columns}, p.platform, p.workspace, p.user_id "
-        "FROM outbox o JOIN participants p ON p.id = o.participant_id "
-        "WHERE o.claimed_by = ? AND o.status = 'pending' AND o.next_attempt_at <= ? "
-        "ORDER BY o.id LIMIT ?",
-        (worker, stamp, limit),
-    )
-    return [Delivery(_record(r), r["platform"], r["workspace"], r["user_id"]) for r in rows]
 
 
 def mark_message_sent(tx: Transaction, message_id: int, now: datetime) -> None:

@@ -26,7 +26,7 @@ import base64
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,6 +174,8 @@ class WebChat:
         self._codes_tried = AddressLimits(
             self.limits.sessions_per_hour / 3600, self.limits.session_burst
         )
+        self.connect_listeners: list[Callable[[ParticipantRef], None]] = []
+        """Called when a person's page connects (the outbox dispatcher's ``nudge``)."""
         engine.erased_listeners.append(self._erased)
         engine.forget_listeners.append(self._forget_everyone)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -190,6 +192,11 @@ class WebChat:
             for page in list(pages):
                 await page.ws.close(code=1001, message=b"server stopping")
         await self.delivery.stop()
+
+    def connected(self) -> list[str]:
+        """The web user ids with a page connected here (whose outbox rows this worker's
+        dispatcher sends: ``OutboxDispatcher(recipients=...)``)."""
+        return list(self._pages)
 
     @property
     def open_pages(self) -> int:
@@ -217,10 +224,11 @@ class WebChat:
         return await self._push(pages, frames)
 
     async def deliver(self, ref: ParticipantRef, reply: Outgoing) -> DeliveryResult:
-        """An outbox message: to the person's open pages, else tried again later."""
+        """An outbox message: to the person's open pages; ``ABSENT`` when none is open here
+        (it waits, no attempt counted, until a page of theirs connects to some worker)."""
         pages = list(self._pages.get(ref.user_id, ()))
         if not pages:
-            return DeliveryResult.RETRY
+            return DeliveryResult.ABSENT
         lang = await self._language(ref)
         frame = message_json(reply, lang, f"o{time.time_ns()}")
         frame["last"] = True
@@ -357,6 +365,8 @@ class WebChat:
         page.ref = ParticipantRef(platform=PLATFORM, user_id=user_id)
         self._pages[user_id].add(page)
         await page.ws.send_json({"t": "ready", **({"token": fresh_token} if fresh_token else {})})
+        for listener in self.connect_listeners:
+            listener(page.ref)  # their outbox rows: sent from here now
         sent = await self.delivery.resend_to(page.ref)
         start = data.get("start")
         if not data.get("shown") and not sent:
