@@ -45,6 +45,7 @@ from bot.routes import COMMANDS
 from bot.turn import _UNLOADED, ConversationState, Turn, View
 from storage import events
 from storage.conversations import load_state, save_state
+from storage.errors import StaleRevision
 from storage.outbox import enqueue_message
 from storage.participants import (
     create_participant,
@@ -175,7 +176,17 @@ class Engine(StoredRepliesMixin):
             if view is not None and event_id in view.recent_events:
                 return await self._redelivered(event_id)
             try:
-                result = await self.db.transact(lambda tx: self._turn(tx, incoming, view), key=key)
+                try:
+                    remembered = (view.participant.id, view.participant.revision) if view else None
+                    result = await self.db.transact(
+                        lambda tx: self._turn(tx, incoming, view), key=key, revision=remembered
+                    )
+                except StaleRevision:  # another worker moved this person on: read them again
+                    self._cache.pop(key, None)
+                    view = None
+                    result = await self.db.transact(
+                        lambda tx: self._turn(tx, incoming, None), key=key
+                    )
             except events.EventAlreadyRecorded:
                 self._cache.pop(key, None)
                 return await self._redelivered(event_id)
@@ -286,7 +297,11 @@ class Engine(StoredRepliesMixin):
         now = self.clock.now()
         ref = incoming.ref
         new_person = False
-        if cached is not None and cached.outside_writes != tx.outside_writes:
+        if (
+            cached is not None
+            and not tx.revision_checked
+            and cached.outside_writes != tx.outside_writes
+        ):
             # Another worker (or a command) may have changed this person: what is in memory
             # is trusted only at the stored revision (saving over a newer one would undo it).
             stored_revision = await participant_revision(tx, cached.participant.id)

@@ -8,7 +8,12 @@ ParticipationBotError              (defined in storage/errors.py: storage may no
 ├── ReportError                    the report could not be made as a PDF (no Chromium, or it
 │                                  failed)
 └── StorageError                   storage/errors.py
+    ├── CopyMismatch               storage/copy.py: row counts differ after copy-database
     ├── EventAlreadyRecorded       storage/events.py: the platform delivered an event again
+    ├── StaleRevision              storage/errors.py: another process changed the person the
+    │                              engine remembers (it reads them again)
+    ├── TargetNotEmpty             storage/copy.py: copy-database's target holds rows
+    ├── TransactionAborted         storage/postgres.py: COMMIT rolled back (nothing kept)
     └── WriteFailed                storage/database.py: a batch's buffered writes failed (the
                                    writer retries its jobs one by one)
 

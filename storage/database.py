@@ -73,6 +73,11 @@ class SqliteTransaction:
         self.truncate_wal = False
 
     @property
+    def revision_checked(self) -> bool:
+        """Never: the job reads the revision when ``outside_writes`` says it must."""
+        return False
+
+    @property
     def outside_writes(self) -> int:
         """How many times another connection (another process, such as a command) was seen
         to have committed, as of this transaction's start (-1: not counted)."""
@@ -222,7 +227,9 @@ class SqliteDatabase:
 
     # -- transactions ----------------------------------------------------------------------
 
-    async def transact(self, job: Job[T], *, key: str | None = None) -> T:
+    async def transact(
+        self, job: Job[T], *, key: str | None = None, revision: tuple[int, int] | None = None
+    ) -> T:
         """Run ``job`` in a transaction; return its result once the transaction committed.
         (``key``: nothing to do, SQLite runs one transaction at a time.)"""
         if self._closed:

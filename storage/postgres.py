@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 from storage import protocols
-from storage.errors import StorageError
+from storage.errors import StaleRevision, StorageError
 from storage.protocols import Job
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,8 @@ class PostgresTransaction:
         self._conn = conn
         self._buffer: list[_Write] = []
         self._number = next(_TRANSACTIONS)
+        self.revision_checked = False
+        """The ``revision`` given to ``transact`` was checked as the transaction began."""
 
     def write(self, sql: str, params: Sequence[Any], *, conflict: Exception | None = None) -> None:
         """Queue a write, sent before the next read and at commit; ``conflict`` is raised
@@ -265,7 +267,9 @@ class PostgresDatabase:
 
     # -- transactions ----------------------------------------------------------------------
 
-    async def transact(self, job: Job[T], *, key: str | None = None) -> T:
+    async def transact(
+        self, job: Job[T], *, key: str | None = None, revision: tuple[int, int] | None = None
+    ) -> T:
         """Run ``job`` in a serialisable transaction; return its result once it committed.
         A transaction PostgreSQL aborts as not serialisable runs again (a new attempt).
 
@@ -279,6 +283,15 @@ class PostgresDatabase:
         if key is not None:  # one round trip: the transaction and its key's lock
             begin = "BEGIN ISOLATION LEVEL READ COMMITTED; "
             begin += f"SELECT pg_advisory_xact_lock({lock_id(key)});"
+            if revision is not None:
+                # In the same round trip, after the lock (READ COMMITTED: a statement sees
+                # what was committed before it began): fails with a division by zero unless
+                # the person is still at the revision remembered (numbers, not text).
+                person, number = int(revision[0]), int(revision[1])
+                begin += (
+                    " SELECT 1 / (SELECT COUNT(*) FROM participants"
+                    f" WHERE id = {person} AND revision = {number})::int;"
+                )
         if self._closed:
             raise RuntimeError("database is closed")
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -288,7 +301,12 @@ class PostgresDatabase:
             try:
                 async with self._pool.acquire() as conn:
                     tx = PostgresTransaction(conn)
-                    await conn.execute(begin)
+                    try:
+                        await conn.execute(begin)
+                    except asyncpg.DivisionByZeroError as exc:
+                        await conn.execute("ROLLBACK;")
+                        raise StaleRevision("the person changed in another process") from exc
+                    tx.revision_checked = revision is not None and key is not None
                     try:
                         for sql, rows in deferred.items():
                             await tx.executemany(sql, rows)

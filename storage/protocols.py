@@ -38,6 +38,12 @@ class Transaction(Protocol):
         ...
 
     @property
+    def revision_checked(self) -> bool:
+        """True when the database checked the ``revision`` given to ``transact`` as the
+        transaction began (PostgreSQL); else the job checks what it relies on itself."""
+        ...
+
+    @property
     def outside_writes(self) -> int:
         """A number that changes whenever another connection (another process) may have
         committed: what a process kept in memory from a transaction with the same number
@@ -83,14 +89,22 @@ Job = Callable[[Transaction], Awaitable[T]]
 class Database(Protocol):
     """A database the bot can run jobs on."""
 
-    async def transact(self, job: Job[T], *, key: str | None = None) -> T:
+    async def transact(
+        self, job: Job[T], *, key: str | None = None, revision: tuple[int, int] | None = None
+    ) -> T:
         """Run ``job`` in a transaction; return its result once the transaction committed.
 
         ``key`` (one person's turn): the transaction is serialised on ``key`` from its start
         (as ``Transaction.serialize(key)``), and every rule it keeps across other rows is
         kept by the locks the storage functions take (``serialize`` on a meeting); so it
         needs no stronger isolation (PostgreSQL: READ COMMITTED instead of SERIALIZABLE,
-        without the aborts and runs again that unrelated people's turns cause there)."""
+        without the aborts and runs again that unrelated people's turns cause there).
+
+        ``revision`` (participant id, revision): the job relies on what the process keeps in
+        memory of that person, true only at that stored revision. A database that can check
+        it as the transaction begins, in the same round trip (PostgreSQL), does, raising
+        ``StaleRevision`` before the job runs if it changed, and says so to the job
+        (``Transaction.revision_checked``)."""
         ...
 
     async def read(self, job: Job[T]) -> T:
