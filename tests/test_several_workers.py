@@ -274,7 +274,12 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
         "LOG_LEVEL": "WARNING",
     }
     workers = [
-        Worker(f"worker{slot}", port, env, now=slot == 1)
+        Worker(
+            f"worker{slot}",
+            port,
+            {**env, "TELEGRAM_API_BASE_URL": telegram.caller_url(f"worker{slot}")},
+            now=slot == 1,
+        )
         for slot, port in enumerate(ports, start=1)
     ]
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -328,13 +333,24 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
         for questions in by_response.values():
             assert questions == sorted(questions, key=order.index), "answers in the order given"
 
-        sends = Counter(
-            (int(p["chat_id"]), p.get("text") or p.get("caption"))
-            for method, p in telegram.calls
-            if method in ("sendMessage", "sendDocument")
-        )
+        sends: Counter[tuple[int, str | None]] = Counter()
+        first_by: dict[tuple[int, str | None], str] = {}
+        for (method, p), caller in zip(telegram.calls, telegram.callers, strict=True):
+            if method in ("sendMessage", "sendDocument"):
+                key = (int(p["chat_id"]), p.get("text") or p.get("caption"))
+                sends[key] += 1
+                first_by.setdefault(key, caller)
         twice = [key for key, n in sends.items() if n > 1]
-        assert not twice, f"sent twice: {twice[:5]}"
+        # The one exception, as the issue counts rows in doubt: a reply the killed worker
+        # sent in its last moment, before it could record it as sent (the record follows
+        # the platform's answer; Telegram has no idempotency key), is sent again by the
+        # worker that takes its unsent replies over. Counted and shown; never anyone else's.
+        in_doubt = [key for key in twice if first_by[key] == "worker2"]
+        assert not set(twice) - set(in_doubt), (
+            f"sent twice: {sorted(set(twice) - set(in_doubt))[:5]}"
+        )
+        assert all(sends[key] == 2 for key in in_doubt), "sent more than twice"
+        assert len(in_doubt) <= PEOPLE // 10, f"{len(in_doubt)} replies in doubt at the kill"
         # An edit that changes what the person reads (a question turned into the next one):
         # once. Taking the buttons off an answered question (editMessageReplyMarkup) is
         # tidying each worker does for the keyboards it knows of: a second time Telegram
@@ -356,7 +372,8 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
         print(
             f"\n{run.delivered} deliveries, {run.redelivered} delivered again, refused: "
             f"{dict(run.refused)}; through the load balancer by worker: {dict(served)}; "
-            f"buttons taken off twice: {sum(1 for n in tidied.values() if n > 1)}"
+            f"buttons taken off twice: {sum(1 for n in tidied.values() if n > 1)}; "
+            f"replies in doubt at the kill, sent again: {len(in_doubt)}"
         )
         assert {"worker1", "worker2", "worker3", "worker4"} <= set(served)
     finally:

@@ -113,6 +113,8 @@ class FakeTelegram:
     confirmed_offset: int = 0
     sent: dict[int, list[Sent]] = field(default_factory=lambda: defaultdict(list))
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    callers: list[str] = field(default_factory=list)
+    """Who made each call of ``calls`` (a name from ``caller_url``; "" for the plain URL)."""
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     callback_answers: list[str] = field(default_factory=list)
     blocked: set[int] = field(default_factory=set)
@@ -169,6 +171,10 @@ class FakeTelegram:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._dispatch)
         app.router.add_get("/bot{token}/{method}", self._dispatch)
+        # The same API under a caller's name (``caller_url``): several bots (workers) on one
+        # fake, each call recorded with who made it (``callers``).
+        app.router.add_post("/as/{caller}/bot{token}/{method}", self._dispatch)
+        app.router.add_get("/as/{caller}/bot{token}/{method}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -176,6 +182,10 @@ class FakeTelegram:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base_url = f"http://127.0.0.1:{port}/bot"
         return self.base_url
+
+    def caller_url(self, caller: str) -> str:
+        """The base URL for a bot whose calls are recorded as ``caller``'s."""
+        return self.base_url.removesuffix("/bot") + f"/as/{caller}/bot"
 
     async def stop(self) -> None:
         self._closing = True
@@ -207,6 +217,7 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
+        self.callers.append(request.match_info.get("caller", ""))
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.throttle.get(method):
