@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.messages import Incoming, Outgoing, ParticipantRef
 from bot.metrics import METRICS
-from storage import events
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -228,7 +227,7 @@ class Deliveries:
         """A platform sent one more of an event's replies, and more follow: whoever sends
         the rest after a crash starts after it."""
         if event_id:
-            events.mark_part_sent(self.engine.db, f"{ref.platform}:{ref.workspace}:{event_id}")
+            self.engine.part_sent(ref.scoped(event_id))
 
     def answered(self, incoming: Incoming) -> None:
         """The replies were shown with the platform's answer to the request itself (a form
@@ -288,7 +287,7 @@ class Deliveries:
     # -- retrying -------------------------------------------------------------------------
 
     def _remember_failed(self, ref: ParticipantRef, event_id: str) -> None:
-        self._failed[f"{ref.platform}:{ref.workspace}:{event_id}"] = (ref, event_id)
+        self._failed[ref.scoped(event_id)] = (ref, event_id)
         while len(self._failed) > FAILED_MAX:
             self._failed.pop(next(iter(self._failed)))
 

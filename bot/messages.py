@@ -33,6 +33,10 @@ class ParticipantRef(BaseModel):
         """A string naming this participant uniquely."""
         return f"{self.platform}:{self.workspace}:{self.user_id}"
 
+    def scoped(self, event_id: str) -> str:
+        """A platform's event id made unique across platforms and workspaces (as stored)."""
+        return f"{self.platform}:{self.workspace}:{event_id}"
+
 
 class Kind(StrEnum):
     """What kind of thing the person sent."""
@@ -98,7 +102,7 @@ class Incoming(BaseModel):
     @property
     def scoped_event_id(self) -> str:
         """The event id made unique across platforms and workspaces."""
-        return f"{self.ref.platform}:{self.ref.workspace}:{self.event_id}"
+        return self.ref.scoped(self.event_id)
 
 
 class Button(BaseModel):

@@ -100,7 +100,7 @@ async def _tell_workers(
     over at its next heartbeat, on whatever machine (no file, no signal needed). None when
     no worker is running (``run`` uses its files when it starts)."""
     from bot.workers import HEARTBEAT, LEASE
-    from storage.campaign import save_campaign_in_use, save_campaigns_in_use
+    from storage.campaign import save_in_use
     from storage.protocols import Transaction
     from storage.workers import live_workers
 
@@ -109,9 +109,7 @@ async def _tell_workers(
     async def job(tx: Transaction) -> int:
         alive = await live_workers(tx, clock.now(), LEASE)
         if alive:
-            save_campaigns_in_use(tx, data, clock.now())
-            if default in data:
-                save_campaign_in_use(tx, data[default], clock.now())
+            save_in_use(tx, data, default, clock.now())
         return len(alive)
 
     alive = await db.transact(job)

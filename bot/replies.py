@@ -83,7 +83,7 @@ class StoredRepliesMixin:
         self, chosen: list[tuple[ParticipantRef, str]]
     ) -> list[PendingReplies]:
         """The replies of these events (person, event id) that are still unsent."""
-        keys = [f"{ref.platform}:{ref.workspace}:{event_id}" for ref, event_id in chosen]
+        keys = [ref.scoped(event_id) for ref, event_id in chosen]
 
         async def job(tx: Transaction) -> list[StoredReplies | None]:
             return [await events.stored_replies(tx, key) for key in keys]
@@ -94,9 +94,14 @@ class StoredRepliesMixin:
                 found.append(PendingReplies(ref, event_id, _unsent_part(stored)))
         return found
 
+    def part_sent(self, scoped_event_id: str) -> None:
+        """One more of an event's replies went out, and more follow: whoever sends the rest
+        after a crash starts after it."""
+        events.mark_part_sent(self.db, scoped_event_id)
+
     async def confirm_pending(self, pending: PendingReplies) -> None:
         """Mark replies found by ``unsent_replies`` as sent."""
-        scoped = f"{pending.ref.platform}:{pending.ref.workspace}:{pending.event_id}"
+        scoped = pending.ref.scoped(pending.event_id)
         await self.db.transact(lambda tx: events.mark_replies_sent_now(tx, scoped))
 
     async def _redelivered(self, event_id: str) -> list[Outgoing]:

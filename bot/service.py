@@ -62,15 +62,12 @@ async def save_campaign_in_use(engine: Engine, clock: Clock) -> int:
     """Record the campaigns ``run`` uses now (``reload`` compares a new file with them; the
     other workers take a changed one over); rows of a one-campaign database that no campaign
     claimed yet go to the default one. Returns the revision of the campaigns in use."""
-    from storage.campaign import attribute_unowned, campaign_revision, save_campaigns_in_use
-    from storage.campaign import save_campaign_in_use as save
+    from storage.campaign import attribute_unowned, campaign_revision, save_in_use
 
-    data = engine.campaign.model_dump_json()
     each = {c.id: c.model_dump_json() for c in engine.campaigns}
 
     async def job(tx: Transaction) -> int:
-        save(tx, data, clock.now())
-        save_campaigns_in_use(tx, each, clock.now())
+        save_in_use(tx, each, engine.campaign.id, clock.now())
         await attribute_unowned(tx, engine.campaign.id)
         return await campaign_revision(tx)
 

@@ -43,7 +43,7 @@ from bot.payloads import GlobalAction
 from bot.report import chromium, html_report, print_to_pdf
 from bot.results import Recorded, read_results, shape_results
 from bot.turn import Turn, global_button
-from storage.campaign import save_campaign_in_use, save_campaigns_in_use
+from storage.campaign import save_in_use
 from storage.outbox import all_batches, batch_progress, record_broadcast_request
 from storage.protocols import Database
 from storage.staff import EVERY_CAMPAIGN, is_staff
@@ -283,9 +283,8 @@ async def reload_campaign(turn: Turn) -> None:
             [[staff_button()]],
         )
         return
-    save_campaigns_in_use(turn.tx, {campaign.id: campaign.model_dump_json()}, turn.now)
-    if turn.all_campaigns.default_id == campaign.id:
-        save_campaign_in_use(turn.tx, campaign.model_dump_json(), turn.now)
+    data = {campaign.id: campaign.model_dump_json()}
+    save_in_use(turn.tx, data, turn.all_campaigns.default_id, turn.now)
     turn.campaign = campaign
     lines = [_("The campaign file is loaded.")]
     buttons: list[list[Button]] = []

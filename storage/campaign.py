@@ -60,3 +60,11 @@ async def attribute_unowned(tx: Transaction, campaign: str) -> None:
     0009 left them '') to the default campaign."""
     for table in ("responses", "registrations", "outbox"):
         await tx.execute(f"UPDATE {table} SET campaign = ? WHERE campaign = ''", (campaign,))
+
+
+def save_in_use(tx: Transaction, campaigns: dict[str, str], default: str, now: datetime) -> None:
+    """Store the campaigns (id -> JSON) the bot uses now, and the default one's as the
+    campaign in use (a changed one moves the revision on)."""
+    save_campaigns_in_use(tx, campaigns, now)
+    if default in campaigns:
+        save_campaign_in_use(tx, campaigns[default], now)
