@@ -10,10 +10,13 @@ to a worker picked at random, so every person's updates are spread over the work
 that got no 2xx (a worker killed under it: 502, or its connection refused) is delivered again
 as the platforms do (Telegram retries a webhook call; Slack sends ``X-Slack-Retry-Num``).
 
-Every person is in Telegram: sign-up for a meeting, then the whole survey; each waits for
-the bot's answer to an update until the worker marked its replies sent. (Slack people
-beside them are still to come: the workers serve Slack over HTTP through the same proxy, but
-this test does not drive it yet.) Needs PostgreSQL and HAProxy: where
+One person in ten is in Slack (events and button presses signed afresh as Slack signs them,
+the sign-up in Slack's modal), the others in Telegram; each signs up for a meeting, then
+answers the whole survey, waiting for the bot's answer to an update until the worker marked
+its replies sent. A message may reach a person twice only where the killed worker sent it in
+its last moment, before it could record it sent (neither platform takes an idempotency
+key): the fakes record which worker made each call, and those are counted as in doubt.
+Needs PostgreSQL and HAProxy: where
 either is missing the test skips and says so, except under CI (``CI_REQUIRE_POSTGRES=1``),
 where it fails.
 """
@@ -24,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,13 +48,15 @@ from tests.auxil.cluster import (
     free_port,
 )
 from tests.auxil.postgres import REQUIRED, PostgresServer
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import AppResponse, FakeSlack, SlackDriver
 from tests.fakes.telegram import FakeTelegram
 
 pytestmark = pytest.mark.several_workers
 
 PEOPLE = int(os.environ.get("SEVERAL_WORKERS_PEOPLE", "200"))
 """People in all (``SEVERAL_WORKERS_PEOPLE`` for a quicker try)."""
+IN_SLACK = PEOPLE // 10
+"""Of them in Slack; the others in Telegram."""
 SECRET = "several-workers-signing-secret"
 TEAM = "T1"
 TIMEOUT = 60.0
@@ -218,6 +224,137 @@ class TelegramPerson:
         await self.press_data(next(d for d in self._data() if d.endswith(":d")))
 
 
+class ClusterSlack(SlackDriver):
+    """Slack's delivering side for the cluster: each request the driver builds (a DM, a
+    button press, a tick, a modal sent) is signed afresh and POSTed to ``/slack/events``
+    through the load balancer or straight to a random worker, until a 2xx; a redelivered
+    event carries ``X-Slack-Retry-Num`` as Slack's retries do (an interaction is sent again
+    unchanged, the same ``trigger_id``: a second click on the same thing)."""
+
+    def __init__(self, run: Run, fake: FakeSlack) -> None:
+        super().__init__("", SECRET, fake)
+        self.run = run
+        self.scoped: str | None = None
+        """The scoped event id of the last request (whose replies the person waits for)."""
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        signature: str | None = None,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+        payload: Any = None,
+        event_id: str | None = None,
+    ) -> AppResponse:
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == "event_callback":
+            self.scoped = f"slack:{payload['team_id']}:{payload['event_id']}"
+        elif kind == "block_actions":
+            self.scoped = f"slack:{payload['team']['id']}:act:{payload['trigger_id']}"
+        elif kind == "view_submission":
+            view = payload["view"]["id"]
+            self.scoped = f"slack:{payload['team']['id']}:view:{view}:{payload['trigger_id']}"
+        else:
+            raise AssertionError(f"the test sends no {kind!r}")
+        answered: list[AppResponse] = []
+
+        async def send(base: str, attempt: int) -> int:
+            stamp = str(int(time.time()))
+            sent = {
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp, body=body),
+            }
+            if attempt and kind == "event_callback":
+                sent["X-Slack-Retry-Num"] = str(attempt)
+                sent["X-Slack-Retry-Reason"] = "http_error"
+            ssl = client_ssl() if base.startswith("https") else None
+            async with self.run.session.post(
+                base + "/slack/events", data=body.encode(), headers=sent, ssl=ssl
+            ) as answer:
+                text = await answer.text()
+                if 200 <= answer.status < 300:
+                    parsed = json.loads(text) if text.strip().startswith("{") else None
+                    answered.append(
+                        AppResponse(
+                            answer.status, text, dict(answer.headers), 0.0, payload, json=parsed
+                        )
+                    )
+                return answer.status
+
+        assert self.scoped is not None
+        await self.run.deliver(self.scoped, send)
+        return answered[-1]
+
+
+class SlackPerson:
+    """Someone in Slack, in their DM with the app: sign-up in the modal, then the survey."""
+
+    def __init__(self, run: Run, fake: FakeSlack, user: str) -> None:
+        self.run = run
+        self.fake = fake
+        self.user = user
+        self.driver = ClusterSlack(run, fake)
+        fake.add_user(TEAM, user, f"Person {user}", "en-US")
+
+    async def _answered(self) -> None:
+        assert self.driver.scoped is not None
+        await self.run.replies_out(self.driver.scoped, f"slack {self.user}")
+
+    async def say(self, text: str) -> None:
+        await self.driver.message(TEAM, self.user, text)
+        await self._answered()
+
+    async def press(self, value: str) -> None:
+        """Press the newest button whose value starts with ``value`` (by value, not label:
+        the app may answer in its default language before Slack told it the person's)."""
+        dm = self.fake.dm(TEAM, self.user)
+        found = [b.value for m in reversed(dm) for b in m.buttons if b.value]
+        chosen = next((v for v in found if v.startswith(value)), None)
+        assert chosen is not None, f"{self.user}: no button {value!r} in {found}"
+        await self.driver.press(TEAM, self.user, value=chosen)
+        await self._answered()
+        if any(d.endswith(":ok") for d in self._data()):  # the privacy notice
+            await self.press(next(d for d in self._data() if d.endswith(":ok")))
+
+    def _data(self) -> list[str]:
+        message = self.fake.last_dm(TEAM, self.user)
+        ticks = [":t:"] if message.checkboxes else []
+        return [b.value or "" for b in message.buttons] + ticks
+
+    async def _tick_first(self) -> None:
+        boxes = self.fake.last_dm(TEAM, self.user).checkboxes[0]
+        await self.driver.check(TEAM, self.user, [boxes.option_labels[0]])
+        await self._answered()
+        await self.press(next(d for d in self._data() if d.endswith(":d")))
+
+    async def _type_text(self) -> None:
+        await self.say("Asker")
+
+    async def sign_up_and_answer(self) -> None:
+        await self.say("hello")
+        await self.press("g:meetings")
+        await self.press("g:su:")
+        assert self.fake.modal(TEAM, self.user) is not None, "the sign-up form opens"
+        answer = await self.driver.submit(
+            TEAM,
+            self.user,
+            {
+                "name": f"Person {self.user}",
+                "role": "library",
+                "organisation": "Asker bibliotek",
+                "municipality": "other",
+            },
+        )
+        assert not answer.text.strip(), f"the form is refused: {answer.text}"
+        await self._answered()
+        await self.press("g:menu")
+        await self.press("g:survey")
+        await _survey(self._data, self.press, self._type_text, self._tick_first)
+
+
 async def _survey(
     data: Callable[[], list[str]],
     press: Callable[[str], Awaitable[None]],
@@ -277,7 +414,11 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
         Worker(
             f"worker{slot}",
             port,
-            {**env, "TELEGRAM_API_BASE_URL": telegram.caller_url(f"worker{slot}")},
+            {
+                **env,
+                "TELEGRAM_API_BASE_URL": telegram.caller_url(f"worker{slot}"),
+                "SLACK_API_BASE_URL": slack.caller_url(f"worker{slot}"),
+            },
             now=slot == 1,
         )
         for slot, port in enumerate(ports, start=1)
@@ -288,7 +429,11 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
         await lb.start()
         await workers[0].start()  # gives the database its clock
         await asyncio.gather(workers[1].start(), workers[2].start())
-        people = [TelegramPerson(run, telegram, 10_000 + i) for i in range(PEOPLE)]
+        people: list[TelegramPerson | SlackPerson] = [
+            TelegramPerson(run, telegram, 10_000 + i) for i in range(PEOPLE - IN_SLACK)
+        ]
+        people += [SlackPerson(run, slack, f"U{20_000 + i}") for i in range(IN_SLACK)]
+        run.rng.shuffle(people)
         run.kill_after = PEOPLE * 23 // 3  # about a third of the way
         tasks = [
             asyncio.ensure_future(_staggered(p.sign_up_and_answer(), i))
@@ -320,7 +465,7 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
             signed_up = await conn.fetchval(
                 "SELECT count(*) FROM registrations WHERE status = 'confirmed'"
             )
-            assert signed_up == len(people), "every Telegram person signed up"
+            assert signed_up == len(people), "every person signed up"
             order = [q.id for q in load_campaign(None).survey.questions]
             rows = await conn.fetch(
                 "SELECT response_id, question_id FROM answers ORDER BY response_id, answered_at"
@@ -350,7 +495,6 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
             f"sent twice: {sorted(set(twice) - set(in_doubt))[:5]}"
         )
         assert all(sends[key] == 2 for key in in_doubt), "sent more than twice"
-        assert len(in_doubt) <= PEOPLE // 10, f"{len(in_doubt)} replies in doubt at the kill"
         # An edit that changes what the person reads (a question turned into the next one):
         # once. Taking the buttons off an answered question (editMessageReplyMarkup) is
         # tidying each worker does for the keyboards it knows of: a second time Telegram
@@ -368,14 +512,38 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
             if method == "editMessageReplyMarkup"
         )
         assert max(tidied.values(), default=0) <= len(workers), "buttons taken off again"
+        # The same in Slack (chat.postMessage has no idempotency key either).
+        posted: Counter[tuple[str, str, str]] = Counter()
+        posted_by: dict[tuple[str, str, str], str] = {}
+        for c in slack.calls:
+            if c.method == "chat.postMessage" and c.error is None:
+                key = (
+                    str(c.params.get("channel")),
+                    str(c.params.get("text")),
+                    str(c.params.get("blocks")),
+                )
+                posted[key] += 1
+                posted_by.setdefault(key, c.caller)
+        twice_in_slack = [key for key, n in posted.items() if n > 1]
+        slack_in_doubt = [key for key in twice_in_slack if posted_by[key] == "worker2"]
+        wrongly = set(twice_in_slack) - set(slack_in_doubt)
+        assert not wrongly, f"posted twice in Slack: {[k[:2] for k in wrongly][:5]}"
+        assert all(posted[key] == 2 for key in slack_in_doubt), "posted more than twice"
+        assert len(in_doubt) + len(slack_in_doubt) <= PEOPLE // 10, "replies in doubt at the kill"
+        for person in people:
+            if isinstance(person, SlackPerson):
+                invites = slack.files(TEAM, person.user)
+                assert len(invites) == 1, f"{person.user}: {len(invites)} calendar invites"
         served = lb.served_by("/telegram")
         print(
             f"\n{run.delivered} deliveries, {run.redelivered} delivered again, refused: "
             f"{dict(run.refused)}; through the load balancer by worker: {dict(served)}; "
             f"buttons taken off twice: {sum(1 for n in tidied.values() if n > 1)}; "
-            f"replies in doubt at the kill, sent again: {len(in_doubt)}"
+            f"replies in doubt at the kill, sent again: {len(in_doubt)} in Telegram, "
+            f"{len(slack_in_doubt)} in Slack"
         )
         assert {"worker1", "worker2", "worker3", "worker4"} <= set(served)
+        assert IN_SLACK == 0 or lb.served_by("/slack/events"), "Slack through the proxy"
     finally:
         for worker in workers:
             await worker.stop()

@@ -209,7 +209,7 @@ class SlackSender:
         if origin.in_view and origin.trigger and await self._answer_in_view(ref, replies, origin):
             result = DeliveryResult.SENT
         else:
-            result = await self._send_replies(ref, replies, origin)
+            result = await self._send_replies(ref, replies, origin, event_id)
         if (ref.workspace, ref.user_id) in self.home_open:
             await self.publish_home(ref.workspace, ref.user_id)
         return result
@@ -240,11 +240,12 @@ class SlackSender:
     # -- sending -------------------------------------------------------------------------
 
     async def _send_replies(
-        self, ref: ParticipantRef, replies: list[Outgoing], origin: Origin
+        self, ref: ParticipantRef, replies: list[Outgoing], origin: Origin, event_id: str = ""
     ) -> DeliveryResult:
         """Send the replies in the DM. A send that never reached Slack is tried again at
         once, twice; after part went out, a failure is ``IN_DOUBT`` (sending them again
-        would double what went)."""
+        would double what went). Each part sent while more follow is recorded, so that
+        whoever sends the rest after a crash starts after it."""
         sent = 0
         pressed = origin.message
         for attempt in range(SEND_ATTEMPTS):
@@ -261,9 +262,11 @@ class SlackSender:
                     for reply in replies[sent:]:
                         if pressed is not None and reply is replies[0] and reply.replaces_origin:
                             sent += 1  # shown in place of the pressed message
-                            continue
-                        await self.send_message(client, ref, reply, origin.trigger)
-                        sent += 1
+                        else:
+                            await self.send_message(client, ref, reply, origin.trigger)
+                            sent += 1
+                        if event_id and sent < len(replies):
+                            self.engine.part_sent(ref.scoped(event_id))
                 finally:
                     if closing is not None:
                         for failed in await asyncio.gather(closing, return_exceptions=True):

@@ -21,10 +21,12 @@ from bot.delivery import Deliveries, DeliveryResult
 from bot.engine import Engine
 from bot.messages import Kind, Outgoing, ParticipantRef
 from bot.workers import Worker
+from handlers.slack.sender import SlackSender
 from storage.events import Sender
 from storage.open import open_database
 from storage.protocols import Database, Transaction
 from tests.auxil.chat import Chat
+from tests.fakes.slack import FakeSlack
 
 LEASE = timedelta(seconds=15)
 
@@ -197,3 +199,52 @@ async def test_replies_cut_off_in_the_middle_go_on_after_the_part_that_went_out(
         await deliveries.stop()
         assert platform.sent == [("u1", r.text) for r in replies[1:]]  # nothing twice
         assert await second.handle(event) == []  # a redelivery: all went out
+
+
+async def test_slack_replies_cut_off_by_a_kill_go_on_after_the_part_that_went_out(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    """The same through the real Slack sender against the fake Slack: the survey's
+    introduction is posted, the worker is killed while its first question is on the way,
+    and the worker taking over posts the question, not the introduction again."""
+    async with FakeSlack() as fake:
+        token = fake.add_team("T1", "Asker bibliotek")
+        fake.add_user("T1", "U7", "Ola Nordmann", "en-US")
+        ref = ParticipantRef(platform="slack", workspace="T1", user_id="U7")
+        arrived, release = fake.hold("chat.postMessage", after=1)
+        try:
+            async with worker("one", db_url, campaign, clock) as (_one, first):
+                chat = Chat(first, "U7")
+                chat.ref = ref
+                chat.accept_privacy = False
+                notice = await chat.command("survey")
+                ok = [b.payload for row in notice[0].buttons for b in row]
+                event = chat.incoming(
+                    Kind.BUTTON, payload=next(p for p in ok if p.endswith(":ok"))
+                )
+                replies = await first.handle(event)
+                assert len(replies) >= 2  # the introduction, then the first question
+                out = SlackSender(first, token=token, api_url=fake.api_url)
+                out.open_session()
+                sending = asyncio.ensure_future(out.send(ref, replies, None, event.event_id))
+                await asyncio.wait_for(arrived.wait(), 10)  # the question is on its way
+                await first.db.transact(lambda tx: tx.fetchall("SELECT 1"))  # with the next
+                sending.cancel()  # killed: the question never arrives, nothing more is written
+                await asyncio.gather(sending, return_exceptions=True)
+                await out.close()
+            assert [m.all_text for m in fake.dm("T1", "U7")] == [replies[0].text]
+            clock.advance(LEASE + timedelta(seconds=5))
+            async with worker("two", db_url, campaign, clock) as (_two, second):
+                out = SlackSender(second, token=token, api_url=fake.api_url)
+                out.open_session()
+                deliveries = Deliveries(second, out, retry_interval=0)
+                assert await deliveries.start() == 1
+                await asyncio.wait_for(deliveries.idle(), 10)
+                await deliveries.stop()
+                await out.close()
+            posted = [m.all_text for m in fake.dm("T1", "U7")]
+            assert len(posted) == len(replies), f"posted: {posted}"  # nothing twice
+            assert posted[0] == replies[0].text
+            assert all(r.text.splitlines()[0] in p for r, p in zip(replies, posted, strict=True))
+        finally:
+            release.set()

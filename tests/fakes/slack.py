@@ -588,6 +588,8 @@ class Call:
     status: int = 200
     error: str | None = None
     """The error answered (``ratelimited``, ``invalid_auth``, ...), None when ok."""
+    caller: str = ""
+    """Who made the call (a name from ``FakeSlack.caller_url``; "" for ``api_url``)."""
 
 
 @dataclass
@@ -848,6 +850,8 @@ class FakeSlack:
         self._pending_uploads: dict[str, JSON] = {}
         self._rate_limits: dict[str, list[int]] = defaultdict(list)
         self._failures: dict[str, list[str]] = defaultdict(list)
+        self._holds: dict[str, list[Any]] = {}
+        """A held call per method (``hold``): calls to let through first, arrived, release."""
         self._ts = itertools.count(int(time.time()) * 1_000_000, 100)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -890,6 +894,9 @@ class FakeSlack:
         """Serve on a free port of 127.0.0.1; return ``api_url`` (ends with ``/api/``)."""
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._dispatch)
+        # The same API under a caller's name (``caller_url``): several apps (workers) on one
+        # fake, each call recorded with who made it (``Call.caller``).
+        app.router.add_route("*", "/as/{caller}/api/{method}", self._dispatch)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{key}", self._respond)
         app.router.add_get("/socket/{ticket}", self._socket)
@@ -901,6 +908,10 @@ class FakeSlack:
         self.base_url = f"http://127.0.0.1:{port}"
         self.api_url = f"{self.base_url}/api/"
         return self.api_url
+
+    def caller_url(self, caller: str) -> str:
+        """The Web API's base URL for an app whose calls are recorded as ``caller``'s."""
+        return f"{self.base_url}/as/{caller}/api/"
 
     async def stop(self) -> None:
         for connection in self.sockets:
@@ -1010,6 +1021,14 @@ class FakeSlack:
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
         self._failures[method].extend([error] * times)
+
+    def hold(self, method: str, after: int = 0) -> tuple[asyncio.Event, asyncio.Event]:
+        """The call of ``method`` after the next ``after`` is held before it is carried out:
+        the first event is set when it arrives, and it goes on once the second is set (a
+        process can be stopped while its call is in flight)."""
+        arrived, release = asyncio.Event(), asyncio.Event()
+        self._holds[method] = [after, arrived, release]
+        return arrived, release
 
     # -- what the driver needs ----------------------------------------------------------------
 
@@ -1139,10 +1158,23 @@ class FakeSlack:
         if basic is not None:
             params["_basic_auth"] = basic
         known = self._tokens.get(token_text or "")
-        call = Call(method, known.team if known else None, params)
+        call = Call(
+            method,
+            known.team if known else None,
+            params,
+            caller=request.match_info.get("caller", ""),
+        )
         self.calls.append(call)
         if self.latency:
             await asyncio.sleep(self.latency)
+        held = self._holds.get(method)
+        if held is not None:
+            if held[0] > 0:
+                held[0] -= 1
+            else:
+                del self._holds[method]
+                held[1].set()
+                await held[2].wait()
         if self._rate_limits.get(method):
             retry_after = self._rate_limits[method].pop(0)
             call.status, call.error = 429, "ratelimited"
