@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import random
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -261,12 +260,7 @@ class ClusterSlack(SlackDriver):
         answered: list[AppResponse] = []
 
         async def send(base: str, attempt: int) -> int:
-            stamp = str(int(time.time()))
-            sent = {
-                "Content-Type": content_type,
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp, body=body),
-            }
+            sent = self.signed(body, content_type)  # signed at each delivery, as Slack does
             if attempt and kind == "event_callback":
                 sent["X-Slack-Retry-Num"] = str(attempt)
                 sent["X-Slack-Retry-Reason"] = "http_error"

@@ -1929,16 +1929,7 @@ class SlackDriver:
         ``socket``: deliver it as a Socket Mode envelope instead (no signature there)."""
         if self.socket:
             return await self._via_socket(body, content_type, headers or {}, payload, event_id)
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        sent = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": signature
-            or self.verifier.generate_signature(timestamp=stamp, body=body)
-            or "",
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            **(headers or {}),
-        }
+        sent = {**self.signed(body, content_type, timestamp, signature), **(headers or {})}
         started = time.monotonic()
         async with self.session.post(self.app_url, data=body.encode(), headers=sent) as resp:
             text = await resp.text()
@@ -1955,6 +1946,25 @@ class SlackDriver:
         except ValueError:
             response.json = None
         return response
+
+    def signed(
+        self,
+        body: str,
+        content_type: str,
+        timestamp: int | None = None,
+        signature: str | None = None,
+    ) -> dict[str, str]:
+        """The headers Slack sends with ``body``: signed now (or at ``timestamp``), unless
+        a forged ``signature`` is given."""
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        return {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": signature
+            or self.verifier.generate_signature(timestamp=stamp, body=body)
+            or "",
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        }
 
     async def _via_socket(
         self,
