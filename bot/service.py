@@ -74,6 +74,44 @@ async def save_campaign_in_use(engine: Engine, clock: Clock) -> int:
     return await engine.db.transact(job)
 
 
+async def campaigns_at_start(engine: Engine, clock: Clock, worker: Worker) -> int:
+    """The campaigns a starting worker serves: its files when it is the only worker (they
+    become the ones in use), else the ones the running workers use. Returns the revision."""
+    if worker.others_at_start:
+        return await join_campaigns_in_use(engine, clock)
+    return await save_campaign_in_use(engine, clock)
+
+
+async def join_campaigns_in_use(engine: Engine, clock: Clock) -> int:
+    """A worker starting beside running ones serves the campaigns they use: where its own
+    file differs (a machine the new file never reached, or a file changed without
+    ``participation-bot reload``), it takes theirs and says so, rather than turn every
+    worker to its copy. A campaign they do not know yet is recorded. Returns the revision
+    of the campaigns in use."""
+    from storage.campaign import campaign_revision, campaigns_in_use, save_in_use
+
+    stored = await engine.db.read(campaigns_in_use)
+    new = {c.id: c.model_dump_json() for c in engine.campaigns if c.id not in stored}
+
+    async def job(tx: Transaction) -> int:
+        if new:
+            save_in_use(tx, new, engine.campaign.id, clock.now())
+        return await campaign_revision(tx)
+
+    revision = await engine.db.transact(job)
+    for campaign_id, data in stored.items():
+        mine = engine.campaigns.get(campaign_id)
+        if mine is not None and data != mine.model_dump_json():
+            engine.reload(Campaign.model_validate_json(data))
+            log.warning(
+                "campaign %s: this worker's file differs from the one the running workers "
+                "use; it serves theirs (`participation-bot reload` makes a file the one in "
+                "use, on every worker)",
+                campaign_id,
+            )
+    return revision
+
+
 class CampaignWatch:
     """Takes over each campaign whose stored version changed (another worker reloaded it,
     or ``participation-bot reload`` stored a new one), seen by the revision of the campaigns
@@ -119,7 +157,7 @@ async def background(
     before the block starts, so that what it says comes before the chat."""
     await purge_now(engine, clock)
     if worker is not None:
-        revision = await save_campaign_in_use(engine, clock)
+        revision = await campaigns_at_start(engine, clock, worker)
         worker.watchers.append(CampaignWatch(engine, revision).check)
     jobs = asyncio.gather(purge_daily(engine, clock), remind(engine, clock))
     _listen_for_reload(engine, clock, database)

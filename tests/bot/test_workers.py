@@ -28,6 +28,7 @@ from bot.engine import Engine
 from bot.messages import Outgoing, ParticipantRef
 from bot.outbox import DeliveryResult, OutboxDispatcher
 from bot.workers import Worker
+from storage.campaign import campaigns_in_use
 from storage.open import OpenDatabase, open_database
 from storage.outbox import all_batches, batch_progress, claim_message, enqueue_many, reserve_due
 from storage.participants import create_participant
@@ -438,3 +439,52 @@ async def test_a_workers_budget_is_its_share_of_the_platforms_limit(db: Database
     await one.beat()
     assert budget.rate == 6
     await one.stop()
+
+
+@pytest.mark.postgres_only
+async def test_a_worker_started_with_a_stale_file_serves_the_campaign_in_use_and_warns(
+    db_url: str,
+    campaign_file: Path,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FixedClock(oslo(2021, 5, 25, 10, 0))
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    for path in campaign_file.parent.glob("*.toml"):
+        (stale / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    edit(campaign_file, "start = 14:00:00", "start = 13:00:00")  # the new file, deployed
+    started: list[tuple[Worker, Engine]] = []
+    try:
+        for name, path in (("one", campaign_file), ("two", stale / campaign_file.name)):
+            pool = await open_database(db_url)
+            engine = Engine(load_campaign(path), pool, clock, campaign_path=path)
+            worker = Worker(pool, SystemClock(), name)
+            await worker.start()
+            started.append((worker, engine))
+            with caplog.at_level(logging.WARNING, logger="bot"):
+                await service.campaigns_at_start(engine, clock, worker)
+        (_one, first), (_two, second) = started
+        # The second machine never got the new file: it serves the one in use, and says so.
+        assert str(second.campaign.meetings[0].start).startswith("13:00")
+        assert [r for r in caplog.records if "differs from the one the running" in r.message]
+        stored = await first.db.read(campaigns_in_use)
+        assert stored[first.campaign.id] == first.campaign.model_dump_json()
+        assert str(first.campaign.meetings[0].start).startswith("13:00")
+
+        # Alone, a worker's file is the campaign (a single bot restarted after an edit).
+        for worker, engine in started:
+            await worker.stop()
+            await engine.db.close()  # type: ignore[attr-defined]
+        started.clear()
+        pool = await open_database(db_url)
+        engine = Engine(load_campaign(stale / campaign_file.name), pool, clock)
+        worker = Worker(pool, FixedClock(oslo(2030, 1, 1, 0, 0)), "three")  # the others gone
+        await worker.start()
+        started.append((worker, engine))
+        await service.campaigns_at_start(engine, clock, worker)
+        assert str(engine.campaign.meetings[0].start).startswith("14:00")
+    finally:
+        for worker, engine in started:
+            await worker.stop()
+            await engine.db.close()  # type: ignore[attr-defined]
