@@ -74,10 +74,16 @@ async def save_campaign_in_use(engine: Engine, clock: Clock) -> int:
     return await engine.db.transact(job)
 
 
-async def campaigns_at_start(engine: Engine, clock: Clock, worker: Worker) -> int:
-    """The campaigns a starting worker serves: its files when it is the only worker (they
-    become the ones in use), else the ones the running workers use. Returns the revision."""
-    if worker.others_at_start:
+async def campaigns_at_start(engine: Engine, clock: Clock, others: int | None = None) -> int:
+    """The campaigns a starting ``run`` (or ``console``) serves: its files when no other
+    worker is alive (they become the ones in use), else the ones the running workers use.
+    ``others``: how many other workers are alive (None: look). Returns the revision."""
+    if others is None:
+        from bot.workers import LEASE
+        from storage.workers import live_workers
+
+        others = len(await engine.db.read(lambda tx: live_workers(tx, clock.now(), LEASE)))
+    if others:
         return await join_campaigns_in_use(engine, clock)
     return await save_campaign_in_use(engine, clock)
 
@@ -155,10 +161,10 @@ async def background(
     of the campaign file on SIGHUP (its process id is kept beside the database) or when
     the stored campaign changed (``worker``'s heartbeat looks). The first purge is done
     before the block starts, so that what it says comes before the chat."""
-    await purge_now(engine, clock)
     if worker is not None:
-        revision = await campaigns_at_start(engine, clock, worker)
+        revision = await campaigns_at_start(engine, clock, worker.others_at_start)
         worker.watchers.append(CampaignWatch(engine, revision).check)
+    await purge_now(engine, clock)
     jobs = asyncio.gather(purge_daily(engine, clock), remind(engine, clock))
     _listen_for_reload(engine, clock, database)
     try:

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import socket
+import stat
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -53,8 +55,8 @@ async def serve(
     """``run`` (every platform with a token, else the console) or ``console``."""
     async with await open_database(database) as db:
         engine = Engine(campaigns, db, clock)
-        await service.save_campaign_in_use(engine, clock)
         if args.command != "run":
+            await service.campaigns_at_start(engine, clock)
             return await _console(engine, args, clock)
         worker = Worker(
             db, clock, settings.worker_name or f"{socket.gethostname()}:{settings.port}"
@@ -91,7 +93,10 @@ async def _run(
         _one_poller(settings, worker)
         platforms.append(lambda ready: _telegram(engine, settings, clock, http, ready, worker))
     console = settings.telegram_bot_token is None and settings.slack_bot_token is None
-    console = console and settings.slack_client_id is None
+    console = console and settings.slack_client_id is None and not _no_input()
+    if not console and not platforms:
+        log.error("nothing to serve: no platform token, WEB_CHAT=false and no terminal to chat in")
+        return 1
     async with service.background(engine, clock, database, worker):
         waiting = [asyncio.Event() for _ in platforms]
         tasks = [
@@ -114,6 +119,17 @@ async def _run(
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.stop()
     return 0
+
+
+def _no_input() -> bool:
+    """Whether standard input is /dev/null, as a service manager (systemd, a container
+    without a terminal) starts ``run``: nobody is there to chat in the console, so ``run``
+    serves its platforms (the web chat) until it is stopped instead of ending at once."""
+    try:
+        given, null = os.fstat(sys.stdin.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError, AttributeError):  # no file behind it (a test's StringIO)
+        return False
+    return stat.S_ISCHR(given.st_mode) and given.st_rdev == null.st_rdev
 
 
 async def _all_ready(waiting: list[asyncio.Event], tasks: list[asyncio.Task[None]]) -> None:

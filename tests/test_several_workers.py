@@ -37,7 +37,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot.campaign import load_campaign
+from bot.campaign import default_campaign_path, load_campaign
 from tests.auxil.cluster import (
     SLOTS,
     ClusterUnavailable,
@@ -49,6 +49,7 @@ from tests.auxil.cluster import (
 from tests.auxil.postgres import REQUIRED, PostgresServer
 from tests.fakes.slack import AppResponse, FakeSlack, SlackDriver
 from tests.fakes.telegram import FakeTelegram
+from tests.handlers.web_client import Page
 
 pytestmark = pytest.mark.several_workers
 
@@ -545,6 +546,49 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
         await session.close()
         await telegram.stop()
         await slack.stop()
+
+
+async def test_a_worker_started_with_a_stale_campaign_file_serves_the_one_in_use(
+    database: str, tmp_path: Path
+) -> None:
+    """The new campaign file reached the first machine, not the second: the second worker,
+    started beside the first, serves the campaign in use (not its own copy), and the first
+    keeps it. Before, every starting worker stored its file and the others took it over."""
+    shipped = default_campaign_path()
+    files = {}
+    for kind in ("new", "stale"):
+        (tmp_path / kind).mkdir()
+        for path in shipped.parent.glob(f"{shipped.stem}*.toml"):
+            text = path.read_text(encoding="utf-8")
+            if kind == "new":
+                text = text.replace("start = 14:00:00", "start = 13:00:00")
+            (tmp_path / kind / path.name).write_text(text, encoding="utf-8")
+        files[kind] = str(tmp_path / kind / shipped.name)
+    env = {"DATABASE_URL": database, "LOG_LEVEL": "WARNING", "WEB_CHAT": "true"}
+    workers = [
+        Worker(
+            f"worker{i}",
+            free_port(),
+            {**env, "WORKER_NAME": f"worker{i}", "CAMPAIGN_FILE": f},
+            now=i == 1,
+        )
+        for i, f in enumerate((files["new"], files["stale"]), start=1)
+    ]
+    try:
+        await workers[0].start()
+        await workers[1].start()
+        await asyncio.sleep(5)  # two heartbeats: a changed campaign would have spread
+        async with aiohttp.ClientSession() as session:
+            for worker in workers:
+                page = Page(session, worker.url + "/", worker.url)
+                await page.open()
+                await page.press("Meetings")  # the meetings, with their times
+                shown = "\n".join(m["text"] for m in page.messages)
+                await page.close()
+                assert "13:00" in shown and "14:00" not in shown, f"{worker.name}: {shown}"
+    finally:
+        for worker in workers:
+            await worker.stop()
 
 
 async def _staggered(job: Awaitable[None], index: int) -> None:

@@ -463,7 +463,7 @@ async def test_a_worker_started_with_a_stale_file_serves_the_campaign_in_use_and
             await worker.start()
             started.append((worker, engine))
             with caplog.at_level(logging.WARNING, logger="bot"):
-                await service.campaigns_at_start(engine, clock, worker)
+                await service.campaigns_at_start(engine, clock, worker.others_at_start)
         (_one, first), (_two, second) = started
         # The second machine never got the new file: it serves the one in use, and says so.
         assert str(second.campaign.meetings[0].start).startswith("13:00")
@@ -482,7 +482,7 @@ async def test_a_worker_started_with_a_stale_file_serves_the_campaign_in_use_and
         worker = Worker(pool, FixedClock(oslo(2030, 1, 1, 0, 0)), "three")  # the others gone
         await worker.start()
         started.append((worker, engine))
-        await service.campaigns_at_start(engine, clock, worker)
+        await service.campaigns_at_start(engine, clock, worker.others_at_start)
         assert str(engine.campaign.meetings[0].start).startswith("14:00")
     finally:
         for worker, engine in started:

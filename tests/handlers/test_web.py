@@ -390,6 +390,38 @@ async def test_run_serves_the_web_chat_beside_the_console_and_prints_its_address
             await bot.wait()
 
 
+async def test_run_started_by_a_service_manager_serves_the_web_chat_until_stopped(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """No platform token and no terminal (systemd gives /dev/null): the web chat only, not a
+    console that ends at once on the empty input; SIGTERM stops it cleanly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    env.update(PORT="0", DATABASE_PATH=str(tmp_path / "run.sqlite3"))
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handlers", "run", "--now", "2021-05-25T10:00",
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert bot.stdout is not None
+        line = b""
+        while not line.startswith(b"Web chat: "):
+            line = await asyncio.wait_for(bot.stdout.readline(), 60)
+            assert line, "run ended without serving the web chat"
+        address = (
+            line.decode().strip().removeprefix("Web chat: ").replace("localhost", "127.0.0.1")
+        )
+        await asyncio.sleep(1.0)  # a console would have read its empty input and ended by now
+        assert bot.returncode is None, "run ended on its own"
+        async with session.get(address) as page:
+            assert page.status == 200 and "Temastrategi" in await page.text()
+        bot.terminate()
+        assert await asyncio.wait_for(bot.wait(), 30) == 0
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+
+
 async def test_the_web_chat_shows_every_open_consultation_and_opens_one_by_link(
     db: Database, clock: FixedClock, session: aiohttp.ClientSession
 ) -> None:
