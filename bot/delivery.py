@@ -210,7 +210,12 @@ class Deliveries:
         return replies
 
     def submit(self, incoming: Incoming, replies: list[Outgoing], origin: Any | None) -> None:
-        """Send committed replies after whatever this person is still being sent."""
+        """Send committed replies after whatever this person is still being sent. None: a
+        redelivered event whose replies went out, or are another sender's (a worker that may
+        have died; they are taken over once its heartbeat expired), or an event with nothing
+        to answer: nothing to send, and nothing to mark sent."""
+        if not replies:
+            return
 
         async def deliver() -> None:
             result = await self._send(incoming.ref, replies, origin, incoming.event_id)

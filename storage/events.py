@@ -41,9 +41,17 @@ def record_event(
     worker); the transaction fails with ``EventAlreadyRecorded`` if the event id was
     recorded before."""
     tx.write(
-        "INSERT INTO processed_events (event_id, participant_id, received_at, replies, sender) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (event_id, participant_id, to_db(now), replies, sender.worker if sender else None),
+        "INSERT INTO processed_events "
+        "(event_id, participant_id, received_at, replies, sender, replies_sent) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            event_id,
+            participant_id,
+            to_db(now),
+            replies,
+            sender.worker if sender else None,
+            int(replies == "[]"),  # nothing to send: done (Deliveries sends no empty list)
+        ),
         conflict=EventAlreadyRecorded(event_id),
     )
 

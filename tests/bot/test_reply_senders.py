@@ -132,6 +132,35 @@ class Recorder:
         return DeliveryResult.SENT
 
 
+async def test_an_event_redelivered_while_its_killed_sender_still_seems_alive_is_answered_later(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    """The worker that committed the event is killed before it sends; the platform delivers
+    the event again at once, to another worker, which leaves the replies to their sender (its
+    heartbeat has not expired yet) and answers the platform. That must not count them as
+    sent: once the killed worker's heartbeat has expired, they are taken over and go out.
+    (The several-workers test lost a person's reply so: the redelivery "sent" nothing and
+    marked the event's replies sent.)"""
+    async with (
+        worker("one", db_url, campaign, clock) as (_one, first),
+        worker("two", db_url, campaign, clock) as (two, second),
+    ):
+        chat = Chat(first, "u1")
+        await chat.command("survey")
+        event = chat.incoming(Kind.BUTTON, payload=chat.button("Resident").payload)
+        replies = await first.handle(event)  # committed by "one", which is killed now
+        platform = Recorder()
+        deliveries = Deliveries(second, platform, retry_interval=0)
+        assert await deliveries.handle(event) == []  # "one" still seems alive
+        await asyncio.wait_for(deliveries.idle(), 5)
+        assert platform.sent == []
+        clock.advance(LEASE + timedelta(seconds=5))
+        await two.beat()
+        assert await deliveries.take_over() == 1
+        await asyncio.wait_for(deliveries.idle(), 5)
+        assert platform.sent == [("u1", r.text) for r in replies]
+
+
 async def test_a_starting_worker_sends_only_the_replies_of_workers_that_are_gone(
     db_url: str, campaign: Campaign, clock: FixedClock
 ) -> None:
