@@ -30,9 +30,9 @@ async def reload_command(
     async with await open_database(database) as db:
         said = [await _reload_one(args, c, campaigns.several, clock, db) for c in targets]
         workers = await _tell_workers(db, targets, campaigns.default.id, clock)
+    # Running workers take the stored campaigns over (not signalled: a signalled worker
+    # reads its own file, which may not be the one given here, and stores that for all).
     print(workers or _signal_running(database))
-    if workers and service.pid_file(database).exists():
-        print(_signal_running(database))  # this machine's bot reads its file at once too
     for line in (line for lines in said for line in lines):
         print(line)
     return 0

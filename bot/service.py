@@ -145,7 +145,7 @@ class CampaignWatch:
                 )
             elif data != mine.model_dump_json():  # else this worker's own reload
                 self.engine.reload(Campaign.model_validate_json(data))
-                log.warning(
+                log.info(  # planned: the reload command, or staff on another worker
                     "campaign %s reloaded: another worker or the reload command changed it",
                     campaign_id,
                 )

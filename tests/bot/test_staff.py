@@ -349,7 +349,7 @@ def test_the_running_bot_reloads_its_campaign_file_when_told(
         result = cli("reload", *where)
         assert result.returncode == 0, result.stderr
         assert "info: changed time" in result.stdout
-        assert f"process {running.pid}" in result.stdout
+        assert "the running bot (1 worker(s)) takes the campaign over" in result.stdout
         wait_for(lambda: "13:00:00" in in_use_start(database))
     finally:
         assert running.stdin is not None
