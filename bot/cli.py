@@ -40,6 +40,16 @@ def main(
 ) -> int:
     """The ``participation-bot`` command (``handlers.runtime.main`` gives ``serve``).
     ``wall`` is the real time (tests give a clock of their own)."""
+    from storage.errors import DatabaseUnavailable
+
+    try:
+        return _main(argv, serve, wall)
+    except DatabaseUnavailable as exc:  # one line that says which and why, not a traceback
+        print(f"participation-bot: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None, serve: Serve | None, wall: Clock | None) -> int:
     args = arguments().parse_args(argv)
     settings = Settings()
     serving = args.command == "run" and (

@@ -9,6 +9,8 @@ ParticipationBotError              (defined in storage/errors.py: storage may no
 │                                  failed)
 └── StorageError                   storage/errors.py
     ├── CopyMismatch               storage/copy.py: row counts differ after copy-database
+    ├── DatabaseUnavailable        storage/errors.py: PostgreSQL cannot be opened (which one,
+    │                              without its password, and why)
     ├── EventAlreadyRecorded       storage/events.py: the platform delivered an event again
     ├── StaleRevision              storage/errors.py: another process changed the person the
     │                              engine remembers (it reads them again)

@@ -32,11 +32,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from storage import protocols
-from storage.errors import StaleRevision, StorageError
+from storage.errors import DatabaseUnavailable, StaleRevision, StorageError
 from storage.protocols import Job
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,12 @@ class PostgresDatabase:
     @classmethod
     async def open(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresDatabase:
         """Connect (a pool), run pending migrations."""
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, reset=_keep_session)
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, reset=_keep_session
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailable(f"cannot open {_without_password(url)}: {exc}") from exc
         db = cls(pool, url)
         try:
             await db._migrate()
@@ -422,3 +428,15 @@ if TYPE_CHECKING:  # mypy proves that the PostgreSQL classes implement the proto
 
 
 __all__ = ["PostgresDatabase", "PostgresTransaction", "migrations", "postgres_sql"]
+
+
+def _without_password(url: str) -> str:
+    """The database's URL as it may be shown: any password left out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=user + host))

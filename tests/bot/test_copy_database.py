@@ -4,9 +4,11 @@ empty PostgreSQL database, where the bot carries on (a person continues their su
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -162,3 +164,22 @@ async def copy(source: Path, target: str) -> int:
 def test_copy_needs_a_postgres_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["copy-database", "--database", str(tmp_path / "x.db"), "--to", "y.db"]) == 2
     assert "postgresql://" in capsys.readouterr().err
+
+
+async def test_a_database_that_cannot_be_opened_is_named_in_one_line_without_its_password(
+    tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "bot.sqlite3"
+    async with await SqliteDatabase.open(str(source)):
+        pass
+    parts = urlsplit(target)
+    missing = urlunsplit(parts._replace(netloc=f"bot:s3cret@{parts.hostname}:{parts.port}"))
+    missing = missing.rsplit("/", 1)[0] + "/no_such_database"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"postgresql://bot:s3cret@127.0.0.1:{sock.getsockname()[1]}/participation"
+    for url in (missing, closed):
+        assert await copy(source, url) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("participation-bot: cannot open postgresql://bot@"), err
+        assert "s3cret" not in err and "Traceback" not in err and len(err.splitlines()) == 1
