@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.failing import Failing
 from bot.messages import Incoming, Outgoing, ParticipantRef
 from bot.metrics import METRICS
 
@@ -357,20 +358,24 @@ class Deliveries:
         return sent
 
     async def _retry_forever(self) -> None:
+        failing = Failing(f"retrying failed replies ({self.platform.name})")
         while True:
             await asyncio.sleep(self.retry_interval)
             try:
                 await self.retry_failed()
+                failing.worked()
             except Exception as exc:  # noqa: BLE001 - the loop must live on
-                log.warning("retrying failed replies failed: %s", type(exc).__name__)
+                failing.failed(exc)
 
     async def _take_over_forever(self) -> None:
+        failing = Failing(f"taking over unsent replies ({self.platform.name})")
         while True:
             await asyncio.sleep(TAKE_OVER_INTERVAL)
             try:
                 await self.take_over()
+                failing.worked()
             except Exception as exc:  # noqa: BLE001 - the loop must live on
-                log.warning("taking over unsent replies failed: %s", type(exc).__name__)
+                failing.failed(exc)
 
     # -- the outbox -----------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from bot.broadcast import queue_summaries
 from bot.budget import Budget, BudgetClosed, Priority
 from bot.clock import Clock
 from bot.delivery import DeliveryResult
+from bot.failing import Failing
 from bot.messages import Outgoing, ParticipantRef
 from bot.workers import LEASE, Worker
 from storage.outbox import (
@@ -275,14 +276,16 @@ class OutboxDispatcher:
             await self.worker.ready.wait()
         loop = asyncio.get_running_loop()
         recovered_at = loop.time()
+        failing = Failing(f"outbox dispatcher ({self.platform})")
         while True:
             try:
                 if loop.time() - recovered_at >= self.recover_every:
                     recovered_at = loop.time()
                     await self.recover()
                 handled = await self.run_once()
+                failing.worked()
             except Exception as exc:
-                log.error("outbox dispatcher (%s): %s", self.platform, type(exc).__name__)
+                failing.failed(exc)
                 handled = 0
             if handled < self._reserved:
                 with contextlib.suppress(TimeoutError):

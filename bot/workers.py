@@ -42,6 +42,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from bot.clock import Clock
+from bot.failing import Failing
 from storage.outbox import release_reserved
 from storage.protocols import Database, Transaction
 from storage.workers import (
@@ -186,12 +187,14 @@ class Worker:
         return live
 
     async def _beat_forever(self) -> None:
+        failing = Failing("worker heartbeat")
         while True:
             await asyncio.sleep(self.interval)
             try:
                 await self.beat()
+                failing.worked()
             except Exception as exc:
-                log.error("worker heartbeat failed: %s", type(exc).__name__)
+                failing.failed(exc)
 
     def _set_live(self, live: int) -> None:
         live = max(1, live)

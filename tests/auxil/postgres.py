@@ -91,6 +91,10 @@ class PostgresServer:
             "--no-locale",
             "--no-sync",
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its files (again, after ``pause``)."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -99,7 +103,7 @@ class PostgresServer:
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
-            str(data),
+            str(self.root / "data"),
             "-o",
             options,
             "-l",
@@ -108,6 +112,12 @@ class PostgresServer:
             "-t",
             "60",
             "start",
+        )
+
+    def pause(self) -> None:
+        """Stop the server at once, as a crash or a failover does, keeping its files."""
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop"
         )
 
     def stop(self) -> None:
