@@ -85,7 +85,19 @@ async def campaigns_at_start(engine: Engine, clock: Clock, others: int | None = 
         others = len(await engine.db.read(lambda tx: live_workers(tx, clock.now(), LEASE)))
     if others:
         return await join_campaigns_in_use(engine, clock)
-    return await save_campaign_in_use(engine, clock)
+    from storage.campaign import campaigns_in_use
+
+    before = await engine.db.read(campaigns_in_use)
+    revision = await save_campaign_in_use(engine, clock)
+    for campaign in engine.campaigns:
+        if before.get(campaign.id, campaign.model_dump_json()) != campaign.model_dump_json():
+            log.warning(
+                "campaign %s: the file differs from the one in use before this start, and is "
+                "the one in use now (`participation-bot reload` says what changed and can "
+                "tell the people registered)",
+                campaign.id,
+            )
+    return revision
 
 
 async def join_campaigns_in_use(engine: Engine, clock: Clock) -> int:

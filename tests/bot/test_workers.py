@@ -482,8 +482,11 @@ async def test_a_worker_started_with_a_stale_file_serves_the_campaign_in_use_and
         worker = Worker(pool, FixedClock(oslo(2030, 1, 1, 0, 0)), "three")  # the others gone
         await worker.start()
         started.append((worker, engine))
-        await service.campaigns_at_start(engine, clock, worker.others_at_start)
+        with caplog.at_level(logging.WARNING, logger="bot"):
+            caplog.clear()
+            await service.campaigns_at_start(engine, clock, worker.others_at_start)
         assert str(engine.campaign.meetings[0].start).startswith("14:00")
+        assert [r for r in caplog.records if "differs from the one in use before" in r.message]
     finally:
         for worker, engine in started:
             await worker.stop()
