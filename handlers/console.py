@@ -10,10 +10,12 @@ never a number (a municipality's name), a bare number picks a button as usual.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -273,7 +275,7 @@ class Console:
             if self.interactive:
                 self.stdout.write("\n> ")
                 self.stdout.flush()
-            line = await loop.run_in_executor(None, self.stdin.readline)
+            line = await _read_line(loop, self.stdin)
             if not line or line.strip().lower() in QUIT_WORDS:
                 lang = await self.engine.language_of(self.ref)
                 with use_language(lang or self.language or self.engine.campaign.default_language):
@@ -317,3 +319,28 @@ def _asks_for_help(incoming: Incoming) -> bool:
     if incoming.kind is Kind.COMMAND:
         return incoming.command.lower() == "help"
     return incoming.kind is Kind.BUTTON and incoming.payload == encode_global(GlobalAction.HELP)
+
+
+async def _read_line(loop: asyncio.AbstractEventLoop, stream: TextIO) -> str:
+    """The next line of ``stream``, read in a daemon thread: a ``run`` stopped by SIGTERM or
+    Ctrl-C while its console waits for input ends at once (the default executor's thread
+    would hold the process until the input ended)."""
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(line: str | None, error: BaseException | None) -> None:
+        if not answer.done():
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(line or "")
+
+    def read() -> None:
+        try:
+            line, error = stream.readline(), None
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting coroutine
+            line, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits now
+            loop.call_soon_threadsafe(settle, line, error)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return await answer

@@ -422,6 +422,33 @@ async def test_run_started_by_a_service_manager_serves_the_web_chat_until_stoppe
             await bot.wait()
 
 
+async def test_run_with_its_console_waiting_for_input_stops_at_once_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """The console waits for a line that never comes (the input stays open): SIGTERM, as a
+    service manager stops it, ends run within seconds, not when the input ends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    env.update(PORT="0", DATABASE_PATH=str(tmp_path / "run.sqlite3"))
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handlers", "run", "--now", "2021-05-25T10:00",
+        env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert bot.stderr is not None
+        line = b""
+        while not line.startswith(b"Web chat: "):
+            line = await asyncio.wait_for(bot.stderr.readline(), 60)
+            assert line, "run ended early"
+        await asyncio.sleep(0.5)  # the console is waiting for its first line
+        bot.terminate()
+        assert await asyncio.wait_for(bot.wait(), 10) == 0
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+
+
 async def test_the_web_chat_shows_every_open_consultation_and_opens_one_by_link(
     db: Database, clock: FixedClock, session: aiohttp.ClientSession
 ) -> None:
