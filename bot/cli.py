@@ -391,12 +391,15 @@ async def _staff(
     scope = args.consultation or EVERY_CAMPAIGN
     async with await open_database(database) as db:
         if args.action == "list":
-            for platform, workspace, user, of in await db.transact(list_staff):
+            granted = await db.transact(list_staff)
+            for platform, workspace, user, of in granted:
                 who = ":".join(p for p in (platform, workspace, user) if p)
                 print(f"{who} ({of})" if of else who)
             for campaign in campaigns:
                 for who in campaign.staff:
                     print(f"{who} (in the campaign file of {campaign.id})")
+            if not granted and not any(c.staff for c in campaigns):
+                print("no staff yet: participation-bot staff add telegram:<id> (or slack:...)")
             return 0
         if not args.who:
             print("participation-bot staff: say who", file=sys.stderr)

@@ -417,3 +417,10 @@ async def test_staff_named_in_the_campaign_file_have_the_role_and_a_bad_name_is_
     with pytest.raises(CampaignError) as caught:
         make_campaign(lambda data: data.update(staff=["telegram"]))
     assert "staff" in str(caught.value) and "not a person" in str(caught.value)
+
+
+def test_staff_list_with_nobody_named_says_how_to_name_someone(
+    command: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert command("staff", "list", "--now", "2021-05-25T10:00") == 0
+    assert "no staff yet: participation-bot staff add" in capsys.readouterr().out
