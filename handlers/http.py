@@ -76,8 +76,13 @@ class HttpServer:
             return web.Response(status=503, text="database unavailable")
         return web.Response(text="ok")
 
-    async def _metrics(self, _request: web.Request) -> web.Response:
+    async def _metrics(self, request: web.Request) -> web.Response:
         assert self.db is not None
+        if "X-Forwarded-For" in request.headers:
+            # Through the load balancer (it sets the header on every request): the metrics
+            # are for the monitoring on each worker's own port, never the public, whatever
+            # spelling of the path got past the balancer's own rule.
+            raise web.HTTPNotFound()
         try:
             body = await METRICS.render(self.db)
         except Exception as exc:
