@@ -42,7 +42,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bot.failing import Failing
 from bot.messages import Incoming, Outgoing, ParticipantRef
@@ -112,6 +112,18 @@ class Platform(Protocol):
         ...
 
 
+@runtime_checkable
+class ShowsHistory(Protocol):
+    """A platform that can read what the person already has (Slack's DM history): replies a
+    worker posted in its last moment, before it could record them sent, are then not
+    posted again by the one taking them over."""
+
+    async def already_shown(self, ref: ParticipantRef, replies: Sequence[Outgoing]) -> int:
+        """How many of ``replies``, from the first, are the app's latest messages to the
+        person (0 when it cannot tell)."""
+        ...
+
+
 class Deliveries:
     """Delivers one platform's replies: per-person order, bookkeeping, resends, retries.
 
@@ -174,7 +186,18 @@ class Deliveries:
 
     def _resend(self, pending: PendingReplies) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            result = await self._send(pending.ref, pending.replies, None, pending.event_id)
+            replies = pending.replies
+            if isinstance(self.platform, ShowsHistory):
+                shown = await self.platform.already_shown(pending.ref, replies)
+                replies = replies[shown:]
+                for _part in range(shown if replies else 0):  # a crash now: not them again
+                    self.part_sent(pending.ref, pending.event_id)
+                if shown:
+                    log.info("%d of a taken-over reply's messages were out already", shown)
+            if not replies:
+                await self.engine.confirm_pending(pending)
+                return
+            result = await self._send(pending.ref, replies, None, pending.event_id)
             if result is DeliveryResult.RETRY:
                 self._remember_failed(pending.ref, pending.event_id)
             else:

@@ -12,6 +12,7 @@ Slack (no connection) is tried again at once; any other failure is reported to
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 from collections import OrderedDict
@@ -192,6 +193,34 @@ class SlackSender:
             channel = str((opened.get("channel") or {}).get("id"))
             self.remember_dm(team, user, channel)
         return channel
+
+    async def already_shown(self, ref: ParticipantRef, replies: Sequence[Outgoing]) -> int:
+        """How many of ``replies``, from the first, are already the app's latest messages in
+        the person's DM (``bot.delivery.ShowsHistory``): a worker killed after Slack took
+        them and before it recorded that. Text messages only (a file, or a reply shown in
+        place of a pressed message, ends the count); 0 when the history cannot be read."""
+        texts = []
+        for reply in replies:
+            if reply.attachment is not None or reply.form is not None or not reply.text.strip():
+                break
+            texts.append(reply.text[:TEXT_LIMIT])
+        if not texts:
+            return 0
+        try:
+            client = await self.client_for(ref.workspace)
+            channel = await self._dm(client, ref.workspace, ref.user_id)
+            answer = await client.conversations_history(channel=channel, limit=len(texts) + 5)
+        except (SlackApiError, SlackClientError, LookupError, aiohttp.ClientError, TimeoutError):
+            return 0
+        ours = [
+            html.unescape(str(m.get("text") or ""))  # Slack stores &, <, > as entities
+            for m in reversed(answer.get("messages") or [])  # oldest first
+            if m.get("bot_id")
+        ]
+        for count in range(min(len(texts), len(ours)), 0, -1):
+            if ours[-count:] == texts[:count]:
+                return count
+        return 0
 
     # -- bot.delivery.Platform -----------------------------------------------------------
 

@@ -277,3 +277,40 @@ async def test_slack_replies_cut_off_by_a_kill_go_on_after_the_part_that_went_ou
             assert all(r.text.splitlines()[0] in p for r, p in zip(replies, posted, strict=True))
         finally:
             release.set()
+
+
+async def test_slack_replies_posted_before_the_kill_are_not_posted_again(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    """The killed worker posted every message of the reply and died before recording it:
+    the worker taking over reads the person's DM, finds them there, and posts nothing."""
+    async with FakeSlack() as fake:
+        token = fake.add_team("T1", "Asker bibliotek")
+        fake.add_user("T1", "U7", "Ola Nordmann", "en-US")
+        ref = ParticipantRef(platform="slack", workspace="T1", user_id="U7")
+        async with worker("one", db_url, campaign, clock) as (_one, first):
+            chat = Chat(first, "U7")
+            chat.ref = ref
+            chat.accept_privacy = False
+            notice = await chat.command("survey")
+            ok = [b.payload for row in notice[0].buttons for b in row]
+            event = chat.incoming(Kind.BUTTON, payload=next(p for p in ok if p.endswith(":ok")))
+            replies = await first.handle(event)
+            out = SlackSender(first, token=token, api_url=fake.api_url)
+            out.open_session()
+            # Posted, every part; killed before the record of it (nothing written after).
+            assert await out.send(ref, replies, None, event.event_id) == DeliveryResult.SENT
+            await out.close()
+        posted = fake.dm_texts("T1", "U7")
+        assert len(posted) == len(replies) >= 2
+        clock.advance(LEASE + timedelta(seconds=5))
+        async with worker("two", db_url, campaign, clock) as (_two, second):
+            out = SlackSender(second, token=token, api_url=fake.api_url)
+            out.open_session()
+            deliveries = Deliveries(second, out, retry_interval=0)
+            assert await deliveries.start() == 1  # taken over...
+            await asyncio.wait_for(deliveries.idle(), 10)
+            await deliveries.stop()
+            await out.close()
+            assert await second.unsent_replies("slack") == []  # ...and done
+        assert fake.dm_texts("T1", "U7") == posted, "nothing posted twice"

@@ -876,6 +876,7 @@ class FakeSlack:
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -1395,6 +1396,30 @@ class FakeSlack:
         if _flag(params.get("return_im")):
             channel.update({"is_im": True, "user": user.id, "created": 1700000000})
         return {"no_op": False, "already_open": False, "channel": channel}
+
+    async def _conversations_history(self, token: _Token | None, params: JSON) -> JSON:
+        """A conversation's messages, newest first (top-level ones; no ephemeral ones), as
+        Slack answers with ``im:history`` for a DM: ``limit`` (default 100), ``oldest`` and
+        ``latest`` (timestamps, exclusive)."""
+        assert token is not None
+        channel = self._channel(token.team, params.get("channel"), user_ok=False)
+        if channel.startswith("D") and "im:history" not in self.teams[token.team].scope.split(","):
+            raise SlackError("missing_scope", needed="im:history")
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or 0)
+        found = [
+            m
+            for m in self.messages.get((token.team, channel), [])
+            if m.ephemeral_to is None
+            and not m.thread_ts
+            and float(m.ts) > oldest
+            and (not latest or float(m.ts) < latest)
+        ]
+        found.reverse()
+        limit = int(params.get("limit") or 100)
+        return {
+            "messages": [m.as_api() for m in found[:limit]],
+            "has_more": len(found) > limit,
+        }
 
     def _check_view(self, view: Any, kind: str) -> JSON:
         if not isinstance(view, dict):
