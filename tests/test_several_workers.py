@@ -15,9 +15,9 @@ the sign-up in Slack's modal), the others in Telegram; each signs up for a meeti
 answers the whole survey, waiting for the bot's answer to an update until the worker marked
 its replies sent. A message may reach a person twice only where the killed worker sent it in
 its last moment, before it could record it sent (neither platform takes an idempotency
-key): the fakes record which worker made each call, and those are counted as in doubt.
-Needs PostgreSQL and HAProxy: where
-either is missing the test skips and says so, except under CI (``CI_REQUIRE_POSTGRES=1``),
+key; in Slack the worker taking over reads the DM first, so there it should not happen): the
+fakes record which worker made each call, and those are counted as in doubt. Needs
+PostgreSQL and HAProxy: where either is missing the test skips and says so, except under CI (``CI_REQUIRE_POSTGRES=1``),
 where it fails.
 """
 
@@ -514,7 +514,8 @@ async def test_200_people_over_three_workers_one_killed_and_one_added_lose_nothi
             if method == "editMessageReplyMarkup"
         )
         assert max(tidied.values(), default=0) <= len(workers), "buttons taken off again"
-        # The same in Slack (chat.postMessage has no idempotency key either).
+        # The same in Slack (chat.postMessage has no idempotency key either; a taken-over
+        # reply is checked against the DM first, a redelivered event's is not).
         posted: Counter[tuple[str, str, str]] = Counter()
         posted_by: dict[tuple[str, str, str], str] = {}
         for c in slack.calls:
