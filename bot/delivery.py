@@ -184,16 +184,23 @@ class Deliveries:
             self.in_turn(one.ref, self._resend(one))
         return len(pending)
 
+    async def _not_shown(
+        self, ref: ParticipantRef, replies: Sequence[Outgoing], event_id: str
+    ) -> Sequence[Outgoing]:
+        """Of taken-over replies, those the person does not have yet (where the platform
+        can tell: ``ShowsHistory``); the ones found are recorded as sent."""
+        if not isinstance(self.platform, ShowsHistory):
+            return replies
+        shown = await self.platform.already_shown(ref, replies)
+        for _part in range(shown if shown < len(replies) else 0):  # a crash: not them again
+            self.part_sent(ref, event_id)
+        if shown:
+            log.info("%d of a taken-over reply's messages were out already", shown)
+        return replies[shown:]
+
     def _resend(self, pending: PendingReplies) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            replies = pending.replies
-            if isinstance(self.platform, ShowsHistory):
-                shown = await self.platform.already_shown(pending.ref, replies)
-                replies = replies[shown:]
-                for _part in range(shown if replies else 0):  # a crash now: not them again
-                    self.part_sent(pending.ref, pending.event_id)
-                if shown:
-                    log.info("%d of a taken-over reply's messages were out already", shown)
+            replies = await self._not_shown(pending.ref, pending.replies, pending.event_id)
             if not replies:
                 await self.engine.confirm_pending(pending)
                 return
@@ -240,9 +247,15 @@ class Deliveries:
         to answer: nothing to send, and nothing to mark sent."""
         if not replies:
             return
+        resending = self.engine.resending(incoming.scoped_event_id)
 
         async def deliver() -> None:
-            result = await self._send(incoming.ref, replies, origin, incoming.event_id)
+            unshown: Sequence[Outgoing] = replies
+            if resending:  # a gone sender's, redelivered: perhaps posted already
+                unshown = await self._not_shown(incoming.ref, replies, incoming.event_id)
+            result = DeliveryResult.SENT
+            if unshown:
+                result = await self._send(incoming.ref, unshown, origin, incoming.event_id)
             if result is DeliveryResult.RETRY:
                 self._remember_failed(incoming.ref, incoming.event_id)
                 self.engine.replies_failed(incoming)

@@ -104,6 +104,7 @@ class Engine(StoredRepliesMixin):
         """Told when everything about people is forgotten (after a purge)."""
         self._cache: OrderedDict[str, View] = OrderedDict()
         self._handed_out: dict[str, None] = {}
+        self._resent: dict[str, None] = {}
         self._cache_size = cache_size
         self.sender: events.Sender | None = None  # ``run``'s worker: it sends its own replies
         self.command_prefixes: dict[str, str] = {}

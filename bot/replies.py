@@ -37,14 +37,19 @@ def _unsent_part(stored: StoredReplies) -> list[Outgoing]:
     return _REPLIES.validate_json(stored.replies)[stored.parts_sent :]
 
 
+RESENT_MAX = 10_000
+"""Redelivered events whose replies are on their way again, kept for ``resending``."""
+
+
 class StoredRepliesMixin:
     """Stored replies, for ``Engine``: it has ``db``, ``clock``, ``sender`` and
-    ``_handed_out``."""
+    ``_handed_out`` and ``_resent``."""
 
     db: Database
     clock: Clock
     sender: events.Sender | None
     _handed_out: dict[str, None]
+    _resent: dict[str, None]
 
     async def unsent_replies(self, platform: str) -> list[PendingReplies]:
         """Committed replies never confirmed sent that no live worker is sending (taken)."""
@@ -111,9 +116,20 @@ class StoredRepliesMixin:
         )
         return self._unsent(stored)
 
+    def resending(self, scoped_event_id: str) -> bool:
+        """Whether the replies ``handle`` just returned for this event are a redelivered
+        event's that an earlier sender may have shown in part (asked once, by the caller
+        that sends them)."""
+        return self._resent.pop(scoped_event_id, 0) is None
+
     def _unsent(self, stored: StoredReplies | None) -> list[Outgoing]:
         """The replies of a redelivered event, if they never went out. Replies this process
         handed to a handler that has not confirmed them yet are on their way: not again."""
         if stored is None or stored.sent or stored.event_id in self._handed_out:
             return []
-        return _unsent_part(stored)
+        unsent = _unsent_part(stored)
+        if unsent:  # another process's (gone) or an earlier run's: perhaps shown in part
+            self._resent[stored.event_id] = None
+            while len(self._resent) > RESENT_MAX:
+                self._resent.pop(next(iter(self._resent)))
+        return unsent

@@ -17,8 +17,8 @@ its replies sent. A message may reach a person twice only where the killed worke
 its last moment, before it could record it sent (neither platform takes an idempotency
 key; in Slack the worker taking over reads the DM first, so there it should not happen): the
 fakes record which worker made each call, and those are counted as in doubt. Needs
-PostgreSQL and HAProxy: where either is missing the test skips and says so, except under CI (``CI_REQUIRE_POSTGRES=1``),
-where it fails.
+PostgreSQL and HAProxy: where either is missing the test skips and says so, except under CI
+(``CI_REQUIRE_POSTGRES=1``), where it fails.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.delivery import Deliveries, DeliveryResult
@@ -279,11 +281,13 @@ async def test_slack_replies_cut_off_by_a_kill_go_on_after_the_part_that_went_ou
             release.set()
 
 
+@pytest.mark.parametrize("redelivered", [False, True], ids=["taken-over", "redelivered"])
 async def test_slack_replies_posted_before_the_kill_are_not_posted_again(
-    db_url: str, campaign: Campaign, clock: FixedClock
+    db_url: str, campaign: Campaign, clock: FixedClock, redelivered: bool
 ) -> None:
     """The killed worker posted every message of the reply and died before recording it:
-    the worker taking over reads the person's DM, finds them there, and posts nothing."""
+    the worker taking over (by itself, or given the event again by Slack) reads the person's
+    DM, finds them there, and posts nothing."""
     async with FakeSlack() as fake:
         token = fake.add_team("T1", "Asker bibliotek")
         fake.add_user("T1", "U7", "Ola Nordmann", "en-US")
@@ -308,9 +312,13 @@ async def test_slack_replies_posted_before_the_kill_are_not_posted_again(
             out = SlackSender(second, token=token, api_url=fake.api_url)
             out.open_session()
             deliveries = Deliveries(second, out, retry_interval=0)
-            assert await deliveries.start() == 1  # taken over...
+            if redelivered:  # Slack sends the event again, to this worker
+                # (the introduction was recorded as posted, the question was not)
+                assert await deliveries.handle(event) == replies[1:]
+            else:  # this worker takes the gone one's replies over by itself
+                assert await deliveries.start() == 1
             await asyncio.wait_for(deliveries.idle(), 10)
             await deliveries.stop()
             await out.close()
-            assert await second.unsent_replies("slack") == []  # ...and done
+            assert await second.unsent_replies("slack") == []  # done
         assert fake.dm_texts("T1", "U7") == posted, "nothing posted twice"
