@@ -12,8 +12,3 @@ class ParticipationBotError(Exception):
 
 class StorageError(ParticipationBotError):
     """Base of the errors storage raises on purpose."""
-
-
-class StaleRevision(StorageError):
-    """The person's stored revision is not the one the process remembers (another process
-    changed them): what it keeps in memory must be read again."""
