@@ -80,6 +80,18 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
+def system_and_preempted(pid: int) -> tuple[float, int]:
+    """A process's CPU seconds in the kernel (stime) and how often it was preempted
+    (involuntary context switches: it could have run on, but another took its core)."""
+    try:
+        stime = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[12])
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0, 0
+    switches = [line for line in status.splitlines() if line.startswith("nonvoluntary_ctxt")]
+    return stime / CLOCK_TICKS, int(switches[0].split()[1]) if switches else 0
+
+
 def postgres_pids(server: PostgresServer) -> list[int]:
     """The server's postmaster and its children (backends, background workers)."""
     postmaster = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
@@ -181,14 +193,17 @@ async def one_run(
             await asyncio.sleep(1.5)  # the health checks have marked the unused lines down
             pg = postgres_pids(server)
 
-            def cpu() -> tuple[float, float, float, float, float]:
+            def cpu() -> tuple[float, ...]:
                 own = os.times()
+                kernel = [system_and_preempted(w.pid) for w in running]
                 return (
                     sum(w.cpu_seconds() for w in running),
                     sum(cpu_seconds(p) for p in pg),
                     cpu_seconds(lb.pid or 0),
                     own.user + own.system,
                     machine_busy(),
+                    sum(k[0] for k in kernel),
+                    sum(k[1] for k in kernel),
                 )
 
             # Idle: heartbeats, outbox polls, take-overs; no updates.
@@ -235,6 +250,8 @@ async def one_run(
         "cores_load_and_fake": round(used[3] / elapsed, 2),
         "cores_other_processes": round(others / elapsed, 2),
         "cores_idle": round(max(0.0, cores - used[4] / elapsed), 2),
+        "workers_system_share": round(used[5] / used[0], 3) if used[0] else None,
+        "workers_preempted_per_update": round(used[6] / updates, 3),
         "idle_cores_workers": round(idle[0] / idle_elapsed, 3),
         "idle_cores_postgres": round(idle[1] / idle_elapsed, 3),
         "telegram_calls_per_s": round((sent_after - sent_before) / elapsed, 1),
@@ -255,7 +272,9 @@ def describe(result: dict[str, Any], cores: int) -> str:
         f"{result['cores_haproxy']}, load+fake {result['cores_load_and_fake']}, other "
         f"processes {result['cores_other_processes']}, idle {result['cores_idle']}; idle "
         f"workers used {result['idle_cores_workers']} cores (PostgreSQL "
-        f"{result['idle_cores_postgres']}); Telegram calls/s {result['telegram_calls_per_s']}, "
+        f"{result['idle_cores_postgres']}); workers' CPU in the kernel "
+        f"{result['workers_system_share']}, preempted {result['workers_preempted_per_update']} "
+        f"times per update; Telegram calls/s {result['telegram_calls_per_s']}, "
         f"429s {result['throttled_429']}"
     )
 
