@@ -14,9 +14,10 @@ of PostgreSQL (the server's processes, from /proc/<pid>/stat) and of HAProxy; th
 the machine's cores each used (``nproc``), what the rest of the machine used meanwhile
 (other processes: /proc/stat's busy time less ours) and what stayed idle; the workers' and
 PostgreSQL's cores while the workers were idle just before (their fixed cost: heartbeats,
-outbox polls); Telegram calls and 429s. Targets (ratios in this run): CPU per update
-(workers + PostgreSQL) with 3 workers at most 1.2x that with 1, and updates/s growing with
-workers until the cores are used.
+outbox polls); the workers' share of CPU in the kernel and how often they were preempted
+per update (a core taken by another process: oversubscription); Telegram calls and 429s.
+Targets (ratios in this run): CPU per update (workers + PostgreSQL) with 3 workers at most
+1.2x that with 1, and updates/s growing with workers until the cores are used.
 
 Two loads, each labelled in the output and the JSON:
 
@@ -25,11 +26,21 @@ Two loads, each labelled in the output and the JSON:
   PostgreSQL, HAProxy, this load, and whatever else runs), so updates/s stops growing and
   the per-second costs that do not grow with updates (the sends at Telegram's 30 a second,
   each worker's idle loops) are spread over fewer updates: this figure mixes oversubscribed
-  cores into "coordination".
+  cores into "coordination" (with 3 workers on 2 cores, each worker is preempted about
+  twice as often per update as one alone, and each wakes up more often per update: fewer
+  requests ready at once).
 - **fixed rate** (``fixed_rate``): the same offered updates/s for every number of workers,
   half of what one worker sustained in the saturating run (``--rate`` to choose): CPU per
-  update at equal load, so what it grows by with more workers is their coordination and
-  fixed cost, not a lack of cores.
+  update at equal load, so what it grows by with more workers is their coordination, their
+  fixed cost and each one's smaller share of the load (fewer requests to batch per wake-up),
+  not a lack of cores.
+
+What coordination cost, measured here (issue 15): spread over the workers by leastconn,
+about half of a person's updates reached a worker that had not handled their last one, so
+the revision check failed and the turn read the person again (5.9 database round trips a
+turn instead of 3.1), and two workers sent to one chat within a second (30-70 429s in 15 s).
+``deploy/haproxy.cfg`` now sends one person's updates to one worker; a revision miss that
+remains costs one round trip less.
 
 The last line is one JSON object.
 
