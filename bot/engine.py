@@ -45,7 +45,6 @@ from bot.routes import COMMANDS
 from bot.turn import _UNLOADED, ConversationState, Turn, View
 from storage import events
 from storage.conversations import load_state, save_state
-from storage.errors import StaleRevision
 from storage.outbox import enqueue_message
 from storage.participants import (
     create_participant,
@@ -177,17 +176,10 @@ class Engine(StoredRepliesMixin):
             if view is not None and event_id in view.recent_events:
                 return await self._redelivered(event_id)
             try:
-                try:
-                    remembered = (view.participant.id, view.participant.revision) if view else None
-                    result = await self.db.transact(
-                        lambda tx: self._turn(tx, incoming, view), key=key, revision=remembered
-                    )
-                except StaleRevision:  # another worker moved this person on: read them again
-                    self._cache.pop(key, None)
-                    view = None
-                    result = await self.db.transact(
-                        lambda tx: self._turn(tx, incoming, None), key=key
-                    )
+                remembered = (view.participant.id, view.participant.revision) if view else None
+                result = await self.db.transact(
+                    lambda tx: self._turn(tx, incoming, view), key=key, revision=remembered
+                )
             except events.EventAlreadyRecorded:
                 self._cache.pop(key, None)
                 return await self._redelivered(event_id)
@@ -298,7 +290,9 @@ class Engine(StoredRepliesMixin):
         now = self.clock.now()
         ref = incoming.ref
         new_person = False
-        if (
+        if cached is not None and tx.revision_stale:
+            cached = None  # another worker moved this person on: read them again
+        elif (
             cached is not None
             and not tx.revision_checked
             and cached.outside_writes != tx.outside_writes

@@ -12,8 +12,6 @@ ParticipationBotError              (defined in storage/errors.py: storage may no
     ├── DatabaseUnavailable        storage/errors.py: PostgreSQL cannot be opened (which one,
     │                              without its password, and why)
     ├── EventAlreadyRecorded       storage/events.py: the platform delivered an event again
-    ├── StaleRevision              storage/errors.py: another process changed the person the
-    │                              engine remembers (it reads them again)
     ├── TargetNotEmpty             storage/copy.py: copy-database's target holds rows
     ├── TransactionAborted         storage/postgres.py: COMMIT rolled back (nothing kept)
     └── WriteFailed                storage/database.py: a batch's buffered writes failed (the

@@ -10,7 +10,7 @@ from bot.clock import Clock
 from bot.delivery import PendingReplies
 from bot.messages import Outgoing, ParticipantRef
 from storage import events
-from storage.participants import find_participant, participant_by_id
+from storage.participants import find_participant, participants_by_ids
 from storage.protocols import Database, Transaction
 from storage.records import StoredReplies
 
@@ -56,9 +56,14 @@ class StoredRepliesMixin:
 
         async def job(tx: Transaction) -> list[PendingReplies]:
             found, now = [], self.clock.now()
-            for stored in await events.unsent_replies(tx, platform, self.sender, now):
+            unsent = await events.unsent_replies(tx, platform, self.sender, now)
+            # A worker that stopped leaves thousands: their people in a few reads, not one each.
+            people = await participants_by_ids(
+                tx, (s.participant_id for s in unsent if s.participant_id is not None)
+            )
+            for stored in unsent:
                 pid = stored.participant_id
-                if pid is None or (p := await participant_by_id(tx, pid)) is None:
+                if pid is None or (p := people.get(pid)) is None:
                     continue
                 ref = ParticipantRef(platform=p.platform, workspace=p.workspace, user_id=p.user_id)
                 event_id = stored.event_id.removeprefix(f"{p.platform}:{p.workspace}:")

@@ -78,6 +78,11 @@ class SqliteTransaction:
         return False
 
     @property
+    def revision_stale(self) -> bool:
+        """Never found so: nothing is checked as the transaction begins."""
+        return False
+
+    @property
     def outside_writes(self) -> int:
         """How many times another connection (another process, such as a command) was seen
         to have committed, as of this transaction's start (-1: not counted)."""

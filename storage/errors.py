@@ -14,11 +14,6 @@ class StorageError(ParticipationBotError):
     """Base of the errors storage raises on purpose."""
 
 
-class StaleRevision(StorageError):
-    """The person's stored revision is not the one the process remembers (another process
-    changed them): what it keeps in memory must be read again."""
-
-
 class DatabaseUnavailable(StorageError):
     """The database cannot be reached or refuses the bot (a wrong address, port, password or
     database name): the message says which database (without its password) and why."""

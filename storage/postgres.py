@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage import protocols
-from storage.errors import DatabaseUnavailable, StaleRevision, StorageError
+from storage.errors import DatabaseUnavailable, StorageError
 from storage.protocols import Job
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,8 @@ class PostgresTransaction:
         self._number = next(_TRANSACTIONS)
         self.revision_checked = False
         """The ``revision`` given to ``transact`` was checked as the transaction began."""
+        self.revision_stale = False
+        """...and the person was found changed: the job reads them again."""
 
     def write(self, sql: str, params: Sequence[Any], *, conflict: Exception | None = None) -> None:
         """Queue a write, sent before the next read and at commit; ``conflict`` is raised
@@ -286,13 +288,18 @@ class PostgresDatabase:
         turns of unrelated people aborted each other (the predicate locks of index pages
         they share): about one in four ran twice, a third of the engine's time."""
         begin = "BEGIN ISOLATION LEVEL SERIALIZABLE;"
+        again = ""
         if key is not None:  # one round trip: the transaction and its key's lock
             begin = "BEGIN ISOLATION LEVEL READ COMMITTED; "
             begin += f"SELECT pg_advisory_xact_lock({lock_id(key)});"
+            # A failed check: the aborted transaction ends and a new one takes the lock, in
+            # one round trip (not a ROLLBACK, a return to the pool and a new transaction).
+            again = "ROLLBACK; " + begin
             if revision is not None:
                 # In the same round trip, after the lock (READ COMMITTED: a statement sees
                 # what was committed before it began): fails with a division by zero unless
-                # the person is still at the revision remembered (numbers, not text).
+                # the person is still at the revision remembered (numbers, not text); the
+                # job then runs in a new transaction told so (``revision_stale``).
                 person, number = int(revision[0]), int(revision[1])
                 begin += (
                     " SELECT 1 / (SELECT COUNT(*) FROM participants"
@@ -309,9 +316,9 @@ class PostgresDatabase:
                     tx = PostgresTransaction(conn)
                     try:
                         await conn.execute(begin)
-                    except asyncpg.DivisionByZeroError as exc:
-                        await conn.execute("ROLLBACK;")
-                        raise StaleRevision("the person changed in another process") from exc
+                    except asyncpg.DivisionByZeroError:
+                        await conn.execute(again)  # the person's lock, without the check
+                        tx.revision_stale = True
                     tx.revision_checked = revision is not None and key is not None
                     try:
                         for sql, rows in deferred.items():

@@ -44,6 +44,12 @@ class Transaction(Protocol):
         ...
 
     @property
+    def revision_stale(self) -> bool:
+        """True when that check found the person changed (another process moved them on):
+        what the job keeps in memory of them is not to be used; it reads them again."""
+        ...
+
+    @property
     def outside_writes(self) -> int:
         """A number that changes whenever another connection (another process) may have
         committed: what a process kept in memory from a transaction with the same number
@@ -102,9 +108,9 @@ class Database(Protocol):
 
         ``revision`` (participant id, revision): the job relies on what the process keeps in
         memory of that person, true only at that stored revision. A database that can check
-        it as the transaction begins, in the same round trip (PostgreSQL), does, raising
-        ``StaleRevision`` before the job runs if it changed, and says so to the job
-        (``Transaction.revision_checked``)."""
+        it as the transaction begins, in the same round trip (PostgreSQL), does, and says so
+        to the job (``Transaction.revision_checked``), and whether the person changed
+        (``Transaction.revision_stale``: the job, still holding the key, reads them again)."""
         ...
 
     async def read(self, job: Job[T]) -> T:

@@ -153,10 +153,11 @@ class LoadBalancer:
             self.log.append(line.decode(errors="replace").rstrip())
 
     def served_by(self, path: str = "") -> Counter[str]:
-        """Requests (to paths starting with ``path``) by the worker line that served them."""
+        """Requests (to paths starting with ``path``) by the worker line that served them
+        (through either backend: ``workers``, or ``people`` for a person's Telegram updates)."""
         served: Counter[str] = Counter()
         for line in self.log:
-            found = re.search(r" workers/(\S+) .*\"[A-Z]+ (\S+)", line)
+            found = re.search(r" (?:workers|people)/(\S+) .*\"[A-Z]+ (\S+)", line)
             if found and found[2].startswith(path):
                 served[found[1]] += 1
         return served

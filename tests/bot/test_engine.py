@@ -248,3 +248,36 @@ async def test_a_kept_reply_with_a_file_comes_back_whole(
         assert json.loads(again[0].attachment.data)["you"]["user_id"] == "u1"
     finally:
         await db.close()
+
+
+async def test_a_person_whose_events_alternate_between_two_workers_goes_on_where_they_were(
+    campaign: Campaign, db_url: str, clock: FixedClock
+) -> None:
+    """Each event to the other worker: each remembers the person as of its own last turn,
+    one step behind what is stored, and must not trust that (a press on the question the
+    other worker showed would look stale to it; saving over would undo the other's turn)."""
+    dbs = [await open_database(db_url) for _ in range(2)]
+    try:
+        workers = [Engine(campaign, db, clock) for db in dbs]
+        chat = Chat(workers[0], "alternating")
+        steps = [
+            lambda: chat.command("survey"),
+            lambda: chat.press("Resident"),
+            lambda: chat.command("help"),
+            lambda: chat.press("Continue where I was"),
+            lambda: chat.send("Asker"),
+        ]
+        for number, step in enumerate(steps):
+            chat.engine = workers[number % 2]
+            await step()
+            if number == 3:  # worker 2 remembered the person before the help: not trusted
+                assert "Which municipality" in chat.text
+        assert "moved on" not in " ".join(r.text for r in chat.history)
+        assert "Question 3 of 10" in chat.text
+        assert await stored_answers(dbs[1], "alternating") == {
+            "category": "resident",
+            "municipality": "Asker",
+        }
+    finally:
+        for db in dbs:
+            await db.close()

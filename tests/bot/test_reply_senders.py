@@ -112,6 +112,29 @@ async def test_a_redelivered_event_of_a_gone_worker_is_answered_by_one_worker(
         assert await third.unsent_replies("test") == []
 
 
+async def test_a_stopped_workers_backlog_of_many_people_is_taken_over_whole(
+    db_url: str, campaign: Campaign, clock: FixedClock
+) -> None:
+    """A worker leaving while Telegram's rate holds back thousands of replies: the one that
+    takes them over finds every person of them (more than one read's worth of people)."""
+    people = 620
+    async with (
+        worker("one", db_url, campaign, clock) as (_one, first),
+        worker("two", db_url, campaign, clock) as (two, second),
+    ):
+        events = await asyncio.gather(
+            *(first.handle(Chat(first, f"p{i}").incoming(Kind.COMMAND, command="start"))
+              for i in range(people))
+        )  # fmt: skip
+        assert all(events)  # committed by "one", none sent yet
+        clock.advance(LEASE + timedelta(seconds=5))  # "one" is gone
+        await two.beat()
+        taken = await second.unsent_replies("test")
+        assert sorted(p.ref.user_id for p in taken) == sorted(f"p{i}" for i in range(people))
+        assert all(p.replies for p in taken)
+        assert await second.unsent_replies("test") == []  # taken once
+
+
 class Recorder:
     """A platform that records what it was asked to send."""
 
