@@ -21,7 +21,7 @@ from bot.campaign import Campaign
 from bot.clock import FixedClock
 from bot.delivery import Deliveries, DeliveryResult
 from bot.engine import Engine
-from bot.messages import Kind, Outgoing, ParticipantRef
+from bot.messages import Incoming, Kind, Outgoing, ParticipantRef
 from bot.workers import Worker
 from handlers.slack.sender import SlackSender
 from storage.events import Sender
@@ -268,15 +268,7 @@ async def test_slack_replies_cut_off_by_a_kill_go_on_after_the_part_that_went_ou
         arrived, release = fake.hold("chat.postMessage", after=1)
         try:
             async with worker("one", db_url, campaign, clock) as (_one, first):
-                chat = Chat(first, "U7")
-                chat.ref = ref
-                chat.accept_privacy = False
-                notice = await chat.command("survey")
-                ok = [b.payload for row in notice[0].buttons for b in row]
-                event = chat.incoming(
-                    Kind.BUTTON, payload=next(p for p in ok if p.endswith(":ok"))
-                )
-                replies = await first.handle(event)
+                event, replies = await _past_the_notice(first, ref)
                 assert len(replies) >= 2  # the introduction, then the first question
                 out = SlackSender(first, token=token, api_url=fake.api_url)
                 out.open_session()
@@ -316,13 +308,7 @@ async def test_slack_replies_posted_before_the_kill_are_not_posted_again(
         fake.add_user("T1", "U7", "Ola Nordmann", "en-US")
         ref = ParticipantRef(platform="slack", workspace="T1", user_id="U7")
         async with worker("one", db_url, campaign, clock) as (_one, first):
-            chat = Chat(first, "U7")
-            chat.ref = ref
-            chat.accept_privacy = False
-            notice = await chat.command("survey")
-            ok = [b.payload for row in notice[0].buttons for b in row]
-            event = chat.incoming(Kind.BUTTON, payload=next(p for p in ok if p.endswith(":ok")))
-            replies = await first.handle(event)
+            event, replies = await _past_the_notice(first, ref)
             out = SlackSender(first, token=token, api_url=fake.api_url)
             out.open_session()
             # Posted, every part; killed before the record of it (nothing written after).
@@ -345,3 +331,15 @@ async def test_slack_replies_posted_before_the_kill_are_not_posted_again(
             await out.close()
             assert await second.unsent_replies("slack") == []  # done
         assert fake.dm_texts("T1", "U7") == posted, "nothing posted twice"
+
+
+async def _past_the_notice(engine: Engine, ref: ParticipantRef) -> tuple[Incoming, list[Outgoing]]:
+    """A person asks for the survey and presses the privacy notice's OK: that event, and
+    its committed replies (the survey's introduction, then its first question)."""
+    chat = Chat(engine, ref.user_id)
+    chat.ref = ref
+    chat.accept_privacy = False
+    notice = await chat.command("survey")
+    ok = [b.payload for row in notice[0].buttons for b in row]
+    event = chat.incoming(Kind.BUTTON, payload=next(p for p in ok if p.endswith(":ok")))
+    return event, await engine.handle(event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -354,40 +355,48 @@ async def test_the_web_chat_never_offers_staff_tools(
     await page.close()
 
 
-async def test_run_serves_the_web_chat_beside_the_console_and_prints_its_address(
-    tmp_path: Path, session: aiohttp.ClientSession
-) -> None:
+@contextlib.asynccontextmanager
+async def _run(
+    tmp_path: Path, *, stdin: int, address_on: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """``python -m handlers run --now ...`` with no platform token on a free port, until
+    the block ends; the process and the web chat's address it printed (``address_on``:
+    "stderr" beside the console, "stdout" without one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
     env.update(PORT="0", DATABASE_PATH=str(tmp_path / "run.sqlite3"))
+    pipe = asyncio.subprocess.PIPE
     bot = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "handlers",
-        "run",
-        "--now",
-        "2021-05-25T10:00",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+        sys.executable, "-m", "handlers", "run", "--now", "2021-05-25T10:00",
+        env=env, stdin=stdin, stdout=pipe, stderr=pipe,
+    )  # fmt: skip
     try:
-        assert bot.stderr is not None and bot.stdin is not None
+        stream = bot.stderr if address_on == "stderr" else bot.stdout
+        assert stream is not None
         line = b""
         while not line.startswith(b"Web chat: "):  # after what run says of its clock
-            line = await asyncio.wait_for(bot.stderr.readline(), 60)
+            line = await asyncio.wait_for(stream.readline(), 60)
             assert line, "run ended without printing the web chat's address"
-        address = line.decode().strip().removeprefix("Web chat: ")
-        assert address.startswith("http://localhost:") and address.endswith("/")
-        async with session.get(address.replace("localhost", "127.0.0.1")) as page:
-            assert page.status == 200 and "Temastrategi" in await page.text()
-        bot.stdin.write(b"/quit\n")
-        await bot.stdin.drain()
-        assert await asyncio.wait_for(bot.wait(), 30) == 0
+        yield bot, line.decode().strip().removeprefix("Web chat: ")
     finally:
         if bot.returncode is None:
             bot.kill()
             await bot.wait()
+
+
+async def test_run_serves_the_web_chat_beside_the_console_and_prints_its_address(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with _run(tmp_path, stdin=asyncio.subprocess.PIPE, address_on="stderr") as (
+        bot,
+        address,
+    ):
+        assert address.startswith("http://localhost:") and address.endswith("/")
+        async with session.get(address.replace("localhost", "127.0.0.1")) as page:
+            assert page.status == 200 and "Temastrategi" in await page.text()
+        assert bot.stdin is not None
+        bot.stdin.write(b"/quit\n")
+        await bot.stdin.drain()
+        assert await asyncio.wait_for(bot.wait(), 30) == 0
 
 
 async def test_run_started_by_a_service_manager_serves_the_web_chat_until_stopped(
@@ -395,31 +404,16 @@ async def test_run_started_by_a_service_manager_serves_the_web_chat_until_stoppe
 ) -> None:
     """No platform token and no terminal (systemd gives /dev/null): the web chat only, not a
     console that ends at once on the empty input; SIGTERM stops it cleanly."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
-    env.update(PORT="0", DATABASE_PATH=str(tmp_path / "run.sqlite3"))
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "handlers", "run", "--now", "2021-05-25T10:00",
-        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert bot.stdout is not None
-        line = b""
-        while not line.startswith(b"Web chat: "):
-            line = await asyncio.wait_for(bot.stdout.readline(), 60)
-            assert line, "run ended without serving the web chat"
-        address = (
-            line.decode().strip().removeprefix("Web chat: ").replace("localhost", "127.0.0.1")
-        )
+    async with _run(tmp_path, stdin=asyncio.subprocess.DEVNULL, address_on="stdout") as (
+        bot,
+        address,
+    ):
         await asyncio.sleep(1.0)  # a console would have read its empty input and ended by now
         assert bot.returncode is None, "run ended on its own"
-        async with session.get(address) as page:
+        async with session.get(address.replace("localhost", "127.0.0.1")) as page:
             assert page.status == 200 and "Temastrategi" in await page.text()
         bot.terminate()
         assert await asyncio.wait_for(bot.wait(), 30) == 0
-    finally:
-        if bot.returncode is None:
-            bot.kill()
-            await bot.wait()
 
 
 async def test_run_with_its_console_waiting_for_input_stops_at_once_on_sigterm(
@@ -427,26 +421,10 @@ async def test_run_with_its_console_waiting_for_input_stops_at_once_on_sigterm(
 ) -> None:
     """The console waits for a line that never comes (the input stays open): SIGTERM, as a
     service manager stops it, ends run within seconds, not when the input ends."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
-    env.update(PORT="0", DATABASE_PATH=str(tmp_path / "run.sqlite3"))
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "handlers", "run", "--now", "2021-05-25T10:00",
-        env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert bot.stderr is not None
-        line = b""
-        while not line.startswith(b"Web chat: "):
-            line = await asyncio.wait_for(bot.stderr.readline(), 60)
-            assert line, "run ended early"
+    async with _run(tmp_path, stdin=asyncio.subprocess.PIPE, address_on="stderr") as (bot, _):
         await asyncio.sleep(0.5)  # the console is waiting for its first line
         bot.terminate()
         assert await asyncio.wait_for(bot.wait(), 10) == 0
-    finally:
-        if bot.returncode is None:
-            bot.kill()
-            await bot.wait()
 
 
 async def test_the_web_chat_shows_every_open_consultation_and_opens_one_by_link(
