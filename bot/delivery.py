@@ -295,9 +295,14 @@ class Deliveries:
         self._tails[ref.key] = task
 
     async def idle(self) -> None:
-        """Wait until nothing is being sent (tests, and a platform stopping)."""
+        """Wait until nothing is being sent (tests, and a platform stopping). Cancelling
+        the wait (a stop's grace is over) leaves the sends be: one cancelled while its
+        request was out may have arrived, and would not be recorded sent."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            done, _pending = await asyncio.wait(list(self._tasks))
+            for task in done:  # retrieved, as a gather would
+                if not task.cancelled():
+                    task.exception()
 
     async def settled(self, ref: ParticipantRef) -> None:
         """Wait until everything queued for this person so far was sent (or failed)."""

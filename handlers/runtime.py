@@ -114,8 +114,13 @@ async def _run(
                 log.info("serving %d platform(s)", len(platforms))
                 await asyncio.gather(*tasks)
         finally:
+            # A stop (SIGTERM) cancelled them all already, and the gather ended with the first
+            # one done: the others are still stopping (Telegram lets its last replies go and
+            # records them sent). Cancelled again, a stop would end half done, with replies
+            # going out after the database closed and sent again at the next start.
             for task in tasks:
-                task.cancel()
+                if not task.cancelling():
+                    task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await http.stop()
     return 0
